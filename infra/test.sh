@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, clippy (native and wasm32-wasip2), the
+# edge component build, unit, property, behaviour and end-to-end tests (real processes on
+# loopback). Installs what it needs on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source infra/setup.sh
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+set -x
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p edge-fn -p protocol --target wasm32-wasip2 --quiet -- -D warnings
+# The end-to-end tests run the real component on the real host, and the workspace's binaries.
+cargo build -p edge-fn --target wasm32-wasip2 --release --quiet
+cargo build --workspace --bins --quiet
+cargo nextest run --workspace --no-fail-fast "$@"

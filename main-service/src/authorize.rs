@@ -1,0 +1,199 @@
+//! May this download proceed? The edge asks; main checks the token, the purchase, the client's
+//! region and the token's uses, and answers with a grant for one download session.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use protocol::{AuthorizeRequest, Denial, DenialReason, DownloadToken, Grant, Source, TokenError};
+
+use crate::AppState;
+use crate::config::EdgeConfig;
+use crate::records::{ItemRecord, LicenceRecord, TokenRecord};
+use crate::store::SessionOutcome;
+
+/// A denial, or a failure of main itself.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error("denied: {0:?}")]
+    Denied(Denial),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<Denial> for AuthorizeError {
+    fn from(d: Denial) -> Self {
+        AuthorizeError::Denied(d)
+    }
+}
+
+fn deny(reason: DenialReason, message: &str) -> Denial {
+    Denial::new(reason, message)
+}
+
+/// The checks that need no state change: the token matches its record, the item exists, the
+/// licence was bought by the token's recipient, and the client may receive the item where it is.
+pub fn check_download(
+    token: &DownloadToken,
+    record: Option<&TokenRecord>,
+    item: Option<&ItemRecord>,
+    licence: Option<&LicenceRecord>,
+    region_allowed: bool,
+) -> Result<(), Denial> {
+    let record = record.ok_or_else(|| {
+        deny(
+            DenialReason::BadToken,
+            "this download link is not known; rent the item to get a new one",
+        )
+    })?;
+    if record.account_id != token.recipient || record.item != token.item {
+        return Err(deny(
+            DenialReason::BadToken,
+            "this download link does not match its record",
+        ));
+    }
+    item.ok_or_else(|| {
+        deny(
+            DenialReason::UnknownItem,
+            "this item is no longer in the catalog",
+        )
+    })?;
+    match licence {
+        Some(l) if l.account_id == record.account_id && l.item == record.item => {}
+        _ => {
+            return Err(deny(
+                DenialReason::NotPurchased,
+                "this item has not been bought with this account",
+            ));
+        }
+    }
+    if !region_allowed {
+        return Err(deny(
+            DenialReason::RegionDenied,
+            "this item is not available in your region",
+        ));
+    }
+    Ok(())
+}
+
+/// Parent sources for `item`, those in `near_region` first, presigned for `valid`.
+pub async fn sources(
+    state: &AppState,
+    item: &ItemRecord,
+    near_region: &str,
+    valid: Duration,
+) -> Result<Vec<Source>, String> {
+    let key = item.id.object_key(item.version);
+    let mut parents: Vec<_> = state.parents.iter().collect();
+    parents.sort_by_key(|p| p.config.region != near_region);
+    let mut out = Vec::with_capacity(parents.len());
+    for p in parents {
+        let url = p
+            .store
+            .presign_get(&key, valid)
+            .await
+            .map_err(|e| e.to_string())?;
+        out.push(Source {
+            parent: p.config.name.clone(),
+            region: p.config.region.clone(),
+            url,
+        });
+    }
+    Ok(out)
+}
+
+/// Decides an authorize request from `edge`.
+pub async fn authorize(
+    state: &AppState,
+    edge: &EdgeConfig,
+    req: &AuthorizeRequest,
+) -> Result<Grant, AuthorizeError> {
+    let now = (state.clock)();
+    let internal = |e: &dyn std::fmt::Display| AuthorizeError::Internal(e.to_string());
+    let token =
+        DownloadToken::verify(&state.verifier, &req.token, Some(&req.item), now).map_err(|e| {
+            let message = match e {
+                TokenError::Expired => "this download link has expired; ask for a new one",
+                TokenError::WrongItem => "this download link is for another item",
+                TokenError::Invalid(_) => "this download link is not valid",
+            };
+            deny(DenialReason::BadToken, message)
+        })?;
+    let ip: IpAddr = req
+        .client_ip
+        .parse()
+        .map_err(|_| deny(DenialReason::BadToken, "the client address is not valid"))?;
+    let record = state
+        .store
+        .token(&token.token_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let item = state
+        .store
+        .item(req.item.as_str())
+        .await
+        .map_err(|e| internal(&e))?;
+    let licence = match &record {
+        Some(r) => state
+            .store
+            .licence(&r.licence_id)
+            .await
+            .map_err(|e| internal(&e))?,
+        None => None,
+    };
+    let region_allowed = item
+        .as_ref()
+        .is_some_and(|i| state.geo.allows(ip, &i.regions).0);
+    check_download(
+        &token,
+        record.as_ref(),
+        item.as_ref(),
+        licence.as_ref(),
+        region_allowed,
+    )?;
+    let item = item.expect("checked above");
+    let session_key = format!("{ip}|{}", req.session_hint.as_deref().unwrap_or(""));
+    let settings = &state.config.tokens;
+    let (session, uses, new_session) = match state
+        .store
+        .start_or_resume_session(
+            &token.token_id,
+            &session_key,
+            now,
+            settings.session_idle_secs,
+        )
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        SessionOutcome::Existing { session, uses } => (session, uses, false),
+        SessionOutcome::Started { session, uses } => (session, uses, true),
+        SessionOutcome::Exhausted => {
+            return Err(deny(
+                DenialReason::UsesExhausted,
+                "this download link has been used the maximum number of times",
+            )
+            .into());
+        }
+        SessionOutcome::NotFound => {
+            return Err(deny(DenialReason::BadToken, "this download link is not known").into());
+        }
+    };
+    let sources = sources(
+        state,
+        &item,
+        &edge.region,
+        Duration::from_secs(settings.source_url_secs),
+    )
+    .await
+    .map_err(|e| internal(&e))?;
+    if new_session {
+        tracing::info!(token = %token.token_id, edge = %edge.id, client = %ip, uses, "download session started");
+    }
+    Ok(Grant {
+        session_id: session.session_id,
+        new_session,
+        uses_left: token.max_uses.saturating_sub(uses),
+        object: crate::catalog::object_info(&item),
+        sources,
+        expires_at: now + settings.session_idle_secs,
+    })
+}

@@ -1,0 +1,290 @@
+//! The JSON API: routes and thin handlers (parse → domain function → answer).
+
+mod error;
+mod extract;
+
+pub use error::ApiError;
+pub use extract::{Admin, ClientIp, Customer, Edge};
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::{AuthorizeRequest, FillSources, FillSourcesRequest, ItemId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::AppState;
+use crate::catalog::{ItemView, manifest, object_info};
+use crate::ingest::IngestMeta;
+use crate::records::Binding;
+
+/// Largest JSON body accepted.
+const JSON_LIMIT: usize = 64 * 1024;
+/// How long a signed manifest stays valid.
+const MANIFEST_VALID_SECS: u64 = 3600;
+
+/// The router of the whole API.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/accounts", post(register))
+        .route("/v1/sessions", post(login))
+        .route("/v1/catalog", get(catalog))
+        .route("/v1/catalog/{item}", get(item))
+        .route("/v1/rentals", post(rent).get(rentals))
+        .route("/v1/licences/{id}/bind", post(bind))
+        .route("/v1/licences/{id}/enable", post(enable))
+        .route("/v1/manifest", get(signed_manifest))
+        .route("/v1/edge/authorize", post(authorize))
+        .route("/v1/edge/fill-sources", post(fill_sources))
+        .layer(DefaultBodyLimit::max(JSON_LIMIT));
+    let ingest = Router::new()
+        .route("/v1/admin/items", post(ingest))
+        .layer(DefaultBodyLimit::disable());
+    api.merge(ingest)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<protocol::Jwks> {
+    Json(state.keys.signer.jwks())
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Json(c): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    let account =
+        crate::accounts::register(state.store.as_ref(), &c.email, &c.password, (state.clock)())
+            .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"account_id": account.account_id})),
+    ))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(c): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    let s = crate::accounts::login(state.store.as_ref(), &c.email, &c.password, (state.clock)())
+        .await?;
+    Ok(Json(
+        json!({"session": s.session_id, "account_id": s.account_id, "expires_at": s.expires_at}),
+    ))
+}
+
+async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let items: Vec<ItemView> = state
+        .store
+        .items()
+        .await?
+        .iter()
+        .map(ItemView::from)
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+fn parse_item(id: &str) -> Result<ItemId, ApiError> {
+    ItemId::parse(id)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))
+}
+
+async fn item(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ItemView>, ApiError> {
+    let id = parse_item(&id)?;
+    let item = state
+        .store
+        .item(id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))?;
+    Ok(Json(ItemView::from(&item)))
+}
+
+#[derive(Deserialize)]
+struct RentBody {
+    item: String,
+    card: String,
+}
+
+#[derive(Serialize)]
+struct RentAnswer {
+    rental_id: String,
+    licence_id: String,
+    item: String,
+    token: String,
+    download_url: String,
+    expires_at: u64,
+}
+
+async fn rent(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(body): Json<RentBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "the Idempotency-Key header is required so a retried purchase charges once",
+            )
+        })?;
+    let item = parse_item(&body.item)?;
+    let r = crate::rentals::rent(&state, &account, ip, &item, &body.card, key).await?;
+    let answer = RentAnswer {
+        rental_id: r.rental_id,
+        licence_id: r.licence_id,
+        item: r.item.to_string(),
+        token: r.token,
+        download_url: r.download_url,
+        expires_at: r.token_expires_at,
+    };
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn rentals(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+) -> Result<impl IntoResponse, ApiError> {
+    let list: Vec<_> = state
+        .store
+        .rentals_of(&account)
+        .await?
+        .into_iter()
+        .map(|r| json!({"rental_id": r.rental_id, "item": r.item, "licence_id": r.licence_id, "charge_id": r.charge_id, "amount_cents": r.amount_cents, "created_at": r.created_at}))
+        .collect();
+    Ok(Json(json!({ "rentals": list })))
+}
+
+#[derive(Deserialize)]
+struct BindBody {
+    device_id: String,
+    player_id: String,
+    device_public_key: String,
+}
+
+async fn bind(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+    Path(id): Path<String>,
+    Json(b): Json<BindBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let binding = Binding {
+        device_id: b.device_id,
+        player_id: b.player_id,
+        device_public_key: b.device_public_key,
+    };
+    let licence = crate::licences::bind(&state, &account, &id, binding).await?;
+    Ok(Json(json!({ "licence": licence })))
+}
+
+#[derive(Deserialize)]
+struct EnableBody {
+    device_id: String,
+    player_id: String,
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+    Path(id): Path<String>,
+    Json(b): Json<EnableBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let licence =
+        crate::licences::enable(&state, &account, &id, &b.device_id, &b.player_id).await?;
+    Ok(Json(json!({ "licence": licence })))
+}
+
+async fn signed_manifest(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let m = manifest(&state.store.items().await?);
+    let signed = m
+        .sign(&state.keys.signer, (state.clock)(), MANIFEST_VALID_SECS)
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "manifest": signed })))
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    Edge(edge): Edge,
+    Json(req): Json<AuthorizeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let result = crate::authorize::authorize(&state, &edge, &req).await;
+    state.metrics.authorize(match &result {
+        Ok(g) if g.new_session => "granted_new_session",
+        Ok(_) => "granted_existing_session",
+        Err(crate::authorize::AuthorizeError::Denied(d)) => d.reason.code(),
+        Err(_) => "internal",
+    });
+    Ok(Json(result?))
+}
+
+async fn fill_sources(
+    State(state): State<AppState>,
+    Edge(edge): Edge,
+    Json(req): Json<FillSourcesRequest>,
+) -> Result<Json<FillSources>, ApiError> {
+    let item = state
+        .store
+        .item(req.item.as_str())
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))?;
+    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "region_denied",
+            "this item may not be stored in the edge's region",
+        ));
+    }
+    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
+    let sources = crate::authorize::sources(&state, &item, &edge.region, valid)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(FillSources {
+        object: object_info(&item),
+        sources,
+        expires_at: (state.clock)() + valid.as_secs(),
+    }))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(meta): Query<IngestMeta>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let record = crate::ingest::ingest(&state, meta, body.into_data_stream()).await?;
+    state.metrics.ingested(record.plaintext_len);
+    Ok((StatusCode::CREATED, Json(ItemView::from(&record))))
+}

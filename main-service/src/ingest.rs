@@ -1,0 +1,136 @@
+//! Ingest: plaintext in, sealed as it arrives (one chunk in memory, the rest spooled to a
+//! temporary file), written to the primary parent, recorded as the item's next version.
+
+use std::io::{Seek, Write};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use protocol::{ContentKey, ItemId, SealParams, SealWriter};
+use tokio::io::AsyncReadExt;
+
+use crate::AppState;
+use crate::records::ItemRecord;
+
+/// What the operator says about the item.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct IngestMeta {
+    pub id: ItemId,
+    pub title: Option<String>,
+    pub level: Option<u8>,
+    /// Comma-separated region names; empty = everywhere.
+    #[serde(default)]
+    pub regions: Option<String>,
+    #[serde(default)]
+    pub price_cents: Option<u64>,
+}
+
+/// Why an ingest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the upload is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("the upload was interrupted: {0}")]
+    Body(String),
+    #[error("unknown region {0:?}")]
+    UnknownRegion(String),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+    #[error("writing to the primary parent failed: {0}")]
+    Parent(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Seals the body and stores it as the next version of the item.
+pub async fn ingest<S, E>(
+    state: &AppState,
+    meta: IngestMeta,
+    body: S,
+) -> Result<ItemRecord, IngestError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let regions: Vec<String> = meta
+        .regions
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(r) = regions
+        .iter()
+        .find(|r| !state.config.regions.iter().any(|c| &c.name == *r))
+    {
+        return Err(IngestError::UnknownRegion(r.clone()));
+    }
+    let previous = state.store.item(meta.id.as_str()).await?;
+    let version = previous.as_ref().map_or(1, |p| p.version + 1);
+    let key = ContentKey::generate();
+    let params = SealParams::new(meta.id.clone(), state.config.key_version);
+    let spool_dir = state.config.data_dir.join("spool");
+    std::fs::create_dir_all(&spool_dir).map_err(|e| IngestError::Seal(e.to_string()))?;
+    let spool = tempfile::tempfile_in(&spool_dir).map_err(|e| IngestError::Seal(e.to_string()))?;
+    let mut writer = SealWriter::new(
+        &key,
+        params,
+        std::io::BufWriter::with_capacity(1 << 20, spool),
+    )
+    .map_err(|e| IngestError::Seal(e.to_string()))?;
+    let limit = state.config.max_ingest_bytes;
+    let mut received = 0u64;
+    let mut body = body;
+    while let Some(part) = body.next().await {
+        let part = part.map_err(|e| IngestError::Body(e.to_string()))?;
+        received += part.len() as u64;
+        if received > limit {
+            return Err(IngestError::TooLarge(limit));
+        }
+        writer
+            .write_all(&part)
+            .map_err(|e| IngestError::Seal(e.to_string()))?;
+    }
+    let (header, digests, spool) = writer
+        .finish()
+        .map_err(|e| IngestError::Seal(e.to_string()))?;
+    let mut spool = spool
+        .into_inner()
+        .map_err(|e| IngestError::Seal(e.to_string()))?;
+    spool
+        .rewind()
+        .map_err(|e| IngestError::Seal(e.to_string()))?;
+    let layout = header.layout();
+    let head = header.encode().to_vec();
+    let trailer = protocol::sealed::encode_trailer(&digests);
+    let reader = (&head[..])
+        .chain(tokio::fs::File::from_std(spool))
+        .chain(&trailer[..]);
+    let object_key = meta.id.object_key(version);
+    state
+        .primary()
+        .store
+        .put_object_stream(&object_key, reader, layout.object_len())
+        .await
+        .map_err(|e| IngestError::Parent(e.to_string()))?;
+    let record = ItemRecord {
+        id: meta.id.clone(),
+        title: meta.title.unwrap_or_else(|| meta.id.to_string()),
+        version,
+        key_version: state.config.key_version,
+        plaintext_len: layout.plaintext_len(),
+        object_len: layout.object_len(),
+        chunk_size: header.chunk_size,
+        chunk_count: layout.chunk_count(),
+        root: hex::encode(header.digest_root),
+        wrapped_content_key: state.keys.wrap_content_key(meta.id.as_str(), &key),
+        level: meta.level,
+        regions,
+        price_cents: meta.price_cents.unwrap_or(399),
+        published_at: (state.clock)(),
+    };
+    state.store.put_item(record.clone()).await?;
+    tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");
+    Ok(record)
+}

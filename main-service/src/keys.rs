@@ -1,0 +1,146 @@
+//! Main's keys: the Ed25519 signing key (tokens, licences, manifest) and the key-encryption key
+//! that wraps per-item content keys at rest. Both are generated into the data directory on first
+//! start unless configured, so the local network runs on embedded defaults.
+
+use std::path::Path;
+
+use aes_gcm_siv::Aes256GcmSiv;
+use aes_gcm_siv::aead::{Aead, KeyInit, Payload};
+use protocol::{ContentKey, Signer};
+
+/// A key problem at start-up or when opening an item's key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("content key of {item} cannot be unwrapped (wrong key-encryption key?)")]
+    Unwrap { item: String },
+}
+
+/// The signing key and the key-encryption key.
+#[derive(Debug)]
+pub struct Keys {
+    pub signer: Signer,
+    kek: Kek,
+}
+
+struct Kek(Aes256GcmSiv);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+fn read_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>, KeyError> {
+    let err = |message: String| KeyError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => hex::decode(text.trim()).map_err(|e| err(format!("not hex: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes = make();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            std::fs::write(path, hex::encode(&bytes)).map_err(|e| err(e.to_string()))?;
+            Ok(bytes)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+impl Keys {
+    /// Loads the keys from `data_dir` (creating them on first start); a configured
+    /// key-encryption key (hex) wins over the file.
+    pub fn load_or_create(data_dir: &Path, kek_hex: Option<&str>) -> Result<Self, KeyError> {
+        let signing_path = data_dir.join("signing-key.hex");
+        let raw = read_or_create(&signing_path, || Signer::generate("k").to_bytes())?;
+        // The key id is derived from the public key, so a rotated key gets a new id.
+        let probe = Signer::from_bytes("k", &raw).map_err(|e| KeyError::File {
+            path: signing_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let kid = format!(
+            "main-{}",
+            &blake3::hash(probe.jwks().keys[0].x.as_bytes()).to_hex()[..12]
+        );
+        let signer = Signer::from_bytes(&kid, &raw).expect("same bytes parsed above");
+        let kek_bytes = match kek_hex {
+            Some(h) => hex::decode(h).map_err(|e| KeyError::File {
+                path: "key_encryption_key".into(),
+                message: e.to_string(),
+            })?,
+            None => read_or_create(&data_dir.join("key-encryption-key.hex"), || {
+                protocol::random_bytes::<32>().to_vec()
+            })?,
+        };
+        let kek: [u8; 32] = kek_bytes.try_into().map_err(|_| KeyError::File {
+            path: "key_encryption_key".into(),
+            message: "must be 32 bytes".into(),
+        })?;
+        Ok(Self {
+            signer,
+            kek: Kek(Aes256GcmSiv::new(&kek.into())),
+        })
+    }
+
+    /// Seals a content key for storage; the item id is bound as associated data.
+    pub fn wrap_content_key(&self, item: &str, key: &ContentKey) -> String {
+        let nonce: [u8; 12] = protocol::random_bytes();
+        let sealed = self
+            .kek
+            .0
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &key.0,
+                    aad: item.as_bytes(),
+                },
+            )
+            .expect("32-byte message always seals");
+        hex::encode([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// Opens a stored content key.
+    pub fn unwrap_content_key(&self, item: &str, wrapped: &str) -> Result<ContentKey, KeyError> {
+        let err = || KeyError::Unwrap {
+            item: item.to_owned(),
+        };
+        let bytes = hex::decode(wrapped).map_err(|_| err())?;
+        if bytes.len() < 12 {
+            return Err(err());
+        }
+        let nonce: [u8; 12] = bytes[..12].try_into().expect("12 bytes");
+        let key = self
+            .kek
+            .0
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &bytes[12..],
+                    aad: item.as_bytes(),
+                },
+            )
+            .map_err(|_| err())?;
+        Ok(ContentKey(key.try_into().map_err(|_| err())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_persist_and_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Keys::load_or_create(dir.path(), None).unwrap();
+        let b = Keys::load_or_create(dir.path(), None).unwrap();
+        assert_eq!(a.signer.jwks(), b.signer.jwks());
+        let key = ContentKey::generate();
+        let w = a.wrap_content_key("film", &key);
+        assert_eq!(b.unwrap_content_key("film", &w).unwrap(), key);
+        assert!(b.unwrap_content_key("other", &w).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! The main service: web API, accounts, catalog, payment, licences, geofiltering, download tokens
+//! and their authorization, the hot manifest, and content ingest. One axum router, served as a
+//! plain process or under `lambda_http`.
+//!
+//! - [`config`]: settings (TOML + env), validated at start.
+//! - [`store`]: the storage trait and the embedded (redb) backend.
+//! - [`records`]: the stored records.
+//! - [`keys`]: signing key and content-key wrapping at rest.
+//! - [`accounts`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
+//!   [`catalog`]: the domain, as plain async functions over [`AppState`].
+//! - [`geo`], [`edges`]: client location and edge selection.
+//! - [`http`]: routes, extractors and the one error type.
+//! - [`metrics`], [`clock`]: Prometheus counters and the injectable clock.
+
+pub mod accounts;
+pub mod authorize;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod edges;
+pub mod geo;
+pub mod http;
+pub mod ingest;
+pub mod keys;
+pub mod licences;
+pub mod metrics;
+pub mod payment;
+pub mod records;
+pub mod rentals;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parent_sync::{ParentConfig, ParentStore};
+
+pub use config::Config;
+
+/// One parent store: where it is and a client for it.
+#[derive(Debug)]
+pub struct Parent {
+    pub config: ParentConfig,
+    pub store: ParentStore,
+}
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn store::Store>,
+    pub keys: Arc<keys::Keys>,
+    pub verifier: protocol::Verifier,
+    pub geo: Arc<geo::Geo>,
+    pub edges: Arc<edges::Edges>,
+    /// All parents; exactly one is primary.
+    pub parents: Arc<Vec<Parent>>,
+    pub payments: Arc<dyn payment::PaymentProvider>,
+    pub metrics: metrics::Metrics,
+    pub clock: clock::Clock,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from a validated config: opens the embedded store, loads or creates keys,
+    /// builds one S3 client per parent. The clock is the system clock.
+    pub async fn from_config(config: Config) -> anyhow::Result<Self> {
+        let store = store::EmbeddedStore::open(&config.store_path())
+            .context("opening the embedded store")?;
+        let keys =
+            keys::Keys::load_or_create(&config.data_dir, config.key_encryption_key.as_deref())
+                .context("loading keys")?;
+        let mut parents = Vec::new();
+        for p in &config.parents {
+            let store = ParentStore::connect(p)
+                .await
+                .with_context(|| format!("parent {}", p.name))?;
+            parents.push(Parent {
+                config: p.clone(),
+                store,
+            });
+        }
+        Ok(Self::assemble(config, Arc::new(store), keys, parents))
+    }
+
+    /// Puts the state together from its parts (tests use this with their own store and clock).
+    pub fn assemble(
+        config: Config,
+        store: Arc<dyn store::Store>,
+        keys: keys::Keys,
+        parents: Vec<Parent>,
+    ) -> Self {
+        Self {
+            verifier: keys.signer.verifier(),
+            geo: Arc::new(geo::Geo::new(
+                config.geo.overrides.clone(),
+                config.regions.clone(),
+            )),
+            edges: Arc::new(edges::Edges::new(config.edges.clone())),
+            parents: Arc::new(parents),
+            payments: Arc::new(payment::SandboxPayments::default()),
+            metrics: metrics::Metrics::default(),
+            clock: clock::system(),
+            keys: Arc::new(keys),
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The primary parent, which ingest writes to.
+    pub fn primary(&self) -> &Parent {
+        self.parents
+            .iter()
+            .find(|p| p.config.primary)
+            .expect("config validated: one primary")
+    }
+}
+
+/// The application: the whole API as one router.
+pub fn app(state: AppState) -> axum::Router {
+    http::router(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; prints `listening on ADDR` once bound.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, "main service listening");
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,139 @@
+//! Licences: bind to one device and player (first binding wins), enable to start the window,
+//! and sign the document with the content key wrapped to the device.
+
+use protocol::{Licence, Window};
+
+use crate::AppState;
+use crate::records::{Binding, LicenceRecord};
+use crate::store::{BindOutcome, StoreError};
+
+/// How long a signed licence stays verifiable after its window (so players can explain expiry).
+const SIGNATURE_GRACE_SECS: u64 = 365 * 24 * 3600;
+
+/// Why a licence operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LicenceOpError {
+    #[error("no such licence")]
+    NotFound,
+    #[error("this licence is bound to another device or player")]
+    BoundElsewhere,
+    #[error("bind the licence to this device before enabling it")]
+    NotBound,
+    #[error("the viewing window has ended; rent again for a new licence")]
+    Expired,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal key failure: {0}")]
+    Keys(String),
+}
+
+async fn own_licence(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+) -> Result<LicenceRecord, LicenceOpError> {
+    // Someone else's licence id reads as "not found": ids are not to be probed.
+    state
+        .store
+        .licence(licence_id)
+        .await?
+        .filter(|l| l.account_id == account_id)
+        .ok_or(LicenceOpError::NotFound)
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Binds the licence to this device and player and returns the signed (not yet enabled) licence.
+pub async fn bind(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+    binding: Binding,
+) -> Result<String, LicenceOpError> {
+    if !valid_id(&binding.device_id) || !valid_id(&binding.player_id) {
+        return Err(LicenceOpError::Invalid(
+            "device_id and player_id must be 1 to 128 visible characters",
+        ));
+    }
+    protocol::licence::hex32(&binding.device_public_key)
+        .map_err(|_| LicenceOpError::Invalid("device_public_key must be 64 hex characters"))?;
+    own_licence(state, account_id, licence_id).await?;
+    let lic = match state.store.bind_licence(licence_id, binding).await? {
+        BindOutcome::Bound(l) => l,
+        BindOutcome::BoundElsewhere => return Err(LicenceOpError::BoundElsewhere),
+        BindOutcome::NotFound => return Err(LicenceOpError::NotFound),
+    };
+    sign(state, &lic).await
+}
+
+/// Starts the viewing window (or returns the window already running) and returns the licence
+/// with the content key wrapped to the bound device.
+pub async fn enable(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+    device_id: &str,
+    player_id: &str,
+) -> Result<String, LicenceOpError> {
+    let now = (state.clock)();
+    let lic = own_licence(state, account_id, licence_id).await?;
+    match &lic.binding {
+        None => return Err(LicenceOpError::NotBound),
+        Some(b) if b.device_id != device_id || b.player_id != player_id => {
+            return Err(LicenceOpError::BoundElsewhere);
+        }
+        Some(_) => {}
+    }
+    let window = Window {
+        start: now,
+        end: now + lic.policy.window_secs,
+    };
+    let lic = state
+        .store
+        .enable_licence(licence_id, window)
+        .await?
+        .ok_or(LicenceOpError::NotFound)?;
+    if lic.window.is_some_and(|w| now >= w.end) {
+        return Err(LicenceOpError::Expired);
+    }
+    sign(state, &lic).await
+}
+
+async fn sign(state: &AppState, lic: &LicenceRecord) -> Result<String, LicenceOpError> {
+    let now = (state.clock)();
+    let item = state
+        .store
+        .item(lic.item.as_str())
+        .await?
+        .ok_or(LicenceOpError::NotFound)?;
+    let binding = lic.binding.as_ref().ok_or(LicenceOpError::NotBound)?;
+    let mut doc = Licence {
+        licence_id: lic.licence_id.clone(),
+        item: lic.item.clone(),
+        key_version: item.key_version,
+        object_root: item.root.clone(),
+        account: lic.account_id.clone(),
+        device_id: binding.device_id.clone(),
+        player_id: binding.player_id.clone(),
+        policy: lic.policy.clone(),
+        window: lic.window,
+        wrapped_key: None,
+    };
+    if lic.window.is_some() {
+        let key = state
+            .keys
+            .unwrap_content_key(item.id.as_str(), &item.wrapped_content_key)
+            .map_err(|e| LicenceOpError::Keys(e.to_string()))?;
+        let device = protocol::licence::hex32(&binding.device_public_key)
+            .map_err(|e| LicenceOpError::Keys(e.to_string()))?;
+        doc.wrap_key(&key, &device)
+            .map_err(|e| LicenceOpError::Keys(e.to_string()))?;
+    }
+    let not_after = lic.window.map_or(now, |w| w.end) + SIGNATURE_GRACE_SECS;
+    doc.sign(&state.keys.signer, now, not_after)
+        .map_err(|e| LicenceOpError::Keys(e.to_string()))
+}

@@ -1,0 +1,52 @@
+//! `main-service --config FILE`: reads and validates the config, builds the state, and serves the
+//! API as a plain server, or under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use main_service::{AppState, Config};
+
+/// The main service of the delivery network.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Path of the TOML configuration (see docs/configuration.md).
+    #[arg(long, env = "MAIN_CONFIG")]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    if on_lambda {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let config = Config::load(&args.config)
+        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let listen = config.listen;
+    let state = AppState::from_config(config).await?;
+    if on_lambda {
+        lambda_http::run(main_service::app(state))
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    } else {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        main_service::run(listener, state, main_service::shutdown_signal()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The records main keeps: accounts, sessions, items, rentals, licences, download tokens and their
+//! sessions. Plain data; the rules that change them live in the domain modules.
+
+use protocol::{ItemId, Policy, Window};
+use serde::{Deserialize, Serialize};
+
+/// A customer account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub account_id: String,
+    /// Lower-cased.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: u64,
+}
+
+/// A logged-in session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    pub account_id: String,
+    pub expires_at: u64,
+}
+
+/// An item of the catalog and its current sealed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub id: ItemId,
+    pub title: String,
+    pub version: u32,
+    pub key_version: u32,
+    pub plaintext_len: u64,
+    pub object_len: u64,
+    pub chunk_size: u32,
+    pub chunk_count: u64,
+    /// Hex digest root of the sealed object.
+    pub root: String,
+    /// The content key sealed under the key-encryption key (hex: nonce || ciphertext).
+    pub wrapped_content_key: String,
+    pub level: Option<u8>,
+    pub regions: Vec<String>,
+    /// Price in cents.
+    pub price_cents: u64,
+    pub published_at: u64,
+}
+
+/// A completed purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rental {
+    pub rental_id: String,
+    pub account_id: String,
+    pub item: ItemId,
+    pub licence_id: String,
+    pub token_id: String,
+    pub charge_id: String,
+    pub amount_cents: u64,
+    pub created_at: u64,
+    /// The answer given to the customer, returned again on a retry with the same key.
+    pub download_url: String,
+    pub token: String,
+    pub token_expires_at: u64,
+}
+
+/// A licence: purchased, then bound to one device and player, then enabled for a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceRecord {
+    pub licence_id: String,
+    pub account_id: String,
+    pub item: ItemId,
+    pub item_version: u32,
+    pub policy: Policy,
+    pub binding: Option<Binding>,
+    pub window: Option<Window>,
+}
+
+/// The device and player a licence is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub device_id: String,
+    pub player_id: String,
+    /// Hex X25519 public key of the device.
+    pub device_public_key: String,
+}
+
+/// A download token as main tracks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub token_id: String,
+    pub account_id: String,
+    pub item: ItemId,
+    pub licence_id: String,
+    pub max_uses: u32,
+    pub uses: u32,
+}
+
+/// One download session of a token: the Range requests of one download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadSession {
+    pub session_id: String,
+    pub token_id: String,
+    pub key: String,
+    pub started_at: u64,
+    pub last_seen: u64,
+}

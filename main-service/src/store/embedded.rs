@@ -1,0 +1,346 @@
+//! The embedded backend: one redb file under the data directory, no server. redb runs one write
+//! transaction at a time, so every read-check-write below is atomic.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use protocol::Window;
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
+use crate::records::{
+    Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
+};
+
+/// All records, as JSON under `kind/id` keys.
+const DOCS: TableDefinition<&str, &[u8]> = TableDefinition::new("docs");
+
+/// How long a purchase may stay "charging" before its key can be reused.
+const PURCHASE_RESERVATION_SECS: u64 = 120;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum PurchaseState {
+    Pending { since: u64 },
+    Done { rental_id: String },
+}
+
+/// The embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn backend<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Backend(e.into().to_string())
+}
+
+fn get<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match t.get(key).map_err(backend)? {
+        Some(v) => serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("{key}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn put<T: Serialize>(
+    t: &mut Table<&'static str, &'static [u8]>,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    t.insert(key, bytes.as_slice()).map_err(backend)?;
+    Ok(())
+}
+
+impl EmbeddedStore {
+    /// Opens or creates the store file.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+        }
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(backend)?;
+        txn.open_table(DOCS).map_err(backend)?;
+        txn.commit().map_err(backend)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread and commits if it returns `Ok`.
+    async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Table<&'static str, &'static [u8]>) -> Result<R, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<R, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().map_err(backend)?;
+            let out = {
+                let mut t = txn.open_table(DOCS).map_err(backend)?;
+                f(&mut t)?
+            };
+            txn.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<R, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<R, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(DOCS).map_err(backend)?;
+            f(&t)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    async fn get_doc<T: DeserializeOwned + Send + 'static>(
+        &self,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(move |t| get(t, &key)).await
+    }
+
+    async fn put_doc<T: Serialize + Send + 'static>(
+        &self,
+        key: String,
+        value: T,
+    ) -> Result<(), StoreError> {
+        self.write(move |t| put(t, &key, &value)).await
+    }
+
+    fn scan<T: DeserializeOwned>(
+        t: &impl ReadableTable<&'static str, &'static [u8]>,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for entry in t.range(prefix..).map_err(backend)? {
+            let (k, v) = entry.map_err(backend)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StoreError::Corrupt(format!("{}: {e}", k.value())))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn create_account(&self, account: Account) -> Result<bool, StoreError> {
+        self.write(move |t| {
+            let key = format!("account/{}", account.email);
+            if get::<Account>(t, &key)?.is_some() {
+                return Ok(false);
+            }
+            put(t, &key, &account)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        self.get_doc(format!("account/{email}")).await
+    }
+
+    async fn put_session(&self, session: Session) -> Result<(), StoreError> {
+        self.put_doc(format!("session/{}", session.session_id), session)
+            .await
+    }
+
+    async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError> {
+        self.get_doc(format!("session/{session_id}")).await
+    }
+
+    async fn put_item(&self, item: ItemRecord) -> Result<(), StoreError> {
+        self.put_doc(format!("item/{}", item.id), item).await
+    }
+
+    async fn item(&self, id: &str) -> Result<Option<ItemRecord>, StoreError> {
+        self.get_doc(format!("item/{id}")).await
+    }
+
+    async fn items(&self) -> Result<Vec<ItemRecord>, StoreError> {
+        self.read(|t| Self::scan(t, "item/")).await
+    }
+
+    async fn reserve_purchase(&self, key: &str, now: u64) -> Result<Reservation, StoreError> {
+        let key = format!("purchase/{key}");
+        self.write(move |t| match get::<PurchaseState>(t, &key)? {
+            Some(PurchaseState::Done { rental_id }) => {
+                let rental =
+                    get::<Rental>(t, &format!("rental/{rental_id}"))?.ok_or_else(|| {
+                        StoreError::Corrupt(format!("{key} names missing rental {rental_id}"))
+                    })?;
+                Ok(Reservation::Completed(Box::new(rental)))
+            }
+            Some(PurchaseState::Pending { since }) if now < since + PURCHASE_RESERVATION_SECS => {
+                Ok(Reservation::InProgress)
+            }
+            _ => {
+                put(t, &key, &PurchaseState::Pending { since: now })?;
+                Ok(Reservation::Reserved)
+            }
+        })
+        .await
+    }
+
+    async fn complete_purchase(
+        &self,
+        key: &str,
+        rental: Rental,
+        licence: LicenceRecord,
+        token: TokenRecord,
+    ) -> Result<(), StoreError> {
+        let key = format!("purchase/{key}");
+        self.write(move |t| {
+            put(
+                t,
+                &key,
+                &PurchaseState::Done {
+                    rental_id: rental.rental_id.clone(),
+                },
+            )?;
+            put(
+                t,
+                &format!("rentals_of/{}/{}", rental.account_id, rental.rental_id),
+                &rental,
+            )?;
+            put(t, &format!("rental/{}", rental.rental_id), &rental)?;
+            put(t, &format!("licence/{}", licence.licence_id), &licence)?;
+            put(t, &format!("token/{}", token.token_id), &token)
+        })
+        .await
+    }
+
+    async fn release_purchase(&self, key: &str) -> Result<(), StoreError> {
+        let key = format!("purchase/{key}");
+        self.write(move |t| {
+            t.remove(key.as_str()).map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rentals_of(&self, account_id: &str) -> Result<Vec<Rental>, StoreError> {
+        let prefix = format!("rentals_of/{account_id}/");
+        self.read(move |t| Self::scan(t, &prefix)).await
+    }
+
+    async fn licence(&self, licence_id: &str) -> Result<Option<LicenceRecord>, StoreError> {
+        self.get_doc(format!("licence/{licence_id}")).await
+    }
+
+    async fn bind_licence(
+        &self,
+        licence_id: &str,
+        binding: Binding,
+    ) -> Result<BindOutcome, StoreError> {
+        let key = format!("licence/{licence_id}");
+        self.write(move |t| {
+            let Some(mut lic) = get::<LicenceRecord>(t, &key)? else {
+                return Ok(BindOutcome::NotFound);
+            };
+            match &lic.binding {
+                Some(b) if b.device_id != binding.device_id || b.player_id != binding.player_id => {
+                    Ok(BindOutcome::BoundElsewhere)
+                }
+                Some(_) => Ok(BindOutcome::Bound(lic)),
+                None => {
+                    lic.binding = Some(binding);
+                    put(t, &key, &lic)?;
+                    Ok(BindOutcome::Bound(lic))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn enable_licence(
+        &self,
+        licence_id: &str,
+        window: Window,
+    ) -> Result<Option<LicenceRecord>, StoreError> {
+        let key = format!("licence/{licence_id}");
+        self.write(move |t| {
+            let Some(mut lic) = get::<LicenceRecord>(t, &key)? else {
+                return Ok(None);
+            };
+            if lic.window.is_none() {
+                lic.window = Some(window);
+                put(t, &key, &lic)?;
+            }
+            Ok(Some(lic))
+        })
+        .await
+    }
+
+    async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_doc(format!("token/{token_id}")).await
+    }
+
+    async fn start_or_resume_session(
+        &self,
+        token_id: &str,
+        key: &str,
+        now: u64,
+        idle_secs: u64,
+    ) -> Result<SessionOutcome, StoreError> {
+        let token_key = format!("token/{token_id}");
+        let session_key = format!("dlsession/{token_id}/{key}");
+        let (token_id, key) = (token_id.to_owned(), key.to_owned());
+        self.write(move |t| {
+            let Some(mut token) = get::<TokenRecord>(t, &token_key)? else {
+                return Ok(SessionOutcome::NotFound);
+            };
+            if let Some(mut s) = get::<DownloadSession>(t, &session_key)?
+                && now < s.last_seen + idle_secs
+            {
+                s.last_seen = now;
+                put(t, &session_key, &s)?;
+                return Ok(SessionOutcome::Existing {
+                    session: s,
+                    uses: token.uses,
+                });
+            }
+            if token.uses >= token.max_uses {
+                return Ok(SessionOutcome::Exhausted);
+            }
+            token.uses += 1;
+            let session = DownloadSession {
+                session_id: protocol::random_id(),
+                token_id,
+                key,
+                started_at: now,
+                last_seen: now,
+            };
+            put(t, &token_key, &token)?;
+            put(t, &session_key, &session)?;
+            Ok(SessionOutcome::Started {
+                session,
+                uses: token.uses,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,117 @@
+//! The storage trait and its backends. Every state change that can race (account creation, an
+//! idempotent purchase, binding and enabling a licence, spending a token use) is one method whose
+//! backend makes it atomic.
+
+mod embedded;
+
+pub use embedded::EmbeddedStore;
+
+use async_trait::async_trait;
+use protocol::Window;
+
+use crate::records::{
+    Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
+};
+
+/// A storage failure (not a refusal: refusals are in the methods' outcome types).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The outcome of reserving an idempotency key for a purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key is new and now reserved by this call: go ahead and charge.
+    Reserved,
+    /// A purchase with this key completed: return its answer, charge nothing.
+    Completed(Box<Rental>),
+    /// Another request with this key is charging right now.
+    InProgress,
+}
+
+/// The outcome of binding a licence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindOutcome {
+    Bound(LicenceRecord),
+    /// Already bound to another device or player.
+    BoundElsewhere,
+    NotFound,
+}
+
+/// The outcome of asking for a download session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOutcome {
+    /// An existing live session was found and refreshed; no use spent.
+    Existing {
+        session: DownloadSession,
+        uses: u32,
+    },
+    /// A new session was started and one use spent.
+    Started {
+        session: DownloadSession,
+        uses: u32,
+    },
+    /// The token has no uses left.
+    Exhausted,
+    NotFound,
+}
+
+/// Main's state.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Creates an account; `false` if the email is taken.
+    async fn create_account(&self, account: Account) -> Result<bool, StoreError>;
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+
+    async fn put_session(&self, session: Session) -> Result<(), StoreError>;
+    async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError>;
+
+    async fn put_item(&self, item: ItemRecord) -> Result<(), StoreError>;
+    async fn item(&self, id: &str) -> Result<Option<ItemRecord>, StoreError>;
+    async fn items(&self) -> Result<Vec<ItemRecord>, StoreError>;
+
+    /// Reserves `key` (scoped by the caller to the account) for one purchase.
+    async fn reserve_purchase(&self, key: &str, now: u64) -> Result<Reservation, StoreError>;
+    /// Records a completed purchase: the rental, its licence and its token, all at once, and
+    /// marks `key` completed.
+    async fn complete_purchase(
+        &self,
+        key: &str,
+        rental: Rental,
+        licence: LicenceRecord,
+        token: TokenRecord,
+    ) -> Result<(), StoreError>;
+    /// Frees a reservation whose charge failed, so the customer may retry.
+    async fn release_purchase(&self, key: &str) -> Result<(), StoreError>;
+    async fn rentals_of(&self, account_id: &str) -> Result<Vec<Rental>, StoreError>;
+
+    async fn licence(&self, licence_id: &str) -> Result<Option<LicenceRecord>, StoreError>;
+    /// Binds the licence unless it is bound to another device or player (binding again to the
+    /// same device and player is allowed and changes nothing).
+    async fn bind_licence(
+        &self,
+        licence_id: &str,
+        binding: Binding,
+    ) -> Result<BindOutcome, StoreError>;
+    /// Sets the window if none is set; returns the licence with the window in force.
+    async fn enable_licence(
+        &self,
+        licence_id: &str,
+        window: Window,
+    ) -> Result<Option<LicenceRecord>, StoreError>;
+
+    async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Finds the live session `key` of the token (idle less than `idle_secs`) and refreshes it,
+    /// or spends one use and starts it; atomic against concurrent calls for the same token.
+    async fn start_or_resume_session(
+        &self,
+        token_id: &str,
+        key: &str,
+        now: u64,
+        idle_secs: u64,
+    ) -> Result<SessionOutcome, StoreError>;
+}

@@ -1,0 +1,407 @@
+//! The API through `Router::oneshot` (no socket): the customer flow and its refusals, the edge
+//! authorize decisions, and a real Lambda function-URL event.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use main_service::clock::OffsetClock;
+use main_service::keys::Keys;
+use main_service::records::ItemRecord;
+use main_service::store::{EmbeddedStore, Store};
+use main_service::{AppState, Config};
+use protocol::{ContentKey, ItemId};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const CONFIG: &str = r#"
+    data_dir = "/unused"
+    admin_token = "admin-token-0123456789"
+    [[regions]]
+    name = "eu"
+    countries = ["DE"]
+    [[regions]]
+    name = "us"
+    countries = ["US"]
+    [geo]
+    overrides = [ { cidr = "127.0.0.0/8", country = "DE" }, { cidr = "127.0.0.99/32", country = "KP" } ]
+    [[parents]]
+    name = "p1"
+    region = "eu"
+    bucket = "b"
+    primary = true
+    [[edges]]
+    id = "edge-eu-1"
+    region = "eu"
+    url = "http://edge-eu-1.test"
+    secret = "edge-eu-1-secret-0123456789"
+"#;
+
+struct Api {
+    state: AppState,
+    clock: OffsetClock,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn new() -> Self {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::from_toml(CONFIG, "test.toml".as_ref()).unwrap();
+        config.data_dir = dir.path().to_owned();
+        config.validate().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.store_path()).unwrap());
+        let keys = Keys::load_or_create(dir.path(), None).unwrap();
+        let mut state = AppState::assemble(config, store, keys, Vec::new());
+        let clock = OffsetClock::default();
+        state.clock = clock.clock();
+        let api = Self {
+            state,
+            clock,
+            _dir: dir,
+        };
+        api.add_item("film", vec![]).await;
+        api.add_item("eu-only", vec!["eu".into()]).await;
+        api
+    }
+
+    async fn add_item(&self, id: &str, regions: Vec<String>) {
+        let key = ContentKey::generate();
+        let rec = ItemRecord {
+            id: ItemId::parse(id).unwrap(),
+            title: id.into(),
+            version: 1,
+            key_version: 1,
+            plaintext_len: 5,
+            object_len: 5 + 160 + 48,
+            chunk_size: 1 << 20,
+            chunk_count: 1,
+            root: "00".repeat(32),
+            wrapped_content_key: self.state.keys.wrap_content_key(id, &key),
+            level: None,
+            regions,
+            price_cents: 399,
+            published_at: 1,
+        };
+        self.state.store.put_item(rec).await.unwrap();
+    }
+
+    async fn call(&self, from: &str, req: Request<Body>) -> (StatusCode, Value) {
+        let addr: SocketAddr = format!("{from}:40000").parse().unwrap();
+        let app = main_service::app(self.state.clone()).layer(MockConnectInfo(addr));
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(&self, path: &str, auth: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.post_with(path, auth, body, None, "127.0.0.1").await
+    }
+
+    async fn post_with(
+        &self,
+        path: &str,
+        auth: Option<&str>,
+        body: Value,
+        key: Option<&str>,
+        from: &str,
+    ) -> (StatusCode, Value) {
+        let mut b = Request::post(path).header("content-type", "application/json");
+        if let Some(a) = auth {
+            b = b.header("authorization", format!("Bearer {a}"));
+        }
+        if let Some(k) = key {
+            b = b.header("idempotency-key", k);
+        }
+        self.call(from, b.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    async fn session(&self, email: &str) -> String {
+        let creds = json!({"email": email, "password": "correct horse"});
+        assert_eq!(
+            self.post("/v1/accounts", None, creds.clone()).await.0,
+            StatusCode::CREATED
+        );
+        let (s, v) = self.post("/v1/sessions", None, creds).await;
+        assert_eq!(s, StatusCode::OK);
+        v["session"].as_str().unwrap().to_owned()
+    }
+
+    async fn rent(&self, session: &str, item: &str, card: &str, key: &str) -> (StatusCode, Value) {
+        self.post_with(
+            "/v1/rentals",
+            Some(session),
+            json!({"item": item, "card": card}),
+            Some(key),
+            "127.0.0.1",
+        )
+        .await
+    }
+
+    async fn authorize(&self, token: &str, item: &str, ip: &str, sid: &str) -> (StatusCode, Value) {
+        let body = json!({"token": token, "item": item, "client_ip": ip, "session_hint": sid});
+        let req = Request::post("/v1/edge/authorize")
+            .header("content-type", "application/json")
+            .header("x-edge-id", "edge-eu-1")
+            .header("authorization", "Bearer edge-eu-1-secret-0123456789")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.call("127.0.0.1", req).await
+    }
+}
+
+#[tokio::test]
+async fn accounts_refuse_duplicates_and_bad_passwords() {
+    let api = Api::new().await;
+    api.session("a@example.com").await;
+    let (s, v) = api
+        .post(
+            "/v1/accounts",
+            None,
+            json!({"email": "A@example.com", "password": "whatever1"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::CONFLICT, Some("email_taken"))
+    );
+    let (s, _) = api
+        .post(
+            "/v1/sessions",
+            None,
+            json!({"email": "a@example.com", "password": "wrong pass"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = api
+        .post(
+            "/v1/accounts",
+            None,
+            json!({"email": "b@example.com", "password": "short"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn rent_is_idempotent_and_declines_cards() {
+    let api = Api::new().await;
+    let s = api.session("a@example.com").await;
+    let (st, v) = api.rent(&s, "film", "4000000000000002", "k-declined").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("card_declined"))
+    );
+    let (st, first) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    assert_eq!(st, StatusCode::CREATED);
+    assert!(
+        first["download_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://edge-eu-1.test/v1/content/film?token=")
+    );
+    let (_, again) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    assert_eq!(first, again, "a retried purchase returns the first answer");
+    let req = Request::get("/v1/rentals")
+        .header("authorization", format!("Bearer {s}"))
+        .body(Body::empty())
+        .unwrap();
+    let (_, list) = api.call("127.0.0.1", req).await;
+    assert_eq!(
+        list["rentals"].as_array().unwrap().len(),
+        1,
+        "charged once: {list}"
+    );
+    let (st, _) = api
+        .post_with(
+            "/v1/rentals",
+            Some(&s),
+            json!({"item": "film", "card": "4242424242424242"}),
+            None,
+            "127.0.0.1",
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "Idempotency-Key is required");
+    let (st, _) = api
+        .rent("not-a-session", "film", "4242424242424242", "k2")
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = api.rent(&s, "../etc", "4242424242424242", "k3").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn licence_binds_once_enables_and_expires() {
+    let api = Api::new().await;
+    let s = api.session("a@example.com").await;
+    let (_, r) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    let lic = r["licence_id"].as_str().unwrap();
+    let device = protocol::DeviceKey::generate();
+    let bind = |dev: &str| json!({"device_id": dev, "player_id": "player-1", "device_public_key": hex::encode(device.public())});
+    let (st, v) = api
+        .post(&format!("/v1/licences/{lic}/bind"), Some(&s), bind("dev-1"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = api
+        .post(&format!("/v1/licences/{lic}/bind"), Some(&s), bind("dev-2"))
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::CONFLICT, Some("bound_elsewhere"))
+    );
+    let enable = json!({"device_id": "dev-1", "player_id": "player-1"});
+    let (st, v) = api
+        .post(
+            &format!("/v1/licences/{lic}/enable"),
+            Some(&s),
+            enable.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let signed = v["licence"].as_str().unwrap();
+    let now = (api.state.clock)();
+    let licence = protocol::Licence::verify(&api.state.verifier, signed, now).unwrap();
+    assert!(
+        licence
+            .key_for("dev-1", "player-1", &device.secret(), now)
+            .is_ok()
+    );
+    api.clock.advance(24 * 3600 + 1);
+    let (st, v) = api
+        .post(&format!("/v1/licences/{lic}/enable"), Some(&s), enable)
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::GONE, Some("licence_expired"))
+    );
+    // Another account cannot touch this licence.
+    let other = api.session("b@example.com").await;
+    let (st, _) = api
+        .post(
+            &format!("/v1/licences/{lic}/bind"),
+            Some(&other),
+            bind("dev-1"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn authorize_counts_sessions_and_refuses_clearly() {
+    let api = Api::new().await;
+    let s = api.session("a@example.com").await;
+    let (_, r) = api.rent(&s, "eu-only", "4242424242424242", "k1").await;
+    let token = r["token"].as_str().unwrap();
+    for sid in ["s1", "s2", "s3"] {
+        for _ in 0..3 {
+            let (st, v) = api.authorize(token, "eu-only", "127.0.0.1", sid).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+    }
+    let (st, v) = api.authorize(token, "eu-only", "127.0.0.1", "s4").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::GONE, Some("uses_exhausted"))
+    );
+    let (st, v) = api.authorize(token, "film", "127.0.0.1", "s1").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_token"))
+    );
+    let (st, v) = api
+        .authorize(&format!("{token}x"), "eu-only", "127.0.0.1", "s1")
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_token"))
+    );
+    let (_, r2) = api.rent(&s, "eu-only", "4242424242424242", "k2").await;
+    let (st, v) = api
+        .authorize(r2["token"].as_str().unwrap(), "eu-only", "127.0.0.99", "s1")
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("region_denied"))
+    );
+    // A wrong edge credential.
+    let req = Request::post("/v1/edge/authorize")
+        .header("content-type", "application/json")
+        .header("x-edge-id", "edge-eu-1")
+        .header("authorization", "Bearer wrong")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(api.call("127.0.0.1", req).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sessions_spend_exactly_the_uses() {
+    let api = Arc::new(Api::new().await);
+    let s = api.session("a@example.com").await;
+    let (_, r) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    let token = r["token"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let (api, token) = (api.clone(), token.clone());
+            tokio::spawn(async move {
+                api.authorize(&token, "film", "127.0.0.1", &format!("sid-{i}"))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3);
+}
+
+#[tokio::test]
+async fn lambda_function_url_events_are_served() {
+    let api = Api::new().await;
+    let event = include_str!("data/function-url-get-healthz.json");
+    let req = lambda_http::request::from_str(event).unwrap();
+    let resp = main_service::app(api.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
+
+    // The client address comes from the request context: 127.0.0.99 is in a denied country.
+    let session = api.session("l@example.com").await;
+    let event = include_str!("data/function-url-post-rental.json").replace("SESSION", &session);
+    let req = lambda_http::request::from_str(&event).unwrap();
+    let resp = main_service::app(api.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "unrestricted item rents from anywhere"
+    );
+    let event = event
+        .replace("\\\"film\\\"", "\\\"eu-only\\\"")
+        .replace("lambda-fixture-1", "lambda-fixture-2");
+    let req = lambda_http::request::from_str(&event).unwrap();
+    let resp = main_service::app(api.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}

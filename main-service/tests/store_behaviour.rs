@@ -1,0 +1,350 @@
+//! The behaviour every `Store` backend must have, run against each backend. Races are run for
+//! real: many tasks on a multi-threaded runtime against one store.
+
+use std::sync::Arc;
+
+use main_service::records::{Account, Binding, ItemRecord, LicenceRecord, Rental, TokenRecord};
+use main_service::store::{BindOutcome, EmbeddedStore, Reservation, SessionOutcome, Store};
+use protocol::{ItemId, Policy, Window};
+
+fn item() -> ItemId {
+    ItemId::parse("film").unwrap()
+}
+
+fn licence(id: &str) -> LicenceRecord {
+    LicenceRecord {
+        licence_id: id.into(),
+        account_id: "acct".into(),
+        item: item(),
+        item_version: 1,
+        policy: Policy::default(),
+        binding: None,
+        window: None,
+    }
+}
+
+fn token(id: &str, max_uses: u32) -> TokenRecord {
+    TokenRecord {
+        token_id: id.into(),
+        account_id: "acct".into(),
+        item: item(),
+        licence_id: "lic".into(),
+        max_uses,
+        uses: 0,
+    }
+}
+
+fn rental(id: &str, token_id: &str) -> Rental {
+    Rental {
+        rental_id: id.into(),
+        account_id: "acct".into(),
+        item: item(),
+        licence_id: "lic".into(),
+        token_id: token_id.into(),
+        charge_id: "ch".into(),
+        amount_cents: 399,
+        created_at: 1,
+        download_url: "http://edge/x".into(),
+        token: "jwt".into(),
+        token_expires_at: 2,
+    }
+}
+
+async fn accounts_are_unique(store: Arc<dyn Store>) {
+    let a = Account {
+        account_id: "a1".into(),
+        email: "x@example.com".into(),
+        password_hash: "h".into(),
+        created_at: 1,
+    };
+    assert!(store.create_account(a.clone()).await.unwrap());
+    let mut b = a.clone();
+    b.account_id = "a2".into();
+    assert!(!store.create_account(b).await.unwrap());
+    assert_eq!(
+        store.account_by_email("x@example.com").await.unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        store.account_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+}
+
+async fn items_round_trip(store: Arc<dyn Store>) {
+    let rec = ItemRecord {
+        id: item(),
+        title: "Film".into(),
+        version: 1,
+        key_version: 1,
+        plaintext_len: 10,
+        object_len: 100,
+        chunk_size: 4096,
+        chunk_count: 1,
+        root: "00".into(),
+        wrapped_content_key: "k".into(),
+        level: Some(1),
+        regions: vec![],
+        price_cents: 1,
+        published_at: 1,
+    };
+    store.put_item(rec.clone()).await.unwrap();
+    assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));
+    assert_eq!(store.items().await.unwrap(), vec![rec]);
+    assert_eq!(store.item("nope").await.unwrap(), None);
+}
+
+async fn purchases_are_idempotent(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.reserve_purchase("acct/k1", 100).await.unwrap(),
+        Reservation::Reserved
+    );
+    assert_eq!(
+        store.reserve_purchase("acct/k1", 101).await.unwrap(),
+        Reservation::InProgress
+    );
+    store
+        .complete_purchase(
+            "acct/k1",
+            rental("r1", "t1"),
+            licence("lic"),
+            token("t1", 3),
+        )
+        .await
+        .unwrap();
+    match store.reserve_purchase("acct/k1", 102).await.unwrap() {
+        Reservation::Completed(r) => assert_eq!(r.rental_id, "r1"),
+        other => panic!("expected completed, got {other:?}"),
+    }
+    assert_eq!(store.rentals_of("acct").await.unwrap().len(), 1);
+    // A released reservation (failed charge) can be retried.
+    assert_eq!(
+        store.reserve_purchase("acct/k2", 100).await.unwrap(),
+        Reservation::Reserved
+    );
+    store.release_purchase("acct/k2").await.unwrap();
+    assert_eq!(
+        store.reserve_purchase("acct/k2", 100).await.unwrap(),
+        Reservation::Reserved
+    );
+}
+
+async fn concurrent_reservations_admit_one(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.reserve_purchase("acct/race", 100).await.unwrap() })
+        })
+        .collect();
+    let mut reserved = 0;
+    for t in tasks {
+        if t.await.unwrap() == Reservation::Reserved {
+            reserved += 1;
+        }
+    }
+    assert_eq!(reserved, 1);
+}
+
+fn binding(device: &str) -> Binding {
+    Binding {
+        device_id: device.into(),
+        player_id: "p".into(),
+        device_public_key: "00".repeat(32),
+    }
+}
+
+async fn first_binding_wins(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/b",
+            rental("rb", "tb"),
+            licence("lic-b"),
+            token("tb", 3),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.bind_licence("lic-b", binding(&format!("dev-{i}")))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut bound = Vec::new();
+    for t in tasks {
+        if let BindOutcome::Bound(l) = t.await.unwrap() {
+            bound.push(l.binding.unwrap().device_id);
+        }
+    }
+    assert_eq!(bound.len(), 1, "exactly one device wins: {bound:?}");
+    // The winner may bind again; others stay refused.
+    assert!(matches!(
+        store
+            .bind_licence("lic-b", binding(&bound[0]))
+            .await
+            .unwrap(),
+        BindOutcome::Bound(_)
+    ));
+    assert_eq!(
+        store.bind_licence("lic-b", binding("other")).await.unwrap(),
+        BindOutcome::BoundElsewhere
+    );
+    assert_eq!(
+        store.bind_licence("nope", binding("x")).await.unwrap(),
+        BindOutcome::NotFound
+    );
+}
+
+async fn enabling_keeps_the_first_window(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/e",
+            rental("re", "te"),
+            licence("lic-e"),
+            token("te", 3),
+        )
+        .await
+        .unwrap();
+    let w1 = Window { start: 10, end: 20 };
+    let l = store.enable_licence("lic-e", w1).await.unwrap().unwrap();
+    assert_eq!(l.window, Some(w1));
+    let l = store
+        .enable_licence("lic-e", Window { start: 15, end: 25 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.window, Some(w1));
+    assert_eq!(store.enable_licence("nope", w1).await.unwrap(), None);
+}
+
+async fn sessions_spend_uses_once(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/s",
+            rental("rs", "ts"),
+            licence("lic-s"),
+            token("ts", 3),
+        )
+        .await
+        .unwrap();
+    let started = |o: &SessionOutcome| matches!(o, SessionOutcome::Started { .. });
+    assert!(started(
+        &store
+            .start_or_resume_session("ts", "ip|a", 100, 60)
+            .await
+            .unwrap()
+    ));
+    // Same session within the idle time: no use spent.
+    for t in 101..110 {
+        assert!(matches!(
+            store
+                .start_or_resume_session("ts", "ip|a", t, 60)
+                .await
+                .unwrap(),
+            SessionOutcome::Existing { uses: 1, .. }
+        ));
+    }
+    assert!(started(
+        &store
+            .start_or_resume_session("ts", "ip|b", 110, 60)
+            .await
+            .unwrap()
+    ));
+    // Session a idled out: resuming it is a new session.
+    assert!(started(
+        &store
+            .start_or_resume_session("ts", "ip|a", 500, 60)
+            .await
+            .unwrap()
+    ));
+    assert_eq!(
+        store
+            .start_or_resume_session("ts", "ip|c", 500, 60)
+            .await
+            .unwrap(),
+        SessionOutcome::Exhausted
+    );
+    assert_eq!(store.token("ts").await.unwrap().unwrap().uses, 3);
+    assert_eq!(
+        store
+            .start_or_resume_session("nope", "k", 1, 60)
+            .await
+            .unwrap(),
+        SessionOutcome::NotFound
+    );
+}
+
+async fn concurrent_sessions_never_overspend(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/c",
+            rental("rc", "tc"),
+            licence("lic-c"),
+            token("tc", 3),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.start_or_resume_session("tc", &format!("ip|{i}"), 100, 60)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), SessionOutcome::Started { .. }) {
+            started += 1;
+        }
+    }
+    assert_eq!(started, 3);
+    assert_eq!(store.token("tc").await.unwrap().unwrap().uses, 3);
+}
+
+async fn suite(make: impl Fn() -> Arc<dyn Store>) {
+    accounts_are_unique(make()).await;
+    items_round_trip(make()).await;
+    purchases_are_idempotent(make()).await;
+    concurrent_reservations_admit_one(make()).await;
+    first_binding_wins(make()).await;
+    enabling_keeps_the_first_window(make()).await;
+    sessions_spend_uses_once(make()).await;
+    concurrent_sessions_never_overspend(make()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_store_behaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    suite(|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Arc::new(EmbeddedStore::open(&dir.path().join(format!("s{i}.redb"))).unwrap())
+            as Arc<dyn Store>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn embedded_store_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("main.redb");
+    {
+        let s = EmbeddedStore::open(&path).unwrap();
+        s.complete_purchase(
+            "acct/p",
+            rental("rp", "tp"),
+            licence("lic-p"),
+            token("tp", 3),
+        )
+        .await
+        .unwrap();
+    }
+    let s = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(s.token("tp").await.unwrap().unwrap().max_uses, 3);
+}

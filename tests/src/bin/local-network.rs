@@ -1,0 +1,172 @@
+//! `local-network`: starts the whole delivery network on this machine — three parent stores in
+//! three regions with replication, the main service, three edges in two regions running the real
+//! edge component, and a demo catalog — then prints what to run next. Ctrl-C stops it all.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use e2e::network::{Network, Options, command, write_content};
+
+/// Run the delivery network locally, with no cloud account.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Working directory for stores, caches, configs and logs; emptied at start.
+    #[arg(long, default_value = ".local-network")]
+    dir: PathBuf,
+    /// Size of the largest demo item in MiB (the others are smaller).
+    #[arg(long, default_value_t = 64)]
+    demo_mib: u64,
+    /// Seconds between replication rounds from the primary parent.
+    #[arg(long, default_value_t = 5)]
+    sync_interval_secs: u64,
+}
+
+/// A demo item: id, title, size, level, regions.
+struct DemoItem(
+    &'static str,
+    &'static str,
+    u64,
+    Option<u8>,
+    &'static [&'static str],
+);
+
+struct Watcher(Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("emptying {}", args.dir.display()))?;
+    }
+    std::fs::create_dir_all(args.dir.join("catalog"))?;
+    let dir = std::fs::canonicalize(&args.dir)?;
+    eprintln!(
+        "starting parents, main and edges under {} ...",
+        dir.display()
+    );
+    let net = Network::start(
+        &dir,
+        &Options {
+            prefill_interval_secs: 10,
+            ..Options::default()
+        },
+    )?;
+
+    let mib = 1u64 << 20;
+    let demo = [
+        DemoItem(
+            "big-buck-bunny",
+            "Big Buck Bunny",
+            args.demo_mib * mib,
+            Some(1),
+            &[],
+        ),
+        DemoItem(
+            "sintel",
+            "Sintel",
+            args.demo_mib / 2 * mib + 12_345,
+            None,
+            &["eu", "us"],
+        ),
+        DemoItem(
+            "tears-of-steel",
+            "Tears of Steel",
+            args.demo_mib / 4 * mib + 999,
+            None,
+            &["eu"],
+        ),
+        DemoItem(
+            "cosmos-laundromat",
+            "Cosmos Laundromat",
+            3 * mib + 1,
+            None,
+            &[],
+        ),
+    ];
+    for (i, DemoItem(id, title, len, level, regions)) in demo.iter().enumerate() {
+        let path = dir.join("catalog").join(format!("{id}.bin"));
+        write_content(&path, *len, i as u64)?;
+        net.ingest(id, title, *level, regions, &path)?;
+        eprintln!(
+            "ingested {id} ({len} bytes{})",
+            if *level == Some(1) { ", hot" } else { "" }
+        );
+    }
+    net.sync_parents().context("first replication")?;
+    let mut watch = command("parent-sync");
+    watch.arg("--config").arg(dir.join("parents.toml")).args([
+        "watch",
+        "--interval-secs",
+        &args.sync_interval_secs.to_string(),
+    ]);
+    watch
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("logs/parent-sync.log"))?);
+    let _watcher = Watcher(watch.spawn().context("starting parent-sync watch")?);
+
+    let player = format!(
+        "{} --home {} --main {}",
+        e2e::network::bin_dir().join("player").display(),
+        dir.join("player").display(),
+        net.main.url()
+    );
+    println!("\nThe local delivery network is up.\n");
+    println!("  main      {}", net.main.url());
+    for p in &net.parents {
+        println!(
+            "  parent    {:<10} {:<3} {}",
+            p.name,
+            p.region,
+            p.server.url()
+        );
+    }
+    for e in &net.edges {
+        println!(
+            "  edge      {:<10} {:<3} {}",
+            e.id,
+            e.region,
+            e.server.url()
+        );
+    }
+    println!("  logs      {}/logs", dir.display());
+    println!("  admin     token {}", net.admin_token);
+    println!(
+        "\nTry it (the player keeps its state in {}/player):\n",
+        dir.display()
+    );
+    println!("  P=\"{player}\"");
+    println!("  $P register --email you@example.com --password 'correct horse'");
+    println!("  $P login --email you@example.com --password 'correct horse'");
+    println!("  $P catalog");
+    println!("  $P rent big-buck-bunny            # prints the download URL on an edge near you");
+    println!("  $P download big-buck-bunny        # resumable, in 8 MiB ranges, digests checked");
+    println!("  $P licence big-buck-bunny && $P enable big-buck-bunny");
+    println!("  $P play big-buck-bunny --out /tmp/big-buck-bunny.bin");
+    println!(
+        "  cmp /tmp/big-buck-bunny.bin {}/catalog/big-buck-bunny.bin",
+        dir.display()
+    );
+    println!("\n  or with curl, resumable:  curl -C - -o bbb.sealed \"<download_url>\"");
+    println!("\nCtrl-C stops everything.");
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("installing the Ctrl-C handler")?;
+    let _ = rx.recv();
+    eprintln!("stopping ...");
+    drop(net);
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(())
+}

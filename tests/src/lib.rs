@@ -1,0 +1,10 @@
+//! End-to-end harness: starts the local network as real processes on loopback and drives it
+//! over HTTP, as the launcher (`local-network`) and the end-to-end tests do.
+//!
+//! - [`process`]: one child process, awaited by its `listening on` line, killed on drop.
+//! - [`network`]: parents, main and edges wired together, plus ingest, sync and player helpers.
+
+pub mod network;
+pub mod process;
+
+pub use network::{Network, Options};

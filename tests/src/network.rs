@@ -1,0 +1,351 @@
+//! The local network as real processes: three parent stores (eu primary, us, ap), the main
+//! service, and edges in two regions running the real edge component on edge-host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::process::{Server, reserve_port, run};
+
+/// Where a test's or the launcher's client connects from, and what country main thinks that is.
+pub mod clients {
+    /// A client in Germany (region eu).
+    pub const EU: &str = "127.0.0.1";
+    /// A client in the United States (region us).
+    pub const US: &str = "127.0.1.1";
+    /// A client in a country no region serves.
+    pub const DENIED: &str = "127.0.0.99";
+}
+
+/// Settings of a network.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Edges as (id, region).
+    pub edges: Vec<(String, String)>,
+    /// Seconds between an edge's prefill rounds (0 = never).
+    pub prefill_interval_secs: u64,
+    /// Token uses per download link.
+    pub max_uses: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            edges: vec![
+                ("edge-eu-1".into(), "eu".into()),
+                ("edge-eu-2".into(), "eu".into()),
+                ("edge-us-1".into(), "us".into()),
+            ],
+            prefill_interval_secs: 2,
+            max_uses: 3,
+        }
+    }
+}
+
+/// One parent store.
+#[derive(Debug)]
+pub struct Parent {
+    pub name: String,
+    pub region: String,
+    pub root: PathBuf,
+    pub server: Server,
+}
+
+/// One edge.
+#[derive(Debug)]
+pub struct Edge {
+    pub id: String,
+    pub region: String,
+    pub kv_dir: PathBuf,
+    pub server: Server,
+}
+
+/// A running network; everything stops when it is dropped.
+#[derive(Debug)]
+pub struct Network {
+    pub dir: PathBuf,
+    pub parents: Vec<Parent>,
+    pub main: Server,
+    pub edges: Vec<Edge>,
+    pub admin_token: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The directory holding the workspace's built binaries (next to the running executable).
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CDN_BIN_DIR") {
+        return dir.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    if dir.ends_with("deps") {
+        dir.parent().expect("profile dir").to_owned()
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+/// The edge component.
+pub fn edge_wasm() -> PathBuf {
+    std::env::var_os("CDN_EDGE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip2/release/edge_fn.wasm"))
+}
+
+/// A command for one of the workspace's binaries.
+pub fn command(name: &str) -> Command {
+    Command::new(bin_dir().join(name))
+}
+
+const REGIONS: &str = r#"
+[[regions]]
+name = "eu"
+countries = ["DE", "FR", "GB", "NL", "IT", "ES"]
+[[regions]]
+name = "us"
+countries = ["US", "CA"]
+[[regions]]
+name = "ap"
+countries = ["JP", "SG", "AU"]
+
+[geo]
+overrides = [
+  { cidr = "127.0.0.0/8", country = "DE" },
+  { cidr = "127.0.1.0/24", country = "US" },
+  { cidr = "127.0.0.99/32", country = "KP" },
+]
+"#;
+
+const STARTUP: Duration = Duration::from_secs(60);
+
+impl Network {
+    /// Starts everything under `dir` (which should be empty).
+    pub fn start(dir: &Path, opts: &Options) -> anyhow::Result<Self> {
+        let wasm = edge_wasm();
+        if !wasm.exists() {
+            bail!(
+                "{} is missing: build it with `cargo build -p edge-fn --target wasm32-wasip2 --release`",
+                wasm.display()
+            );
+        }
+        for sub in ["logs", "parents", "main", "edges"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let access_key = "cdn-local".to_owned();
+        let secret_key = protocol::random_id();
+        let admin_token = format!("admin-{}", protocol::random_id());
+
+        let mut parents = Vec::new();
+        for (name, region) in [
+            ("parent-eu", "eu"),
+            ("parent-us", "us"),
+            ("parent-ap", "ap"),
+        ] {
+            let root = dir.join("parents").join(region);
+            let mut cmd = command("parent-store");
+            cmd.arg("--root").arg(&root).args([
+                "--listen",
+                "127.0.0.1:0",
+                "--access-key",
+                &access_key,
+                "--secret-key",
+                &secret_key,
+            ]);
+            cmd.args(["--bucket", "parents", "--region", region]);
+            let server = Server::spawn(name, cmd, &dir.join(format!("logs/{name}.log")), STARTUP)?;
+            parents.push(Parent {
+                name: name.into(),
+                region: region.into(),
+                root,
+                server,
+            });
+        }
+        let parents_toml = parents
+            .iter()
+            .map(|p| {
+                format!(
+                    "[[parents]]\nname = \"{}\"\nregion = \"{}\"\nendpoint = \"{}\"\nbucket = \"parents\"\naccess_key = \"{access_key}\"\nsecret_key = \"{secret_key}\"\nprimary = {}\n",
+                    p.name,
+                    p.region,
+                    p.server.url(),
+                    p.region == "eu"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(dir.join("parents.toml"), &parents_toml)?;
+
+        let edge_ports: Vec<u16> = opts
+            .edges
+            .iter()
+            .map(|_| reserve_port())
+            .collect::<Result<_, _>>()?;
+        let secrets: Vec<String> = opts.edges.iter().map(|_| protocol::random_id()).collect();
+        let edges_toml = opts
+            .edges
+            .iter()
+            .zip(&edge_ports)
+            .zip(&secrets)
+            .map(|(((id, region), port), secret)| {
+                format!("[[edges]]\nid = \"{id}\"\nregion = \"{region}\"\nurl = \"http://127.0.0.1:{port}\"\nsecret = \"{secret}\"\n")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let main_toml = format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}",
+            dir.join("main").display(),
+            opts.max_uses
+        );
+        std::fs::write(dir.join("main.toml"), main_toml)?;
+        let mut cmd = command("main-service");
+        cmd.arg("--config").arg(dir.join("main.toml"));
+        let main = Server::spawn(
+            "main-service",
+            cmd,
+            &dir.join("logs/main-service.log"),
+            STARTUP,
+        )?;
+
+        let outbound: Vec<String> = std::iter::once(main.url())
+            .chain(parents.iter().map(|p| p.server.url()))
+            .collect();
+        let mut edges = Vec::new();
+        for (((id, region), port), secret) in opts.edges.iter().zip(&edge_ports).zip(&secrets) {
+            let kv_dir = dir.join("edges").join(id);
+            let config = format!(
+                "listen = \"127.0.0.1:{port}\"\ncomponent = \"{}\"\nkv_dir = \"{}\"\nallowed_outbound_hosts = {:?}\nprefill_interval_secs = {}\n\n[variables]\nedge_id = \"{id}\"\nedge_secret = \"{secret}\"\nedge_region = \"{region}\"\nmain_url = \"{}\"\n",
+                wasm.display(),
+                kv_dir.display(),
+                outbound,
+                opts.prefill_interval_secs,
+                main.url()
+            );
+            let path = dir.join("edges").join(format!("{id}.toml"));
+            std::fs::write(&path, config)?;
+            let mut cmd = command("edge-host");
+            cmd.arg("--config").arg(&path);
+            let server = Server::spawn(id, cmd, &dir.join(format!("logs/{id}.log")), STARTUP)?;
+            edges.push(Edge {
+                id: id.clone(),
+                region: region.clone(),
+                kv_dir,
+                server,
+            });
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            parents,
+            main,
+            edges,
+            admin_token,
+            access_key,
+            secret_key,
+        })
+    }
+
+    /// Ingests the file at `path` as `id` through main's admin API.
+    pub fn ingest(
+        &self,
+        id: &str,
+        title: &str,
+        level: Option<u8>,
+        regions: &[&str],
+        path: &Path,
+    ) -> anyhow::Result<serde_json::Value> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut url = format!(
+            "{}/v1/admin/items?id={id}&title={}",
+            self.main.url(),
+            title.replace(' ', "%20")
+        );
+        if let Some(l) = level {
+            url.push_str(&format!("&level={l}"));
+        }
+        if !regions.is_empty() {
+            url.push_str(&format!("&regions={}", regions.join(",")));
+        }
+        let resp = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?
+            .post(url)
+            .bearer_auth(&self.admin_token)
+            .body(reqwest::blocking::Body::new(file))
+            .send()?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "ingest of {id} failed: {status} {body}\n{}",
+                self.main.log_tail()
+            );
+        }
+        Ok(body)
+    }
+
+    /// Replicates the primary parent to the others once (`parent-sync once`).
+    pub fn sync_parents(&self) -> anyhow::Result<String> {
+        let mut cmd = command("parent-sync");
+        cmd.arg("--config")
+            .arg(self.dir.join("parents.toml"))
+            .arg("once");
+        run(cmd, Duration::from_secs(600))
+    }
+
+    /// A `player` command with its own home directory, talking to this network's main.
+    pub fn player(&self, home: &Path) -> Command {
+        let mut cmd = command("player");
+        cmd.arg("--home")
+            .arg(home)
+            .arg("--main")
+            .arg(self.main.url());
+        cmd
+    }
+
+    /// All logs' tails, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = vec![self.main.log_tail()];
+        out.extend(self.edges.iter().map(|e| e.server.log_tail()));
+        out.extend(self.parents.iter().map(|p| p.server.log_tail()));
+        out.join("\n")
+    }
+}
+
+/// Writes `len` bytes of deterministic pseudo-random content to `path`, streaming.
+pub fn write_content(path: &Path, len: u64, seed: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    let mut counter = 0u64;
+    while written < len {
+        let mut h = blake3::Hasher::new();
+        h.update(&seed.to_le_bytes());
+        h.update(&counter.to_le_bytes());
+        h.finalize_xof().fill(&mut block);
+        let n = (len - written).min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        written += n as u64;
+        counter += 1;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// BLAKE3 of a file, streaming.
+pub fn file_digest(path: &Path) -> anyhow::Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(path)?)?;
+    Ok(h.finalize().to_hex().to_string())
+}

@@ -1,0 +1,106 @@
+//! The built edge component has the shape every host expects: a component (not a core module)
+//! that exports `wasi:http/incoming-handler@0.2.0` and imports Spin's key-value and variables
+//! interfaces at the versions Spin 3 and edge-host provide.
+
+use std::path::PathBuf;
+
+use wasmparser::{Encoding, Parser, Payload};
+
+const WASM: &str = "target/wasm32-wasip2/release/edge_fn.wasm";
+
+/// Top-level imports and exports of a component, plus whether it is one.
+struct Shape {
+    component: bool,
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+fn shape(bytes: &[u8]) -> Shape {
+    let mut shape = Shape {
+        component: false,
+        imports: vec![],
+        exports: vec![],
+    };
+    // Nested modules and components each open with `Version` and close with `End`; only the
+    // outermost level (depth 1) describes what the host links.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.expect("edge_fn.wasm parses") {
+            Payload::Version { encoding, .. } => {
+                depth += 1;
+                if depth == 1 {
+                    shape.component = encoding == Encoding::Component;
+                }
+            }
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    shape
+                        .imports
+                        .push(import.expect("import").name.0.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    shape
+                        .exports
+                        .push(export.expect("export").name.0.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    shape
+}
+
+#[test]
+fn edge_component_has_the_spin_shape() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join(WASM);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}): build it with cargo build -p edge-fn --target wasm32-wasip2 --release",
+            path.display()
+        )
+    });
+    let shape = shape(&bytes);
+    assert!(shape.component, "{WASM} is a core module, not a component");
+    eprintln!("imports: {:?}\nexports: {:?}", shape.imports, shape.exports);
+    let has = |list: &[String], name: &str| list.iter().any(|n| n == name);
+    assert!(
+        has(&shape.exports, "wasi:http/incoming-handler@0.2.0"),
+        "missing export wasi:http/incoming-handler@0.2.0; exports: {:?}",
+        shape.exports
+    );
+    for import in [
+        "fermyon:spin/key-value@2.0.0",
+        "fermyon:spin/variables@2.0.0",
+    ] {
+        assert!(
+            has(&shape.imports, import),
+            "missing import {import}; imports: {:?}",
+            shape.imports
+        );
+    }
+    // Everything else must be something edge-host links (wasmtime-wasi, wasmtime-wasi-http)
+    // or Spin's 2.0 interfaces above; an interface from nowhere would fail instantiation there.
+    let known = [
+        "wasi:cli/",
+        "wasi:io/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:filesystem/",
+        "wasi:sockets/",
+        "wasi:http/types@",
+        "wasi:http/outgoing-handler@",
+        "fermyon:spin/key-value@2.0.0",
+        "fermyon:spin/variables@2.0.0",
+    ];
+    for import in &shape.imports {
+        assert!(
+            known.iter().any(|k| import.starts_with(k)),
+            "unexpected import {import}; imports: {:?}",
+            shape.imports
+        );
+    }
+}

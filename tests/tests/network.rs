@@ -244,7 +244,12 @@ fn walk(net: &Network, dir: &Path) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let part_seen = wait_for_partial(&home, &mut child);
+    let verified_at_kill = wait_for_partial(&home, &mut child);
+    let total_chunks = (40 * MIB + 12_345).div_ceil(MIB);
+    assert!(
+        verified_at_kill < total_chunks,
+        "interrupted at {verified_at_kill} of {total_chunks} chunks"
+    );
     let out = player(net, &home, &["download", "cold-film"]).unwrap();
     assert!(out.contains("downloaded:"), "{out}");
     assert_eq!(std::fs::metadata(&sealed).unwrap().len(), cold_len);
@@ -253,7 +258,7 @@ fn walk(net: &Network, dir: &Path) {
         file_digest(&partial).unwrap(),
         "player and curl got the same object"
     );
-    eprintln!("player resumed after interruption: {part_seen}");
+    eprintln!("player resumed after an interruption at {verified_at_kill} verified chunks");
 
     // Licence bound to this device, enabled, played: the output is the original.
     player(net, &home, &["licence", "cold-film"]).unwrap();
@@ -272,33 +277,7 @@ fn walk(net: &Network, dir: &Path) {
     );
 
     // Refusals.
-    // A token for another item.
-    let r = get(&eu, &with_token(&cold_url, &hot_token), Some("bytes=0-99"));
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // A tampered token.
-    let cold_token = cold_url.split("token=").nth(1).unwrap();
-    let mut tampered = cold_token.to_owned();
-    let flip = if tampered.ends_with('A') { "B" } else { "A" };
-    tampered.replace_range(tampered.len() - 1.., flip);
-    let r = get(&eu, &with_token(&cold_url, &tampered), Some("bytes=0-99"));
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // The 4th download session of a 3-use token (sessions: ranges, curl, player so far).
-    let r = get(&eu, &format!("{cold_url}&sid=fourth"), Some("bytes=0-99"));
-    assert_eq!(r.status(), StatusCode::GONE, "{:?}", r.text());
-    // A client in a denied country, with a fresh token.
-    let out = player(
-        net,
-        &home,
-        &["rent", "cold-film", "--idempotency-key", "second-rental"],
-    )
-    .unwrap();
-    let fresh = field(&out, "download_url:");
-    let denied = client_from(clients::DENIED);
-    let r = get(&denied, &fresh, Some("bytes=0-99"));
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let body: serde_json::Value = r.json().unwrap();
-    assert_eq!(body["error"], "region_denied");
-    // The licence on a second device.
+    // The licence on a second device (the same account, the same rental).
     let home2 = dir.join("player-2");
     player(
         net,
@@ -325,6 +304,32 @@ fn walk(net: &Network, dir: &Path) {
         err.contains("another device") || err.contains("bound_elsewhere"),
         "{err}"
     );
+    // A token for another item.
+    let r = get(&eu, &with_token(&cold_url, &hot_token), Some("bytes=0-99"));
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A tampered token.
+    let cold_token = cold_url.split("token=").nth(1).unwrap();
+    let mut tampered = cold_token.to_owned();
+    let flip = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., flip);
+    let r = get(&eu, &with_token(&cold_url, &tampered), Some("bytes=0-99"));
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The 4th download session of a 3-use token (sessions: ranges, curl, player so far).
+    let r = get(&eu, &format!("{cold_url}&sid=fourth"), Some("bytes=0-99"));
+    assert_eq!(r.status(), StatusCode::GONE, "{:?}", r.text());
+    // A client in a denied country, with a fresh token.
+    let out = player(
+        net,
+        &home,
+        &["rent", "cold-film", "--idempotency-key", "second-rental"],
+    )
+    .unwrap();
+    let fresh = field(&out, "download_url:");
+    let denied = client_from(clients::DENIED);
+    let r = get(&denied, &fresh, Some("bytes=0-99"));
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["error"], "region_denied");
     // A play after the window: the clock moves 25 h on.
     let later = (protocol::unix_now() + 25 * 3600).to_string();
     let mut cmd = net.player(&home);
@@ -349,26 +354,30 @@ fn cmd(program: &str, args: &[&str]) -> Command {
     c
 }
 
-/// Waits until the player has verified part of the download, then kills it. Returns what was
-/// seen (the part size), or that the download finished before it could be interrupted.
-fn wait_for_partial(home: &Path, child: &mut std::process::Child) -> String {
-    let part = home.join("downloads/cold-film.sealed.part");
+/// Waits until the player has verified some chunks, then kills it. Returns the verified chunk
+/// count at the kill.
+fn wait_for_partial(home: &Path, child: &mut std::process::Child) -> u64 {
+    let state = home.join("downloads/cold-film.sealed.state.json");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(m) = std::fs::metadata(&part)
-            && m.len() >= 2 * MIB
-        {
+        let verified = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["verified_chunks"].as_u64())
+            .unwrap_or(0);
+        if verified >= 2 {
             let _ = child.kill();
             let _ = child.wait();
-            return format!("killed with {} bytes in {}", m.len(), part.display());
+            return verified;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            return format!("download finished before the interruption ({status})");
-        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the download finished before it could be interrupted"
+        );
         assert!(
             Instant::now() < deadline,
             "player download made no progress"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -1,0 +1,95 @@
+//! The edge cache in the key-value store `default`: its keys (`docs/interfaces.md`) and the
+//! narrow [`Cache`] trait the rest of the crate uses, with an in-memory implementation for tests
+//! and the simulator.
+//!
+//! A component instance lives for one request, so all cache state lives in the store. Values are
+//! written whole and only once verified, so a reader sees either nothing or a complete, verified
+//! value; two requests filling the same chunk write the same bytes.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use protocol::ItemId;
+
+/// Main's JWKS and when it was fetched ([`crate::keys::CachedJwks`]).
+pub const JWKS_KEY: &str = "jwks";
+/// The last verified manifest (JSON of [`protocol::Manifest`]), for region checks on demand.
+pub const MANIFEST_KEY: &str = "manifest";
+
+/// Header and digest list of an object version, verified against its root.
+pub fn meta_key(item: &ItemId, version: u32) -> String {
+    format!("meta/{item}/v{version}")
+}
+
+/// One sealed chunk, written only after its digest verified.
+pub fn chunk_key(item: &ItemId, version: u32, index: u64) -> String {
+    format!("chunk/{item}/v{version}/{index}")
+}
+
+/// Present once prefill found every chunk of the object version cached.
+pub fn complete_key(item: &ItemId, version: u32) -> String {
+    format!("complete/{item}/v{version}")
+}
+
+/// The key-value store failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct CacheError(pub String);
+
+/// The operations of Spin's key-value store that the edge uses.
+pub trait Cache {
+    /// The value of `key`, if present.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    /// Stores `value` under `key`, replacing any value.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), CacheError>;
+    /// Whether `key` is present.
+    fn exists(&self, key: &str) -> Result<bool, CacheError>;
+}
+
+/// A cache in memory: for tests and the simulator.
+#[derive(Debug, Default)]
+pub struct MemoryCache {
+    entries: RefCell<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryCache {
+    /// The keys present, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.borrow().keys().cloned().collect()
+    }
+
+    /// Removes `key` (as an eviction would).
+    pub fn remove(&self, key: &str) {
+        self.entries.borrow_mut().remove(key);
+    }
+}
+
+impl Cache for MemoryCache {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), CacheError> {
+        self.entries
+            .borrow_mut()
+            .insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        Ok(self.entries.borrow().contains_key(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_documented_layout() {
+        let item = ItemId::parse("film-1").unwrap();
+        assert_eq!(meta_key(&item, 3), "meta/film-1/v3");
+        assert_eq!(chunk_key(&item, 3, 17), "chunk/film-1/v3/17");
+        assert_eq!(complete_key(&item, 3), "complete/film-1/v3");
+    }
+}

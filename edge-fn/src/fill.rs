@@ -1,0 +1,259 @@
+//! Filling the cache from the parents: an object's meta, then its chunks, each verified before it
+//! is stored or handed on.
+//!
+//! Failover allows for replication lag: an error status, a network error, a short body or bytes
+//! that fail verification on one source mean "try the next source", and a source that failed is
+//! not tried first again within the same fill. Consecutive missing chunks are fetched with one
+//! ranged GET (a "run") and cut into chunks as the body arrives, so memory holds one chunk.
+//! Store failures are logged and never fail a download: the bytes are verified either way.
+
+use protocol::sealed::HEADER_LEN;
+use protocol::{ObjectInfo, Source};
+
+use crate::cache::{Cache, chunk_key, meta_key};
+use crate::meta::{ObjectMeta, layout_of};
+use crate::origin::{Origin, fetch_range, read_exact};
+
+/// Nothing could deliver verified bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FillError {
+    #[error("object info is inconsistent: {0}")]
+    BadInfo(String),
+    #[error("no source for {what}")]
+    NoSources { what: String },
+    #[error("every source failed for {what}: {detail}")]
+    Exhausted { what: String, detail: String },
+}
+
+/// Reads `key`, logging a store failure and treating it as a miss.
+pub fn cache_get<C: Cache>(cache: &C, key: &str) -> Option<Vec<u8>> {
+    cache.get(key).unwrap_or_else(|e| {
+        crate::log(format_args!("reading {key}: {e}"));
+        None
+    })
+}
+
+/// Writes `key`, logging a store failure.
+pub fn cache_set<C: Cache>(cache: &C, key: &str, value: &[u8]) {
+    if let Err(e) = cache.set(key, value) {
+        crate::log(format_args!("writing {key}: {e}"));
+    }
+}
+
+/// Meta and whether it came from the cache.
+#[derive(Debug)]
+pub struct LoadedMeta {
+    pub meta: ObjectMeta,
+    pub was_cached: bool,
+}
+
+/// The verified meta of `info`'s object: from the cache, or fetched from `sources` in order
+/// (and stored when `store`).
+pub async fn load_meta<C: Cache, O: Origin>(
+    cache: &C,
+    origin: &O,
+    info: &ObjectInfo,
+    sources: &[Source],
+    store: bool,
+) -> Result<LoadedMeta, FillError> {
+    let key = meta_key(&info.item, info.version);
+    if let Some(stored) = cache_get(cache, &key) {
+        match ObjectMeta::decode(&stored, info) {
+            Ok(meta) => {
+                return Ok(LoadedMeta {
+                    meta,
+                    was_cached: true,
+                });
+            }
+            Err(e) => crate::log(format_args!("cached {key} refused, refetching: {e}")),
+        }
+    }
+    let layout = layout_of(info).map_err(|e| FillError::BadInfo(e.to_string()))?;
+    if sources.is_empty() {
+        return Err(FillError::NoSources { what: key });
+    }
+    let mut failures = Vec::new();
+    for source in sources {
+        let fetched = async {
+            let header = fetch_range(origin, &source.url, 0..HEADER_LEN as u64).await?;
+            let trailer = fetch_range(origin, &source.url, layout.trailer_range()).await?;
+            ObjectMeta::verify(&header, &trailer, info)
+                .map_err(|e| crate::origin::FetchError(e.to_string()))
+        };
+        match fetched.await {
+            Ok(meta) => {
+                if store {
+                    cache_set(cache, &key, &meta.encode());
+                }
+                return Ok(LoadedMeta {
+                    meta,
+                    was_cached: false,
+                });
+            }
+            Err(e) => failures.push(format!("{}: {e}", source.parent)),
+        }
+    }
+    Err(FillError::Exhausted {
+        what: key,
+        detail: failures.join("; "),
+    })
+}
+
+/// An open ranged GET over consecutive chunks, positioned at chunk `next`.
+struct Run<B> {
+    body: B,
+    carry: Vec<u8>,
+    source: usize,
+    next: u64,
+    end: u64,
+}
+
+/// Hands out verified sealed chunks of one object version: from the cache, or filled from the
+/// sources (and stored when `store` is set, i.e. when this edge may hold the item).
+pub struct ChunkFiller<'a, C, O: Origin> {
+    cache: &'a C,
+    origin: &'a O,
+    meta: &'a ObjectMeta,
+    info: &'a ObjectInfo,
+    sources: &'a [Source],
+    store: bool,
+    preferred: usize,
+    run: Option<Run<O::Body>>,
+    filled: u64,
+}
+
+impl<C, O: Origin> std::fmt::Debug for ChunkFiller<'_, C, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkFiller")
+            .field("item", &self.info.item)
+            .field("version", &self.info.version)
+            .field("filled", &self.filled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
+    /// A filler for the object `meta` describes; `info` names item and version.
+    pub fn new(
+        cache: &'a C,
+        origin: &'a O,
+        meta: &'a ObjectMeta,
+        info: &'a ObjectInfo,
+        sources: &'a [Source],
+        store: bool,
+    ) -> Self {
+        Self {
+            cache,
+            origin,
+            meta,
+            info,
+            sources,
+            store,
+            preferred: 0,
+            run: None,
+            filled: 0,
+        }
+    }
+
+    /// How many chunks this filler fetched from sources.
+    pub fn filled(&self) -> u64 {
+        self.filled
+    }
+
+    /// Whether chunk `index` is in the cache.
+    pub fn is_cached(&self, index: u64) -> bool {
+        let key = chunk_key(&self.info.item, self.info.version, index);
+        self.cache.exists(&key).unwrap_or_else(|e| {
+            crate::log(format_args!("checking {key}: {e}"));
+            false
+        })
+    }
+
+    /// Chunk `index` from the cache, if present and of the right length.
+    pub fn cached(&self, index: u64) -> Option<Vec<u8>> {
+        let key = chunk_key(&self.info.item, self.info.version, index);
+        let chunk = cache_get(self.cache, &key)?;
+        let want = self.meta.layout().sealed_chunk_range(index);
+        (chunk.len() as u64 == want.end - want.start).then_some(chunk)
+    }
+
+    /// Chunk `index` fetched from the sources and verified; the GET may cover the chunks up to
+    /// `run_end` (exclusive) so that the following calls continue on the same body.
+    pub async fn fill(&mut self, index: u64, run_end: u64) -> Result<Vec<u8>, FillError> {
+        let what = format!("chunk {index} of {}/v{}", self.info.item, self.info.version);
+        let count = self.sources.len();
+        if count == 0 {
+            return Err(FillError::NoSources { what });
+        }
+        let layout = self.meta.layout();
+        let run_end = run_end.clamp(index + 1, layout.chunk_count());
+        let want = layout.sealed_chunk_range(index);
+        let mut failures = Vec::new();
+        for _ in 0..count {
+            if self.run.as_ref().is_none_or(|r| r.next != index) {
+                self.run = None;
+                let source = self.preferred;
+                let range = want.start..layout.sealed_chunk_range(run_end - 1).end;
+                match self.origin.get(&self.sources[source].url, range).await {
+                    Ok(body) => {
+                        let carry = Vec::new();
+                        self.run = Some(Run {
+                            body,
+                            carry,
+                            source,
+                            next: index,
+                            end: run_end,
+                        });
+                    }
+                    Err(e) => {
+                        failures.push(format!("{}: {e}", self.sources[source].parent));
+                        self.preferred = (source + 1) % count;
+                        continue;
+                    }
+                }
+            }
+            let run = self.run.as_mut().expect("opened above");
+            let source = run.source;
+            let n = (want.end - want.start) as usize;
+            let checked = match read_exact(&mut run.body, &mut run.carry, n).await {
+                Ok(bytes) => self
+                    .meta
+                    .verify_chunk(index, &bytes)
+                    .map(|()| bytes)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match checked {
+                Ok(bytes) => {
+                    run.next += 1;
+                    if run.next >= run.end {
+                        self.run = None;
+                    }
+                    if self.store {
+                        let key = chunk_key(&self.info.item, self.info.version, index);
+                        cache_set(self.cache, &key, &bytes);
+                    }
+                    self.filled += 1;
+                    return Ok(bytes);
+                }
+                Err(e) => {
+                    crate::log(format_args!(
+                        "{what} from {}: {e}",
+                        self.sources[source].parent
+                    ));
+                    failures.push(format!("{}: {e}", self.sources[source].parent));
+                    self.run = None;
+                    self.preferred = (source + 1) % count;
+                }
+            }
+        }
+        Err(FillError::Exhausted {
+            what,
+            detail: failures.join("; "),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "fill_tests.rs"]
+mod tests;

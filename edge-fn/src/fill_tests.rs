@@ -1,0 +1,136 @@
+use futures::executor::block_on;
+
+use super::*;
+use crate::cache::MemoryCache;
+use crate::testing::{FakeParents, Parent, TestObject};
+
+fn meta_of(o: &TestObject) -> ObjectMeta {
+    ObjectMeta::verify(o.header(), o.trailer(), &o.info).unwrap()
+}
+
+#[test]
+fn meta_is_fetched_verified_stored_then_served_from_cache() {
+    let o = TestObject::new("film", 3 * 4096);
+    let parents = FakeParents::new(&o, &[Parent::Good]);
+    let cache = MemoryCache::default();
+    let m = block_on(load_meta(
+        &cache,
+        &parents,
+        &o.info,
+        &parents.sources(),
+        true,
+    ))
+    .unwrap();
+    assert!(!m.was_cached);
+    assert_eq!(parents.request_count(), 2);
+    assert_eq!(cache.keys(), vec!["meta/film/v1".to_owned()]);
+    let m = block_on(load_meta(&cache, &parents, &o.info, &[], true)).unwrap();
+    assert!(m.was_cached);
+    assert_eq!(parents.request_count(), 2);
+}
+
+#[test]
+fn meta_fails_over_past_missing_and_forged_parents() {
+    let o = TestObject::new("film", 3 * 4096);
+    let parents = FakeParents::new(&o, &[Parent::Down, Parent::Corrupt(50), Parent::Good]);
+    let cache = MemoryCache::default();
+    let m = block_on(load_meta(
+        &cache,
+        &parents,
+        &o.info,
+        &parents.sources(),
+        false,
+    ))
+    .unwrap();
+    assert_eq!(m.meta, meta_of(&o));
+    assert!(cache.keys().is_empty(), "store=false keeps nothing");
+    let all_bad = FakeParents::new(&o, &[Parent::Down, Parent::Corrupt(50)]);
+    let e = block_on(load_meta(
+        &cache,
+        &all_bad,
+        &o.info,
+        &all_bad.sources(),
+        true,
+    ))
+    .unwrap_err();
+    assert!(matches!(e, FillError::Exhausted { .. }), "{e}");
+    assert!(cache.keys().is_empty());
+}
+
+#[test]
+fn a_run_of_chunks_is_one_request() {
+    let o = TestObject::new("film", 3 * 4096 + 7);
+    let parents = FakeParents::new(&o, &[Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    for i in 0..4 {
+        assert!(f.cached(i).is_none());
+        assert_eq!(block_on(f.fill(i, 4)).unwrap(), o.chunk(i));
+        assert_eq!(f.cached(i).as_deref(), Some(o.chunk(i)));
+    }
+    assert_eq!(parents.request_count(), 1);
+    assert_eq!(f.filled(), 4);
+    assert!(f.is_cached(3) && !f.is_cached(4));
+}
+
+#[test]
+fn a_bad_chunk_moves_to_the_next_parent_and_stays_there() {
+    let o = TestObject::new("film", 4 * 4096);
+    let at = o.layout.sealed_chunk_range(1).start + 5;
+    let parents = FakeParents::new(&o, &[Parent::Corrupt(at), Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    for i in 0..4 {
+        assert_eq!(block_on(f.fill(i, 4)).unwrap(), o.chunk(i), "chunk {i}");
+    }
+    let urls: Vec<String> = parents
+        .requests
+        .borrow()
+        .iter()
+        .map(|r| r.0.clone())
+        .collect();
+    assert_eq!(urls, vec!["p0", "p1"]);
+    assert_eq!(
+        parents.requests.borrow()[1].1.start,
+        o.layout.sealed_chunk_range(1).start
+    );
+}
+
+#[test]
+fn truncated_bodies_and_dead_parents_fail_over() {
+    let o = TestObject::new("film", 2 * 4096);
+    let parents = FakeParents::new(&o, &[Parent::Down, Parent::Truncates(100), Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, false);
+    assert_eq!(block_on(f.fill(0, 2)).unwrap(), o.chunk(0));
+    assert_eq!(block_on(f.fill(1, 2)).unwrap(), o.chunk(1));
+    assert_eq!(parents.request_count(), 3);
+    assert!(cache.keys().is_empty(), "store=false keeps nothing");
+}
+
+#[test]
+fn a_chunk_no_parent_can_deliver_is_an_error_and_is_not_stored() {
+    let o = TestObject::new("film", 2 * 4096);
+    let at = o.layout.sealed_chunk_range(0).start;
+    let parents = FakeParents::new(&o, &[Parent::Corrupt(at), Parent::Corrupt(at)]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    assert!(matches!(
+        block_on(f.fill(0, 2)),
+        Err(FillError::Exhausted { .. })
+    ));
+    assert!(cache.keys().is_empty());
+    let mut none = ChunkFiller::new(&cache, &parents, &meta, &o.info, &[], true);
+    assert!(matches!(
+        block_on(none.fill(0, 1)),
+        Err(FillError::NoSources { .. })
+    ));
+}

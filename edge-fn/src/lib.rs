@@ -1,0 +1,61 @@
+//! The edge function: a Spin component (`wasm32-wasip2`) that serves sealed objects to customers.
+//!
+//! A download request (`GET|HEAD /v1/content/{item}?token=JWT[&sid=S]`) is checked locally
+//! against main's public keys, authorized by main (which counts uses and checks licences and
+//! regions), then served chunk by chunk from the key-value cache, filling missing chunks from the
+//! parents named in main's grant and verifying every byte against the object's digest root before
+//! it is cached or sent. `POST /v1/internal/prefill` fills what the signed manifest pins to this
+//! edge's region. Contracts: `docs/interfaces.md`; byte formats: `docs/formats.md`.
+//!
+//! Everything but the Spin glue compiles natively and is unit-tested natively:
+//!
+//! - [`config`]: the component's Spin variables, validated.
+//! - [`route`]: which endpoint a request is for, its query, the client address.
+//! - [`range`]: the `Range`/`If-Range` headers against an object length.
+//! - [`reply`]: error replies and the headers of a content response.
+//! - [`cache`]: cache keys and the [`Cache`] trait over the key-value store.
+//! - [`meta`]: an object's header and digest list, verified against the root from main.
+//! - [`plan`]: which header, chunk and trailer bytes a byte range of the object consists of.
+//! - [`origin`]: the [`Origin`] trait (ranged GETs on presigned parent URLs).
+//! - [`fill`]: verified chunk and meta fills with failover across parents.
+//! - [`serve`]: the body of a content response as a sequence of verified pieces.
+//! - [`main_api`]: main's answers (grant or denial, fill sources, JWKS), interpreted.
+//! - [`keys`]: main's JWKS as cached here, and the local token check.
+//! - [`prefill`]: filling the items the manifest pins to this edge.
+//!
+//! On `wasm32` the `spin` module binds these to Spin's HTTP, key-value and variables APIs.
+
+pub mod cache;
+pub mod config;
+pub mod fill;
+pub mod keys;
+pub mod main_api;
+pub mod meta;
+pub mod origin;
+pub mod plan;
+pub mod prefill;
+pub mod range;
+pub mod reply;
+pub mod route;
+pub mod serve;
+
+#[cfg(target_arch = "wasm32")]
+mod spin;
+
+#[cfg(test)]
+mod testing;
+
+/// One log line on stderr, which Spin and edge-host collect.
+pub(crate) fn log(args: std::fmt::Arguments<'_>) {
+    eprintln!("edge-fn: {args}");
+}
+
+pub use cache::{Cache, CacheError, MemoryCache};
+pub use config::{ConfigError, EdgeConfig};
+pub use fill::{ChunkFiller, FillError};
+pub use meta::{MetaError, ObjectMeta};
+pub use origin::{ByteStream, FetchError, Origin};
+pub use range::RangeChoice;
+pub use reply::{ContentHead, EdgeError, ErrorReply};
+pub use route::Route;
+pub use serve::BodyPieces;

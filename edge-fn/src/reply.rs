@@ -1,0 +1,264 @@
+//! What the edge answers: the one error type of the HTTP layer ([`EdgeError`], turned into a JSON
+//! [`ErrorReply`] that tells the client what it can act on, never an internal detail) and the
+//! headers of a content response ([`ContentHead`]).
+
+use std::ops::Range;
+
+use protocol::{Denial, ObjectInfo, TokenError};
+use serde::Serialize;
+
+use crate::config::ConfigError;
+use crate::range::RangeChoice;
+
+/// Why a request is not answered with content.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("no such path or item")]
+    NotFound,
+    #[error("method not allowed (allowed: {0})")]
+    MethodNotAllowed(&'static str),
+    #[error("no download token in the URL")]
+    MissingToken,
+    #[error(transparent)]
+    BadToken(#[from] TokenError),
+    #[error("main denied the download: {denial:?}")]
+    Denied { status: u16, denial: Denial },
+    #[error("range not satisfiable for {len} bytes")]
+    Unsatisfiable { len: u64 },
+    #[error("the host did not report the client address")]
+    NoClientAddress,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("main is unreachable: {0}")]
+    MainUnreachable(String),
+    #[error("main answered unexpectedly: {0}")]
+    MainFailed(String),
+    #[error("no parent could deliver the object: {0}")]
+    SourcesFailed(String),
+    #[error("key-value store: {0}")]
+    Cache(String),
+}
+
+/// A complete non-content answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl EdgeError {
+    /// Whether the fault is on our side (main, parents, store, configuration, or main refusing
+    /// this edge's credential): worth a log line.
+    pub fn is_server_fault(&self) -> bool {
+        let refused_edge = matches!(self, EdgeError::Denied { denial, .. }
+            if denial.reason == protocol::DenialReason::EdgeUnauthorized);
+        refused_edge || self.status() >= 500
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::NotFound => 404,
+            EdgeError::MethodNotAllowed(_) => 405,
+            EdgeError::MissingToken | EdgeError::BadToken(_) => 401,
+            EdgeError::Denied { status, .. } => *status,
+            EdgeError::Unsatisfiable { .. } => 416,
+            EdgeError::NoClientAddress | EdgeError::Config(_) | EdgeError::Cache(_) => 500,
+            EdgeError::MainFailed(_) | EdgeError::SourcesFailed(_) => 502,
+            EdgeError::MainUnreachable(_) => 503,
+        }
+    }
+
+    /// The JSON reply for the client.
+    pub fn reply(&self) -> ErrorReply {
+        let (code, message): (&str, String) = match self {
+            EdgeError::NotFound => ("not_found", "no such path or item".into()),
+            EdgeError::MethodNotAllowed(allow) => ("method_not_allowed", format!("use {allow}")),
+            EdgeError::MissingToken => (
+                "missing_token",
+                "the download URL has no token; use the link from your rental".into(),
+            ),
+            EdgeError::BadToken(e) => ("bad_token", e.to_string()),
+            EdgeError::Denied { denial, .. } => (denial.reason.code(), denial.message.clone()),
+            EdgeError::Unsatisfiable { len } => (
+                "range_not_satisfiable",
+                format!("the object has {len} bytes"),
+            ),
+            EdgeError::NoClientAddress | EdgeError::Config(_) | EdgeError::Cache(_) => (
+                "edge_unavailable",
+                "this edge cannot serve right now; try again later".into(),
+            ),
+            EdgeError::MainUnreachable(_) => (
+                "main_unreachable",
+                "the download service is unreachable; try again shortly".into(),
+            ),
+            EdgeError::MainFailed(_) => (
+                "main_error",
+                "the download service failed; try again shortly".into(),
+            ),
+            EdgeError::SourcesFailed(_) => (
+                "source_unavailable",
+                "the file cannot be fetched right now; try again shortly".into(),
+            ),
+        };
+        let mut reply = json_reply(
+            self.status(),
+            &ErrorBody {
+                error: code,
+                message: &message,
+            },
+        );
+        match self {
+            EdgeError::MethodNotAllowed(allow) => {
+                reply.headers.push(("allow".into(), (*allow).into()));
+            }
+            EdgeError::Unsatisfiable { len } => {
+                reply
+                    .headers
+                    .push(("content-range".into(), format!("bytes */{len}")));
+                reply.headers.push(("accept-ranges".into(), "bytes".into()));
+            }
+            _ => {}
+        }
+        reply
+    }
+}
+
+/// A JSON answer with `status`.
+pub fn json_reply(status: u16, value: &impl Serialize) -> ErrorReply {
+    ErrorReply {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(value).expect("plain structs serialize"),
+    }
+}
+
+/// Status and headers of a content response; the body is `body` of the object, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The object bytes the body carries (HEAD: the bytes a GET would carry).
+    pub body: Range<u64>,
+}
+
+/// The strong ETag of an object: its quoted digest root, which names this exact version.
+pub fn etag(info: &ObjectInfo) -> String {
+    format!("\"{}\"", info.root)
+}
+
+/// The head of a 200/206 answer for `choice` (not [`RangeChoice::Unsatisfiable`]: that is
+/// [`EdgeError::Unsatisfiable`]); `hit` says whether every byte came from the cache.
+pub fn content_head(
+    info: &ObjectInfo,
+    choice: &RangeChoice,
+    hit: bool,
+) -> Result<ContentHead, EdgeError> {
+    let len = info.object_len;
+    let body = choice.bytes(len).ok_or(EdgeError::Unsatisfiable { len })?;
+    let mut headers = vec![
+        ("accept-ranges".to_owned(), "bytes".to_owned()),
+        ("etag".to_owned(), etag(info)),
+        (
+            "content-type".to_owned(),
+            "application/octet-stream".to_owned(),
+        ),
+        (
+            "content-length".to_owned(),
+            (body.end - body.start).to_string(),
+        ),
+        (
+            "x-cache".to_owned(),
+            if hit { "HIT" } else { "MISS" }.to_owned(),
+        ),
+    ];
+    let status = match choice {
+        RangeChoice::Partial(r) => {
+            headers.push((
+                "content-range".to_owned(),
+                format!("bytes {}-{}/{len}", r.start, r.end - 1),
+            ));
+            206
+        }
+        _ => 200,
+    };
+    Ok(ContentHead {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{DenialReason, ItemId};
+
+    fn info() -> ObjectInfo {
+        ObjectInfo {
+            item: ItemId::parse("film").unwrap(),
+            version: 2,
+            object_len: 1000,
+            chunk_size: 4096,
+            plaintext_len: 700,
+            root: "ab".repeat(32),
+        }
+    }
+
+    fn header<'a>(h: &'a ContentHead, name: &str) -> Option<&'a str> {
+        h.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn partial_and_whole_heads() {
+        let h = content_head(&info(), &RangeChoice::Partial(10..20), false).unwrap();
+        assert_eq!(h.status, 206);
+        assert_eq!(header(&h, "content-range"), Some("bytes 10-19/1000"));
+        assert_eq!(header(&h, "content-length"), Some("10"));
+        assert_eq!(header(&h, "x-cache"), Some("MISS"));
+        assert_eq!(
+            header(&h, "etag"),
+            Some(format!("\"{}\"", "ab".repeat(32)).as_str())
+        );
+        let h = content_head(&info(), &RangeChoice::Whole, true).unwrap();
+        assert_eq!((h.status, h.body.clone()), (200, 0..1000));
+        assert_eq!(header(&h, "x-cache"), Some("HIT"));
+        assert_eq!(header(&h, "content-range"), None);
+        let e = content_head(&info(), &RangeChoice::Unsatisfiable, true).unwrap_err();
+        let r = e.reply();
+        assert_eq!(r.status, 416);
+        assert!(
+            r.headers
+                .contains(&("content-range".into(), "bytes */1000".into()))
+        );
+    }
+
+    #[test]
+    fn denials_pass_through_and_internals_stay_inside() {
+        let d = Denial::new(DenialReason::UsesExhausted, "no uses left");
+        let r = EdgeError::Denied {
+            status: 410,
+            denial: d,
+        }
+        .reply();
+        assert_eq!(r.status, 410);
+        assert_eq!(
+            r.body,
+            br#"{"error":"uses_exhausted","message":"no uses left"}"#
+        );
+        let r = EdgeError::SourcesFailed("http://10.0.0.1/secret?X-Amz-Signature=1".into()).reply();
+        assert_eq!(r.status, 502);
+        assert!(!String::from_utf8(r.body).unwrap().contains("Signature"));
+        assert_eq!(EdgeError::MainUnreachable("x".into()).status(), 503);
+    }
+}

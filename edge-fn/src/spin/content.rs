@@ -1,0 +1,149 @@
+//! `GET|HEAD /v1/content/{item}`: local token check, authorize with main, then stream the
+//! requested bytes piece by piece, filling missing chunks from the grant's sources.
+
+use protocol::{AuthorizeRequest, Grant};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+use super::io::{KvCache, SpinOrigin, header, send_error, send_head_only, start_response, write};
+use super::main_client::{authorize, config, jwks_for, now};
+use crate::cache::{Cache, meta_key};
+use crate::config::EdgeConfig;
+use crate::fill::{ChunkFiller, load_meta};
+use crate::keys::{check_token, token_kid};
+use crate::meta::layout_of;
+use crate::plan::{chunk_indices, pieces};
+use crate::range::{RangeChoice, choose};
+use crate::reply::{EdgeError, content_head, etag};
+use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, client_ip};
+use crate::serve::{BodyPieces, may_store};
+
+pub async fn serve(request: &IncomingRequest, content: ContentRequest, out: ResponseOutparam) {
+    let ready = match prepare(request, &content).await {
+        Ok(ready) => ready,
+        Err(e) => return send_error(out, &e).await,
+    };
+    if content.head {
+        head(&ready, out).await;
+    } else {
+        get(&ready, out).await;
+    }
+}
+
+/// An authorized request: what to send of which object.
+struct Ready {
+    config: EdgeConfig,
+    cache: KvCache,
+    grant: Grant,
+    choice: RangeChoice,
+}
+
+async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<Ready, EdgeError> {
+    let token = content.token.as_deref().ok_or(EdgeError::MissingToken)?;
+    let config = config()?;
+    let cache = KvCache::open()?;
+    let now = now();
+    let jwks = jwks_for(&cache, &config, token_kid(token).as_deref(), now).await?;
+    check_token(&jwks, token, &content.item, now)?;
+    let client_ip = client_ip(header(request, CLIENT_ADDR_HEADER).as_deref())
+        .ok_or(EdgeError::NoClientAddress)?;
+    let ask = AuthorizeRequest {
+        token: token.to_owned(),
+        item: content.item.clone(),
+        client_ip: client_ip.to_string(),
+        session_hint: content.session.clone(),
+    };
+    let grant = authorize(&config, &ask).await?;
+    let choice = choose(
+        header(request, "range").as_deref(),
+        header(request, "if-range").as_deref(),
+        &etag(&grant.object),
+        grant.object.object_len,
+    );
+    if choice == RangeChoice::Unsatisfiable {
+        return Err(EdgeError::Unsatisfiable {
+            len: grant.object.object_len,
+        });
+    }
+    Ok(Ready {
+        config,
+        cache,
+        grant,
+        choice,
+    })
+}
+
+/// HEAD: the headers a GET would send; nothing is fetched, `X-Cache` says what is cached now.
+async fn head(ready: &Ready, out: ResponseOutparam) {
+    let info = &ready.grant.object;
+    let range = ready.choice.bytes(info.object_len).expect("satisfiable");
+    let cached = |key: String| ready.cache.exists(&key).unwrap_or(false);
+    let hit = layout_of(info).is_ok_and(|layout| {
+        cached(meta_key(&info.item, info.version))
+            && chunk_indices(&pieces(&layout, range))
+                .all(|i| cached(crate::cache::chunk_key(&info.item, info.version, i)))
+    });
+    match content_head(info, &ready.choice, hit) {
+        Ok(h) => send_head_only(out, &h),
+        Err(e) => send_error(out, &e).await,
+    }
+}
+
+async fn get(ready: &Ready, out: ResponseOutparam) {
+    let info = &ready.grant.object;
+    let sources = &ready.grant.sources;
+    let store = may_store(&ready.cache, &info.item, &ready.config.edge_region);
+    let origin = SpinOrigin;
+    let loaded = match load_meta(&ready.cache, &origin, info, sources, store).await {
+        Ok(loaded) => loaded,
+        Err(e) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,
+    };
+    let filler = ChunkFiller::new(&ready.cache, &origin, &loaded.meta, info, sources, store);
+    let range = ready.choice.bytes(info.object_len).expect("satisfiable");
+    let mut body = BodyPieces::new(filler, &loaded.meta, range);
+    let hit = loaded.was_cached && body.all_cached();
+    // The first piece is ready before the status goes out, so that a fill nobody can serve is a
+    // 502 rather than a truncated 200.
+    let first = match body.next_piece().await {
+        Some(Ok(piece)) => piece,
+        Some(Err(e)) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,
+        None => Vec::new(),
+    };
+    let head = match content_head(info, &ready.choice, hit) {
+        Ok(head) => head,
+        Err(e) => return send_error(out, &e).await,
+    };
+    let Some(sink) = start_response(out, head.status, &head.headers) else {
+        crate::log(format_args!("host refused the response head"));
+        return;
+    };
+    let mut sink = std::pin::pin!(sink);
+    if !write(&mut sink, first).await {
+        return;
+    }
+    while let Some(piece) = body.next_piece().await {
+        match piece {
+            Ok(piece) => {
+                if !write(&mut sink, piece).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Headers are out: dropping the body short of its Content-Length makes the host
+                // abort the response, so the client sees a truncated transfer, never bad bytes.
+                crate::log(format_args!(
+                    "aborting {}/v{}: {e}",
+                    info.item, info.version
+                ));
+                return;
+            }
+        }
+    }
+    if body.filled() > 0 {
+        crate::log(format_args!(
+            "filled {} chunks of {}/v{}",
+            body.filled(),
+            info.item,
+            info.version
+        ));
+    }
+}

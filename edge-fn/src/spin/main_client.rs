@@ -1,0 +1,117 @@
+//! Calls to main: JWKS (cached in the store), authorize, manifest, fill sources.
+
+use protocol::{AuthorizeRequest, FillSources, Grant, ItemId, Jwks};
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::cache::{Cache, JWKS_KEY};
+use crate::config::EdgeConfig;
+use crate::fill::{cache_get, cache_set};
+use crate::keys::{CachedJwks, needs_refresh};
+use crate::main_api::{fill_sources_from, grant_from, jwks_from};
+use crate::prefill::FillSourceProvider;
+use crate::reply::EdgeError;
+
+/// The current unix second.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// This edge's settings from Spin variables.
+pub fn config() -> Result<EdgeConfig, EdgeError> {
+    Ok(EdgeConfig::from_lookup(|name| {
+        spin_sdk::variables::get(name).ok()
+    })?)
+}
+
+/// Sends a request to main and reads the whole (small, JSON) answer.
+async fn call(request: Request, what: &str) -> Result<(u16, Vec<u8>), EdgeError> {
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| EdgeError::MainUnreachable(format!("{what}: {e}")))?;
+    Ok((*response.status(), response.into_body()))
+}
+
+/// A request to main carrying this edge's credential.
+fn edge_request(config: &EdgeConfig, method: Method, path: &str, body: Vec<u8>) -> Request {
+    let mut builder = Request::builder();
+    // An explicit length rather than a chunked body: not every server in front of main (or a
+    // test double) accepts chunked request bodies.
+    builder.header("content-length", body.len().to_string());
+    builder.method(method).uri(config.main(path)).body(body);
+    builder.header("content-type", "application/json");
+    for (name, value) in config.edge_auth_headers() {
+        builder.header(name, value);
+    }
+    builder.build()
+}
+
+/// Main's keys, good for a token or manifest signed with key `kid`: from the store, refetched
+/// when stale or when `kid` is new; a stale set is used when main cannot be reached.
+pub async fn jwks_for<C: Cache>(
+    cache: &C,
+    config: &EdgeConfig,
+    kid: Option<&str>,
+    now: u64,
+) -> Result<Jwks, EdgeError> {
+    let cached = cache_get(cache, JWKS_KEY).and_then(|b| CachedJwks::decode(&b));
+    if !needs_refresh(cached.as_ref(), kid, now) {
+        return Ok(cached.expect("fresh implies present").jwks);
+    }
+    let request = Request::get(config.main("/.well-known/jwks.json")).build();
+    let fetched = match call(request, "jwks").await {
+        Ok((status, body)) => jwks_from(status, &body),
+        Err(e) => Err(e),
+    };
+    match (fetched, cached) {
+        (Ok(jwks), _) => {
+            let record = CachedJwks {
+                fetched_at: now,
+                jwks,
+            };
+            cache_set(cache, JWKS_KEY, &record.encode());
+            Ok(record.jwks)
+        }
+        (Err(e), Some(stale)) => {
+            crate::log(format_args!("using the cached JWKS: {e}"));
+            Ok(stale.jwks)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Asks main whether the download may proceed.
+pub async fn authorize(config: &EdgeConfig, ask: &AuthorizeRequest) -> Result<Grant, EdgeError> {
+    let body = serde_json::to_vec(ask).expect("plain struct serializes");
+    let request = edge_request(config, Method::Post, "/v1/edge/authorize", body);
+    let (status, body) = call(request, "authorize").await?;
+    grant_from(status, &body, &ask.item)
+}
+
+/// Main's current signed manifest (the `{"manifest": …}` answer).
+pub async fn manifest_answer(config: &EdgeConfig) -> Result<Vec<u8>, EdgeError> {
+    let (status, body) = call(
+        Request::get(config.main("/v1/manifest")).build(),
+        "manifest",
+    )
+    .await?;
+    if status != 200 {
+        return Err(EdgeError::MainFailed(format!("manifest answered {status}")));
+    }
+    Ok(body)
+}
+
+/// Main as the provider of fill sources for prefill.
+#[derive(Debug)]
+pub struct MainClient<'a>(pub &'a EdgeConfig);
+
+impl FillSourceProvider for MainClient<'_> {
+    async fn fill_sources(&self, item: &ItemId) -> Result<FillSources, EdgeError> {
+        let ask = protocol::FillSourcesRequest { item: item.clone() };
+        let body = serde_json::to_vec(&ask).expect("plain struct serializes");
+        let request = edge_request(self.0, Method::Post, "/v1/edge/fill-sources", body);
+        let (status, body) = call(request, "fill-sources").await?;
+        fill_sources_from(status, &body)
+    }
+}

@@ -1,0 +1,140 @@
+//! The TOML config file: [`Config`] as written, [`Settings`] once validated.
+//!
+//! Relative paths (`component`, `kv_dir`) are resolved against the directory of the
+//! config file, as Spin resolves paths against `spin.toml`.
+
+use crate::outbound::{AllowedHostError, AllowedOutboundHosts};
+use crate::variables::{InvalidVariableName, Variables};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable that overrides `listen`.
+pub const LISTEN_ENV: &str = "EDGE_HOST_LISTEN";
+
+/// The config file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to serve HTTP on; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The edge component (`.wasm`, a Spin HTTP component).
+    pub component: PathBuf,
+    /// Directory of Spin key-value store `default`; created if missing.
+    pub kv_dir: PathBuf,
+    /// Where the component may send HTTP requests, as in `spin.toml`.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Seconds between the host's `POST /v1/internal/prefill` calls; 0 = never.
+    #[serde(default)]
+    pub prefill_interval_secs: u64,
+    /// Spin variables the component can read.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:3000".to_owned()
+}
+
+/// A config that passed [`Config::validate`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub component: PathBuf,
+    pub kv_dir: PathBuf,
+    pub allowed_outbound_hosts: AllowedOutboundHosts,
+    /// `None` when prefill is off.
+    pub prefill_interval: Option<Duration>,
+    pub variables: Variables,
+}
+
+/// What is wrong with the config.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("listen = {value:?} is not an IP:PORT address (from {from})")]
+    Listen { value: String, from: &'static str },
+    #[error("component file {path} does not exist or is not a file")]
+    Component { path: PathBuf },
+    #[error("kv_dir {path} exists but is not a directory")]
+    KvDir { path: PathBuf },
+    #[error(transparent)]
+    OutboundHost(#[from] AllowedHostError),
+    #[error("[variables]: {0}")]
+    Variable(#[from] InvalidVariableName),
+}
+
+impl Config {
+    /// Read and parse `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::parse(&text, base).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parse config text, resolving relative paths against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, toml::de::Error> {
+        let mut config: Config = toml::from_str(text)?;
+        config.component = base.join(&config.component);
+        config.kv_dir = base.join(&config.kv_dir);
+        Ok(config)
+    }
+
+    /// Let the environment override the file: `EDGE_HOST_LISTEN` replaces `listen`.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = env(LISTEN_ENV) {
+            self.listen = listen;
+        }
+    }
+
+    /// Check every setting, so that a bad config fails at start with a clear message.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let listen = self.listen.parse().map_err(|_| ConfigError::Listen {
+            value: self.listen.clone(),
+            from: "config file or EDGE_HOST_LISTEN",
+        })?;
+        if !self.component.is_file() {
+            return Err(ConfigError::Component {
+                path: self.component,
+            });
+        }
+        if self.kv_dir.exists() && !self.kv_dir.is_dir() {
+            return Err(ConfigError::KvDir { path: self.kv_dir });
+        }
+        Ok(Settings {
+            listen,
+            component: self.component,
+            kv_dir: self.kv_dir,
+            allowed_outbound_hosts: AllowedOutboundHosts::parse(&self.allowed_outbound_hosts)?,
+            prefill_interval: (self.prefill_interval_secs > 0)
+                .then(|| Duration::from_secs(self.prefill_interval_secs)),
+            variables: Variables::new(self.variables)?,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

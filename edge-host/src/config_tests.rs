@@ -1,0 +1,112 @@
+use super::*;
+
+const GOOD: &str = r#"
+listen = "127.0.0.1:0"
+component = "edge_fn.wasm"
+kv_dir = "kv"
+allowed_outbound_hosts = ["http://127.0.0.1:1234", "http://127.0.0.1:*"]
+prefill_interval_secs = 30
+
+[variables]
+edge_id = "edge-eu-1"
+main_url = "http://127.0.0.1:8080"
+"#;
+
+/// A directory holding an (empty) component file, for `validate`.
+fn base() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("edge_fn.wasm"), b"").unwrap();
+    dir
+}
+
+fn validate(text: &str, base: &Path) -> Result<Settings, ConfigError> {
+    Config::parse(text, base).unwrap().validate()
+}
+
+#[test]
+fn good_config_validates() {
+    let dir = base();
+    let settings = validate(GOOD, dir.path()).unwrap();
+    assert_eq!(settings.listen, "127.0.0.1:0".parse().unwrap());
+    assert_eq!(settings.component, dir.path().join("edge_fn.wasm"));
+    assert_eq!(settings.kv_dir, dir.path().join("kv"));
+    assert_eq!(settings.prefill_interval, Some(Duration::from_secs(30)));
+    assert_eq!(settings.variables.get("edge_id").unwrap(), "edge-eu-1");
+    assert!(
+        settings
+            .allowed_outbound_hosts
+            .allows(&"http://127.0.0.1:9/".parse().unwrap())
+    );
+}
+
+#[test]
+fn defaults_and_absolute_paths() {
+    let dir = base();
+    let wasm = dir.path().join("edge_fn.wasm");
+    let text = format!("component = {:?}\nkv_dir = \"/tmp/x\"\n", wasm.display());
+    let settings = validate(&text, Path::new("/elsewhere")).unwrap();
+    assert_eq!(settings.component, wasm);
+    assert_eq!(settings.kv_dir, Path::new("/tmp/x"));
+    assert_eq!(settings.listen, "127.0.0.1:3000".parse().unwrap());
+    assert_eq!(settings.prefill_interval, None);
+    assert_eq!(
+        settings.allowed_outbound_hosts,
+        AllowedOutboundHosts::default()
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let err = Config::parse(&format!("{GOOD}\n[extra]\nx = 1\n"), Path::new("")).unwrap_err();
+    assert!(err.to_string().contains("extra"), "{err}");
+    let err = Config::parse(
+        "component = \"a\"\nkv_dir = \"b\"\nlisten_addr = \"x\"\n",
+        Path::new(""),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("listen_addr"), "{err}");
+}
+
+#[test]
+fn missing_required_keys_are_rejected() {
+    let err = Config::parse("kv_dir = \"b\"\n", Path::new("")).unwrap_err();
+    assert!(err.to_string().contains("component"), "{err}");
+}
+
+#[test]
+fn env_overrides_listen() {
+    let dir = base();
+    let mut config = Config::parse(GOOD, dir.path()).unwrap();
+    config.apply_env(|name| (name == LISTEN_ENV).then(|| "0.0.0.0:8443".to_owned()));
+    assert_eq!(
+        config.validate().unwrap().listen,
+        "0.0.0.0:8443".parse().unwrap()
+    );
+}
+
+#[test]
+fn bad_values_name_the_problem() {
+    let dir = base();
+    let cases = [
+        (GOOD.replace("127.0.0.1:0\"", "localhost\""), "listen"),
+        (GOOD.replace("edge_fn.wasm", "missing.wasm"), "missing.wasm"),
+        (
+            GOOD.replace("http://127.0.0.1:*", "127.0.0.1:*"),
+            "127.0.0.1:*",
+        ),
+        (GOOD.replace("edge_id =", "Edge-Id ="), "Edge-Id"),
+    ];
+    for (text, needle) in cases {
+        let err = validate(&text, dir.path()).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+    std::fs::write(dir.path().join("kv"), b"a file").unwrap();
+    let err = validate(GOOD, dir.path()).unwrap_err();
+    assert!(matches!(err, ConfigError::KvDir { .. }), "{err}");
+}
+
+#[test]
+fn unreadable_file_names_the_path() {
+    let err = Config::load(Path::new("/nonexistent/edge.toml")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/edge.toml"), "{err}");
+}

@@ -1,0 +1,263 @@
+//! [`DiskKv`]: Spin key-value on local disk, one file per key in one directory.
+//!
+//! File names are the key with every byte outside `[A-Za-z0-9_-]` written as `%XX`, so
+//! `/`, `.` and `%` never appear raw: no key can name a path outside the directory, and
+//! names starting with `.` are free for temporary files. A write goes to a temporary
+//! file in the same directory and is renamed over the old value, so concurrent readers
+//! see the old or the new value whole. Writers of one key (set, delete, increment,
+//! compare-and-swap) take one of a fixed set of striped locks, so read-modify-write
+//! operations are atomic within the process.
+
+use super::{KvBackend, KvError};
+use std::fs;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Longest file name most Linux file systems accept.
+const MAX_FILE_NAME: usize = 255;
+/// Prefix of in-flight writes; never produced by [`encode_key`].
+const TEMP_PREFIX: &str = ".tmp.";
+/// File name of the empty key; `=` is never produced for a non-empty key.
+const EMPTY_KEY_NAME: &str = "=";
+/// Number of writer locks; keys hash onto them.
+const LOCK_STRIPES: usize = 64;
+
+/// A key-value store in one directory of the local file system.
+#[derive(Debug)]
+pub struct DiskKv {
+    dir: PathBuf,
+    next_temp: AtomicU64,
+    locks: Vec<Mutex<()>>,
+    hasher: RandomState,
+}
+
+impl DiskKv {
+    /// Open (creating if needed) the store in `dir`, and remove temporary files left by
+    /// a process that stopped mid-write. A directory belongs to one edge-host process.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, KvError> {
+        let dir = dir.into();
+        let io_err = |source| KvError::Io {
+            op: "open store",
+            key: dir.display().to_string(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io_err)?;
+        for entry in fs::read_dir(&dir).map_err(io_err)? {
+            let entry = entry.map_err(io_err)?;
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                // A leftover temp file is garbage whatever the error; ignore failures.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self {
+            dir,
+            next_temp: AtomicU64::new(0),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: RandomState::new(),
+        })
+    }
+
+    /// The directory holding the values.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, KvError> {
+        let name = encode_key(key);
+        if name.len() > MAX_FILE_NAME {
+            return Err(KvError::KeyTooLong {
+                encoded_len: name.len(),
+                max: MAX_FILE_NAME,
+            });
+        }
+        Ok(self.dir.join(name))
+    }
+
+    /// The writer lock of `key`. A poisoned lock only means another writer panicked;
+    /// the files are still consistent, so carry on.
+    fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
+        let stripe = self.hasher.hash_one(key) as usize % LOCK_STRIPES;
+        self.locks[stripe]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replace the value of `key`; the caller holds the key's lock.
+    fn write_locked(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        let path = self.path_of(key)?;
+        let temp = self.temp_path();
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .and_then(|mut file| file.write_all(value))
+            // No fsync: this is a cache whose content is verified against digests, and
+            // a rename over an existing file is ordered after its data on ext4/xfs.
+            .and_then(|()| fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(io_error("set", key)(e));
+        }
+        Ok(())
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!("{TEMP_PREFIX}{}.{n}", std::process::id()))
+    }
+}
+
+fn io_error(op: &'static str, key: &str) -> impl FnOnce(io::Error) -> KvError {
+    move |source| KvError::Io {
+        op,
+        key: key.to_owned(),
+        source,
+    }
+}
+
+impl KvBackend for DiskKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match fs::read(self.path_of(key)?) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("get", key)(e)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        let _guard = self.lock(key);
+        self.write_locked(key, value)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        let _guard = self.lock(key);
+        match fs::remove_file(self.path_of(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("delete", key)(e)),
+        }
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, KvError> {
+        match fs::metadata(self.path_of(key)?) {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("exists", key)(e)),
+        }
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let _guard = self.lock(key);
+        let current = match self.get(key)? {
+            None => 0,
+            Some(value) => std::str::from_utf8(&value)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or_else(|| KvError::NotACounter {
+                    key: key.to_owned(),
+                })?,
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| KvError::NotACounter {
+                key: key.to_owned(),
+            })?;
+        self.write_locked(key, next.to_string().as_bytes())?;
+        Ok(next)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        let _guard = self.lock(key);
+        if self.get(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.write_locked(key, new)?;
+        Ok(true)
+    }
+
+    fn get_keys(&self) -> Result<Vec<String>, KvError> {
+        let dir = self.dir.display().to_string();
+        let mut keys = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_error("list", &dir))? {
+            let entry = entry.map_err(io_error("list", &dir))?;
+            // Temp files and anything else not written by us fail to decode.
+            if let Some(key) = entry.file_name().to_str().and_then(decode_key) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// The file name for `key`: bytes outside `[A-Za-z0-9_-]` become `%XX` (upper-case hex);
+/// the empty key, which would name the directory itself, is `=`.
+pub(crate) fn encode_key(key: &str) -> String {
+    if key.is_empty() {
+        return EMPTY_KEY_NAME.to_owned();
+    }
+    let mut name = String::with_capacity(key.len());
+    for &b in key.as_bytes() {
+        if is_plain(b) {
+            name.push(b as char);
+        } else {
+            name.push('%');
+            name.push_str(&format!("{b:02X}"));
+        }
+    }
+    name
+}
+
+/// The key a file name stands for, or `None` if [`encode_key`] cannot have produced it.
+pub(crate) fn decode_key(name: &str) -> Option<String> {
+    if name == EMPTY_KEY_NAME {
+        return Some(String::new());
+    }
+    if name.is_empty() {
+        return None;
+    }
+    let bytes = name.as_bytes();
+    let mut key = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = name.get(i + 1..i + 3)?;
+                if !hex
+                    .bytes()
+                    .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h))
+                {
+                    return None;
+                }
+                let b = u8::from_str_radix(hex, 16).ok()?;
+                if is_plain(b) {
+                    return None;
+                }
+                key.push(b);
+                i += 3;
+            }
+            b if is_plain(b) => {
+                key.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(key).ok()
+}
+
+#[cfg(test)]
+#[path = "disk_tests.rs"]
+mod tests;

@@ -1,0 +1,69 @@
+//! The storage behind Spin key-value: a narrow [`KvBackend`] trait, so that another
+//! backend can replace the local disk one later.
+
+mod disk;
+
+pub use disk::DiskKv;
+
+use std::fmt;
+
+/// One key-value store (Spin's store `default`).
+///
+/// Methods block (disk I/O); callers on an async runtime run them on a blocking thread.
+/// A value is replaced atomically: a reader sees the old or the new value, never a mix.
+pub trait KvBackend: Send + Sync + fmt::Debug {
+    /// The value of `key`, or `Ok(None)` when it has none.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// Set `key` to `value`, replacing any previous value.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
+    /// Remove `key`; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), KvError>;
+    /// Whether `key` has a value.
+    fn exists(&self, key: &str) -> Result<bool, KvError> {
+        Ok(self.get(key)?.is_some())
+    }
+    /// Every key that has a value, in no particular order.
+    fn get_keys(&self) -> Result<Vec<String>, KvError>;
+
+    /// Atomically add `delta` to the integer stored at `key` (decimal ASCII, as Redis
+    /// keeps counters; a missing key counts as 0) and return the new value.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        let _ = (key, delta);
+        Err(KvError::Unsupported("increment"))
+    }
+
+    /// Atomically set `key` to `new` if its value is still `expected` (`None`: the key
+    /// has no value); returns whether the swap happened.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        let _ = (key, expected, new);
+        Err(KvError::Unsupported("compare-and-swap"))
+    }
+}
+
+/// Why a key-value operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KvError {
+    /// The key cannot be stored by this backend (e.g. too long for a file name).
+    #[error("key is too long: its file name would be {encoded_len} bytes, the limit is {max}")]
+    KeyTooLong { encoded_len: usize, max: usize },
+    /// The backend does not offer this operation.
+    #[error("this key-value store does not support {0}")]
+    Unsupported(&'static str),
+    /// `increment` found a value that is not a decimal integer, or the sum overflowed.
+    #[error("value of {key:?} is not a counter that can take this increment")]
+    NotACounter { key: String },
+    /// The storage itself failed.
+    #[error("{op} {key:?}: {source}")]
+    Io {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,104 @@
+//! edge-host: a small wasmtime host that runs the edge component (a Spin 5.2 HTTP
+//! component, `wasm32-wasip2`) with the imports Spin offers it, so that the same `.wasm`
+//! runs on Spin 3 and here.
+//!
+//! - [`config`]: the TOML config file, validated into [`Settings`].
+//! - [`runtime`]: [`EdgeRuntime`], the component compiled and pre-instantiated once, run
+//!   in a fresh `Store` per request.
+//! - [`server`]: the hyper HTTP/1.1 front (client-address and internal headers,
+//!   `/healthz`, graceful shutdown).
+//! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`.
+//! - [`outbound`]: the `allowed_outbound_hosts` allow-list and the wasi-http hook that
+//!   enforces it.
+//! - [`kv`]: the [`KvBackend`] trait and its local-disk implementation [`DiskKv`].
+//! - `spin_kv`, `wasi_kv`, [`variables`]: the host side of `fermyon:spin/key-value@2.0.0`,
+//!   `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2` (same store, plus increment and
+//!   compare-and-swap) and `fermyon:spin/variables@2.0.0`, over bindings generated from
+//!   `wit/`.
+//!
+//! [`run`] ties them together for `main` and for tests that bind port 0.
+
+mod bindings;
+pub mod config;
+pub mod kv;
+pub mod outbound;
+pub mod prefill;
+pub mod runtime;
+pub mod server;
+mod spin_kv;
+pub mod variables;
+mod wasi_kv;
+
+pub use config::{Config, ConfigError, Settings};
+pub use kv::{DiskKv, KvBackend, KvError};
+pub use runtime::{EdgeRuntime, RuntimeError, SharedState};
+
+use std::io::Write;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Why the host could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    #[error("opening the key-value store: {0}")]
+    Kv(#[from] KvError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Open the key-value store and compile the component described by `settings`.
+pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
+    let kv = DiskKv::open(&settings.kv_dir)?;
+    let shared = SharedState {
+        kv: Arc::new(kv),
+        variables: Arc::new(settings.variables.clone()),
+        allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
+    };
+    let component = settings.component.clone();
+    // Compiling takes seconds of CPU; keep it off the async workers.
+    let runtime = tokio::task::spawn_blocking(move || EdgeRuntime::load(&component, shared))
+        .await
+        .map_err(|e| RuntimeError::Guest(Box::new(e)))??;
+    Ok(runtime)
+}
+
+/// Load the component, print `listening on ADDR` for the already bound `listener`,
+/// serve until `shutdown` resolves (running the prefill ticker if configured), then
+/// drain in-flight requests.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), HostError> {
+    let started = std::time::Instant::now();
+    let runtime = load(&settings).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        component = %settings.component.display(),
+        kv_dir = %settings.kv_dir.display(),
+        allowed_outbound_hosts = %settings.allowed_outbound_hosts,
+        load_ms = started.elapsed().as_millis() as u64,
+        "component loaded"
+    );
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {addr}")?;
+        stdout.flush()?;
+    }
+    let ticker = settings
+        .prefill_interval
+        .map(|interval| tokio::spawn(prefill::run_ticker(runtime.clone(), interval)));
+    // Stop prefilling as soon as shutdown starts, not after the drain.
+    let ticker = ticker.map(|ticker| ticker.abort_handle());
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(ticker) = ticker {
+            ticker.abort();
+        }
+    };
+    server::serve(runtime, listener, shutdown).await?;
+    Ok(())
+}

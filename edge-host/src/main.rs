@@ -1,0 +1,49 @@
+//! `edge-host --config FILE`: run the edge component; see the crate docs.
+
+use anyhow::Context;
+use clap::Parser;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Run the edge component (a Spin HTTP component) with Spin key-value on local disk,
+/// Spin variables from the config file and an outbound-host allow-list.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML config file (listen, component, kv_dir, allowed_outbound_hosts,
+    /// prefill_interval_secs, [variables]); relative paths in it are resolved against
+    /// its directory. The env var EDGE_HOST_LISTEN overrides `listen`.
+    #[arg(long, env = "EDGE_HOST_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = edge_host::Config::load(&args.config)?;
+    config.apply_env(|name| std::env::var(name).ok());
+    let settings = config.validate().context("invalid config")?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    edge_host::run(settings, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+    }
+}

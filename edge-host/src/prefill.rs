@@ -1,0 +1,69 @@
+//! The prefill ticker: the host itself calls the component's
+//! `POST /v1/internal/prefill` (in-process, no socket) at a fixed interval.
+
+use crate::runtime::EdgeRuntime;
+use crate::server::{INTERNAL_HEADER, set_spin_headers};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Path of the component's prefill entry point.
+pub const PREFILL_PATH: &str = "/v1/internal/prefill";
+/// Delay before the first call, so that start-up is not slowed down by it.
+const FIRST_TICK: Duration = Duration::from_secs(1);
+
+/// Call the prefill entry point every `interval`, the first time after [`FIRST_TICK`];
+/// runs until the task is dropped or aborted. A call still running when the next one is
+/// due delays it (calls never overlap).
+pub async fn run_ticker(runtime: EdgeRuntime, interval: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_TICK, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        prefill_once(&runtime).await;
+    }
+}
+
+/// One prefill call: log the status and read the body to its end.
+pub async fn prefill_once(runtime: &EdgeRuntime) {
+    let started = Instant::now();
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(PREFILL_PATH)
+        .header(http::header::HOST, "localhost")
+        .header(INTERNAL_HEADER, "prefill")
+        .body(Empty::<Bytes>::new())
+        .expect("static request is valid");
+    // No network client: the loopback address with port 0 marks the host itself.
+    set_spin_headers(
+        &mut request,
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        true,
+    );
+    let response = match runtime.handle(request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::warn!(error = %e, "prefill call failed");
+            return;
+        }
+    };
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Err(e) => {
+                tracing::warn!(error = %e, "prefill response body failed");
+                break;
+            }
+        }
+    }
+    tracing::info!(
+        status = status.as_u16(),
+        body_bytes = bytes,
+        ms = started.elapsed().as_millis() as u64,
+        "prefill"
+    );
+}

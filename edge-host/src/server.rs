@@ -1,0 +1,193 @@
+//! The HTTP/1.1 front: accepts connections, rewrites the headers a network client must
+//! not control, answers `/healthz`, and hands every other request to the component.
+
+use crate::runtime::EdgeRuntime;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Header through which Spin tells the component the client's `IP:PORT`.
+pub const CLIENT_ADDR_HEADER: HeaderName = HeaderName::from_static("spin-client-addr");
+/// Header marking the host's own calls; never accepted from the network.
+pub const INTERNAL_HEADER: HeaderName = HeaderName::from_static("x-edge-internal");
+/// Spin's other per-request headers, which a client must not be able to forge either.
+const SPIN_HEADERS: [&str; 7] = [
+    "spin-full-url",
+    "spin-path-info",
+    "spin-matched-route",
+    "spin-base-path",
+    "spin-raw-component-route",
+    "spin-component-route",
+    "spin-path-matched-route",
+];
+/// How long in-flight requests may run on after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Set the headers Spin sets for a request to the one component at route `/...`,
+/// replacing any a client sent, and drop [`INTERNAL_HEADER`] unless `internal`.
+pub(crate) fn set_spin_headers<B>(req: &mut Request<B>, client: SocketAddr, internal: bool) {
+    let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let headers = req.headers_mut();
+    if !internal {
+        headers.remove(INTERNAL_HEADER);
+    }
+    for name in SPIN_HEADERS {
+        headers.remove(name);
+    }
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("spin-client-addr", client.to_string());
+    set("spin-full-url", format!("http://{host}{path_and_query}"));
+    set("spin-path-info", path);
+    set("spin-matched-route", "/...".to_owned());
+    set("spin-raw-component-route", "/...".to_owned());
+    set("spin-component-route", String::new());
+    set("spin-base-path", "/".to_owned());
+}
+
+pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Answer one request from the network.
+async fn serve_request(
+    runtime: EdgeRuntime,
+    mut req: Request<Incoming>,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> Response<HyperOutgoingBody> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The path only: queries carry tokens, which do not belong in logs.
+    let path = req.uri().path().to_owned();
+    if !req.headers().contains_key(http::header::HOST) {
+        // HTTP/1.0 clients may omit Host; wasi-http needs an authority.
+        if let Ok(host) = HeaderValue::try_from(local.to_string()) {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+    }
+    set_spin_headers(&mut req, client, false);
+    let response = if method == http::Method::GET && path == "/healthz" {
+        text_response(StatusCode::OK, "ok")
+    } else {
+        match runtime.handle(req).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(%method, %path, error = %e, "request failed");
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error in the edge; try again later\n",
+                )
+            }
+        }
+    };
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        %client,
+        "request"
+    );
+    response
+}
+
+/// Accept connections on `listener` until `shutdown` resolves, then stop accepting,
+/// let in-flight requests finish (up to a grace period) and return.
+pub async fn serve(
+    runtime: EdgeRuntime,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Running out of file descriptors must not end the server.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let runtime = runtime.clone();
+        let mut stop_rx = stop_rx.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let runtime = runtime.clone();
+                async move { Ok::<_, Infallible>(serve_request(runtime, req, client, local).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                // `changed` (not `wait_for`, whose guard is not `Send`): the flag only
+                // ever goes from false to true.
+                _ = stop_rx.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%client, error = %e, "connection ended with an error");
+            }
+        });
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    tracing::info!(in_flight = connections.len(), "shutting down");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            aborted = connections.len(),
+            "connections still busy after the grace period; closing them"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}

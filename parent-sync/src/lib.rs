@@ -1,0 +1,34 @@
+//! Parent stores: the tier that holds the full library, one S3 bucket per region.
+//!
+//! The primary parent receives sealed objects from main; the secondaries are copies of it (S3
+//! cross-region replication in AWS, [`replicate()`] elsewhere). Locally each parent is an
+//! S3-compatible server over a directory, so every tier talks to parents through the S3 API only
+//! and the same client code runs against AWS and the local network.
+//!
+//! - [`config`]: [`ParentConfig`] (one parent) and [`SyncConfig`] (the `parent-sync` file).
+//! - [`store`]: [`ParentStore`], the narrow S3 client: head, ranged and streaming get, list,
+//!   delete, presigned GET URLs.
+//! - `upload`: its streaming uploads (single put or multipart, one part in memory, aborted on
+//!   error).
+//! - [`server`]: the local parent (`parent-store` binary): `s3s-fs` with SigV4 checked.
+//! - [`verify`]: checks a sealed object held by a parent, chunk by chunk, against its digest root.
+//! - [`mod@replicate`]: one replication round primary → secondaries with verification, and the
+//!   `watch` loop (`parent-sync` binary).
+//!
+//! Object keys are `items/{item}/v{version}.sealed` (see `docs/interfaces.md`).
+
+pub mod config;
+pub mod replicate;
+pub mod server;
+pub mod store;
+mod upload;
+pub mod verify;
+
+pub use config::{ConfigError, ParentConfig, SyncConfig};
+pub use replicate::{
+    ITEMS_PREFIX, ObjectOutcome, Outcome, ReplicateOptions, Report, replicate, replicate_with,
+    watch,
+};
+pub use server::{ServerConfig, ServerError, run, shutdown_signal};
+pub use store::{ObjectMeta, ObjectReader, PART_SIZE, ParentStore, StoreError};
+pub use verify::{VerifyError, verify_sealed};

@@ -1,0 +1,303 @@
+//! The two binaries as child processes: `parent-store` on port 0, `parent-sync once` and `watch`
+//! against in-process parents.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{ACCESS_KEY, LocalParent, SECRET_KEY, item_key, put, read_all, sealed_object};
+use parent_sync::{ParentConfig, ParentStore};
+
+const STORE_BIN: &str = env!("CARGO_BIN_EXE_parent-store");
+const SYNC_BIN: &str = env!("CARGO_BIN_EXE_parent-sync");
+
+/// A child process whose stderr is captured for failure messages; killed on drop.
+struct ChildProcess {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl ChildProcess {
+    fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Reads the `listening on ADDR` line within 60 s.
+    fn listening_addr(&mut self) -> String {
+        let stdout = self.child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no listening line; stderr:\n{}", self.stderr()));
+        line.trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}; stderr:\n{}", self.stderr()))
+            .to_owned()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop on SIGTERM; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_store_binary_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("not/yet/there");
+    let mut server = ChildProcess::spawn(Command::new(STORE_BIN).args([
+        "--root",
+        root.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--access-key",
+        ACCESS_KEY,
+        "--secret-key",
+        SECRET_KEY,
+        "--bucket",
+        "library",
+        "--region",
+        "eu",
+    ]));
+    let addr = server.listening_addr();
+    assert!(root.join("library").is_dir());
+
+    let store = ParentStore::connect(&ParentConfig {
+        name: "child".into(),
+        region: "eu".into(),
+        endpoint: Some(format!("http://{addr}")),
+        bucket: "library".into(),
+        access_key: Some(ACCESS_KEY.into()),
+        secret_key: Some(SECRET_KEY.into()),
+        primary: true,
+    })
+    .await
+    .unwrap();
+    put(&store, "items/a/v1.sealed", b"hello").await;
+    assert_eq!(
+        read_all(&store, "items/a/v1.sealed").await.unwrap(),
+        b"hello"
+    );
+
+    let status = server.terminate();
+    assert!(status.success(), "{status}; stderr:\n{}", server.stderr());
+}
+
+#[test]
+fn help_and_bad_arguments() {
+    for bin in [STORE_BIN, SYNC_BIN] {
+        let out = Command::new(bin).arg("--help").output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--"));
+    }
+    let out = Command::new(STORE_BIN)
+        .args(["--root", "/tmp/x", "--access-key", "a"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-key"));
+    let out = Command::new(STORE_BIN)
+        .args(["--root", "/tmp/x", "--access-key", "a", "--secret-key", "s"])
+        .args(["--listen", "127.0.0.1:0", "--bucket", "No_Such"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bucket"));
+}
+
+fn write_config(path: &Path, parents: &[ParentConfig]) {
+    let mut text = String::new();
+    for p in parents {
+        text.push_str(&format!(
+            "[[parents]]\nname = {:?}\nregion = {:?}\nendpoint = {:?}\nbucket = {:?}\n\
+             access_key = {:?}\nprimary = {}\n\n",
+            p.name,
+            p.region,
+            p.endpoint.as_deref().unwrap(),
+            p.bucket,
+            p.access_key.as_deref().unwrap(),
+            p.primary,
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+async fn run_sync(config: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(SYNC_BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        // The secret comes from the environment, not the file.
+        .env("PARENT_P_SECRET_KEY", SECRET_KEY)
+        .env("PARENT_S1_SECRET_KEY", SECRET_KEY)
+        .env("PARENT_S2_SECRET_KEY", SECRET_KEY)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_sync_once_copies_then_finds_everything_present() {
+    let parents = [
+        LocalParent::start().await,
+        LocalParent::start().await,
+        LocalParent::start().await,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync.toml");
+    write_config(
+        &config,
+        &[
+            parents[0].config("p", true),
+            parents[1].config("s1", false),
+            parents[2].config("s2", false),
+        ],
+    );
+    let object = sealed_object("film", 100_000);
+    put(&parents[0].store("p").await, &item_key("film"), &object).await;
+
+    let out = run_sync(&config, &["once"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr:\n{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 copied, 0 already present, 0 failed"
+    );
+    assert!(
+        read_all(&parents[2].store("s2").await, &item_key("film"))
+            .await
+            .unwrap()
+            == object
+    );
+
+    let out = run_sync(&config, &["--verify-present", "once"]).await;
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 copied, 2 already present, 0 failed"
+    );
+
+    // A failed copy makes `once` exit non-zero.
+    put(
+        &parents[0].store("p").await,
+        &item_key("junk"),
+        b"not sealed",
+    )
+    .await;
+    let out = run_sync(&config, &["once"]).await;
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0 copied, 2 already present, 2 failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_sync_rejects_a_config_without_primary() {
+    let parent = LocalParent::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync.toml");
+    write_config(
+        &config,
+        &[parent.config("s1", false), parent.config("s2", false)],
+    );
+    let out = run_sync(&config, &["once"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("primary = true"), "{stderr}");
+
+    std::fs::write(&config, "[[parents]]\nname = \"p\"\nbucket = \"parents\"\nregion = \"eu\"\nprimary = true\ncolour = \"red\"\n").unwrap();
+    let out = run_sync(&config, &["once"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("colour"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_sync_watch_copies_new_objects_and_stops_on_sigterm() {
+    let parents = [LocalParent::start().await, LocalParent::start().await];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync.toml");
+    write_config(
+        &config,
+        &[parents[0].config("p", true), parents[1].config("s1", false)],
+    );
+    let mut watcher = ChildProcess::spawn(
+        Command::new(SYNC_BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["watch", "--interval-secs", "1"])
+            .env("PARENT_P_SECRET_KEY", SECRET_KEY)
+            .env("PARENT_S1_SECRET_KEY", SECRET_KEY),
+    );
+    let object = sealed_object("film", 10_000);
+    put(&parents[0].store("p").await, &item_key("film"), &object).await;
+
+    let secondary = parents[1].store("s1").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while secondary.head(&item_key("film")).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "not replicated; stderr:\n{}",
+            watcher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(read_all(&secondary, &item_key("film")).await.unwrap() == object);
+    let status = watcher.terminate();
+    assert!(status.success(), "{status}; stderr:\n{}", watcher.stderr());
+}

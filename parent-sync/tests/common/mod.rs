@@ -1,0 +1,149 @@
+//! In-process local parents on port 0 and sealed test objects.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use parent_sync::{ParentConfig, ParentStore, ServerConfig};
+use protocol::ItemId;
+use protocol::seal::{ContentKey, SealParams, seal_to_vec};
+use tokio::sync::oneshot;
+
+pub const ACCESS_KEY: &str = "test-access-key";
+pub const SECRET_KEY: &str = "test-secret-key";
+pub const BUCKET: &str = "parents";
+pub const REGION: &str = "eu";
+
+/// A `parent-store` server running in this process over a temporary directory; stopped on drop.
+pub struct LocalParent {
+    pub addr: SocketAddr,
+    pub root: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), parent_sync::ServerError>>>,
+}
+
+impl LocalParent {
+    pub async fn start() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let config = ServerConfig {
+            // A directory that does not exist yet: the server must create it and the bucket.
+            root: root.path().join("store"),
+            bucket: BUCKET.into(),
+            region: REGION.into(),
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            parent_sync::run(listener, &config, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self {
+            addr,
+            root,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self, name: &str, primary: bool) -> ParentConfig {
+        ParentConfig {
+            name: name.into(),
+            region: REGION.into(),
+            endpoint: Some(self.endpoint()),
+            bucket: BUCKET.into(),
+            access_key: Some(ACCESS_KEY.into()),
+            secret_key: Some(SECRET_KEY.into()),
+            primary,
+        }
+    }
+
+    pub async fn store(&self, name: &str) -> ParentStore {
+        ParentStore::connect(&self.config(name, false))
+            .await
+            .expect("connect")
+    }
+
+    /// Where s3s-fs keeps the bytes of `key`, for damaging a copy at rest.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.path().join("store").join(BUCKET).join(key)
+    }
+}
+
+impl Drop for LocalParent {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A real sealed object of `plaintext_len` bytes with 64 KiB chunks.
+pub fn sealed_object(item: &str, plaintext_len: usize) -> Vec<u8> {
+    let params = SealParams {
+        chunk_size: 64 << 10,
+        ..SealParams::new(ItemId::parse(item).expect("item id"), 1)
+    };
+    seal_to_vec(
+        &ContentKey::generate(),
+        params,
+        &pseudo_random(plaintext_len, plaintext_len as u64),
+    )
+    .expect("seal")
+}
+
+pub fn item_key(item: &str) -> String {
+    format!("items/{item}/v1.sealed")
+}
+
+pub async fn put(store: &ParentStore, key: &str, bytes: &[u8]) {
+    store
+        .put_object_stream(key, bytes, bytes.len() as u64)
+        .await
+        .expect("put");
+}
+
+pub async fn read_all(store: &ParentStore, key: &str) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = store.get_stream(key).await.expect("get")?;
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out).await.expect("read body");
+    Some(out)
+}

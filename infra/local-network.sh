@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/setup.sh
 echo "building (the first build takes a while) ..." >&2
-cargo build --quiet -p edge-fn --target wasm32-wasip2 --release
+cargo build --quiet -p edge-fn --target wasm32-wasip2 --profile edge
 cargo build --quiet --workspace --bins
 exec target/debug/local-network "$@"

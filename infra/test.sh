@@ -13,6 +13,6 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p edge-fn -p protocol --target wasm32-wasip2 --quiet -- -D warnings
 # The end-to-end tests run the real component on the real host, and the workspace's binaries.
-cargo build -p edge-fn --target wasm32-wasip2 --release --quiet
+cargo build -p edge-fn --target wasm32-wasip2 --profile edge --quiet
 cargo build --workspace --bins --quiet
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -100,7 +100,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn edge_wasm() -> PathBuf {
     std::env::var_os("CDN_EDGE_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip2/release/edge_fn.wasm"))
+        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip2/edge/edge_fn.wasm"))
 }
 
 /// A command for one of the workspace's binaries.
@@ -135,7 +135,7 @@ impl Network {
         let wasm = edge_wasm();
         if !wasm.exists() {
             bail!(
-                "{} is missing: build it with `cargo build -p edge-fn --target wasm32-wasip2 --release`",
+                "{} is missing: build it with `cargo build -p edge-fn --target wasm32-wasip2 --profile edge`",
                 wasm.display()
             );
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use wasmparser::{Encoding, Parser, Payload};
 
-const WASM: &str = "target/wasm32-wasip2/release/edge_fn.wasm";
+const WASM: &str = "target/wasm32-wasip2/edge/edge_fn.wasm";
 
 /// Top-level imports and exports of a component, plus whether it is one.
 struct Shape {
@@ -59,7 +59,7 @@ fn edge_component_has_the_spin_shape() {
     let path = root.join(WASM);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {} ({e}): build it with cargo build -p edge-fn --target wasm32-wasip2 --release",
+            "cannot read {} ({e}): build it with cargo build -p edge-fn --target wasm32-wasip2 --profile edge",
             path.display()
         )
     });

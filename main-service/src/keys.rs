@@ -58,15 +58,15 @@ impl Keys {
         let signing_path = data_dir.join("signing-key.hex");
         let raw = read_or_create(&signing_path, || Signer::generate("k").to_bytes())?;
         // The key id is derived from the public key, so a rotated key gets a new id.
-        let probe = Signer::from_bytes("k", &raw).map_err(|e| KeyError::File {
+        let signer = Signer::from_bytes("k", &raw).map_err(|e| KeyError::File {
             path: signing_path.display().to_string(),
             message: e.to_string(),
         })?;
         let kid = format!(
             "main-{}",
-            &blake3::hash(probe.jwks().keys[0].x.as_bytes()).to_hex()[..12]
+            &blake3::hash(signer.jwks().keys[0].x.as_bytes()).to_hex()[..12]
         );
-        let signer = Signer::from_bytes(&kid, &raw).expect("same bytes parsed above");
+        let signer = signer.with_kid(&kid);
         let kek_bytes = match kek_hex {
             Some(h) => hex::decode(h).map_err(|e| KeyError::File {
                 path: "key_encryption_key".into(),

@@ -382,12 +382,7 @@ fn enable(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Resul
             )),
             _ => explain(e, &format!("enabling licence {id} failed")),
         })?;
-    let licence = check_signed(
-        home,
-        api.base(),
-        &signed,
-        clock::now().map_err(|e| anyhow!(e))?,
-    )?;
+    let licence = check_signed(home, api.base(), &signed, now)?;
     let window = licence
         .window
         .ok_or_else(|| anyhow!("main answered with a licence that has no viewing window"))?;

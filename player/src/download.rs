@@ -19,9 +19,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use protocol::sealed::{
-    DIGEST_LEN, Digest, HEADER_LEN, Layout, TAG_LEN, verify_chunk, verify_digest_list,
-};
+use protocol::sealed::{DIGEST_LEN, Digest, HEADER_LEN, Layout, verify_chunk, verify_digest_list};
 use protocol::{Header, SealedError};
 use serde::{Deserialize, Serialize};
 
@@ -151,8 +149,9 @@ pub fn next_chunk_range(layout: &Layout, offset: u64, max: u64) -> Option<Range<
     if limit == body_end {
         return Some(offset..limit);
     }
-    let stride = layout.chunk_size() + TAG_LEN as u64;
-    let boundary = body_start + (limit - body_start) / stride * stride;
+    let boundary = layout
+        .chunk_at_object_offset(limit)
+        .map_or(limit, |i| layout.sealed_chunk_range(i).start);
     Some(offset..if boundary > offset { boundary } else { limit })
 }
 
@@ -500,7 +499,7 @@ fn progress_bar(wanted: bool, len: u64) -> ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::sealed::MIN_CHUNK_SIZE;
+    use protocol::sealed::{MIN_CHUNK_SIZE, TAG_LEN};
 
     const MIB: u64 = 1 << 20;
 

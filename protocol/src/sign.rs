@@ -106,6 +106,14 @@ impl Signer {
         })
     }
 
+    /// The same key under another key id.
+    pub fn with_kid(self, kid: &str) -> Self {
+        Self {
+            key: self.key.with_key_id(kid),
+            kid: kid.to_owned(),
+        }
+    }
+
     /// The secret key bytes, for storage.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.key.to_bytes()

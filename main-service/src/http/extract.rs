@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let given = bearer(parts).unwrap_or("");
-        if blake3::hash(given.as_bytes()) == blake3::hash(state.config.admin_token.as_bytes()) {
+        if crate::edges::same_secret(given, &state.config.admin_token) {
             Ok(Admin)
         } else {
             Err(ApiError::unauthorized("admin token required"))

@@ -112,9 +112,12 @@ async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     Ok(Json(json!({ "items": items })))
 }
 
+fn unknown_item() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item")
+}
+
 fn parse_item(id: &str) -> Result<ItemId, ApiError> {
-    ItemId::parse(id)
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))
+    ItemId::parse(id).map_err(|_| unknown_item())
 }
 
 async fn item(
@@ -126,7 +129,7 @@ async fn item(
         .store
         .item(id.as_str())
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))?;
+        .ok_or_else(unknown_item)?;
     Ok(Json(ItemView::from(&item)))
 }
 
@@ -259,7 +262,7 @@ async fn fill_sources(
         .store
         .item(req.item.as_str())
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item"))?;
+        .ok_or_else(unknown_item)?;
     if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -9,6 +9,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 set -x
+terraform/check.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p edge-fn -p protocol --target wasm32-wasip2 --quiet -- -D warnings

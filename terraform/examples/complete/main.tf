@@ -92,7 +92,7 @@ module "sync_secondary1" {
   source    = "../../modules/parent-sync"
   providers = { aws = aws.secondary1 }
 
-  function_name      = "${var.name}-parent-sync"
+  function_name      = "${var.name}-parent-sync-${var.aws_regions.secondary1}"
   bootstrap_zip_path = var.parent_sync_zip_path
   architecture       = var.architecture
   kms_key_arn        = module.kms_secondary1.key_arn
@@ -106,7 +106,7 @@ module "sync_secondary2" {
   source    = "../../modules/parent-sync"
   providers = { aws = aws.secondary2 }
 
-  function_name      = "${var.name}-parent-sync"
+  function_name      = "${var.name}-parent-sync-${var.aws_regions.secondary2}"
   bootstrap_zip_path = var.parent_sync_zip_path
   architecture       = var.architecture
   kms_key_arn        = module.kms_secondary2.key_arn

@@ -4,8 +4,8 @@ variable "name" {
   default     = "cdn"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
-    error_message = "name must be 2-31 characters of a-z, 0-9 and '-', starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,23}$", var.name))
+    error_message = "name must be 2-24 characters of a-z, 0-9 and '-', starting with a letter (function names built from it stay under 64)."
   }
 }
 

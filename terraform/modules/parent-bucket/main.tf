@@ -111,6 +111,13 @@ resource "aws_s3_bucket" "logs" {
   bucket        = "${var.bucket_name}-logs"
   force_destroy = var.force_destroy
   tags          = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(var.bucket_name) <= 58
+      error_message = "with access_logging on, bucket_name must leave room for the -logs suffix (58 characters at most)."
+    }
+  }
 }
 
 resource "aws_s3_bucket_versioning" "logs" {

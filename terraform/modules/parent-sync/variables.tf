@@ -1,5 +1,5 @@
 variable "function_name" {
-  description = "Name of this parent-sync function (one per secondary region); also names its role, queue, log group and alarms."
+  description = "Name of this parent-sync function, unique in the account across regions (include the region: the IAM role named after it is global); also names its queue, log group and alarms."
   type        = string
 
   validation {

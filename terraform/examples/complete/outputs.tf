@@ -40,3 +40,8 @@ output "parent_sync_functions" {
     (var.aws_regions.secondary2) = { function = module.sync_secondary2.function_name, dead_letters = module.sync_secondary2.dead_letter_queue_url }
   }
 }
+
+output "parent_origins" {
+  description = "Origins the edges may fetch presigned parent URLs from (Spin variables parent_origin_1..3); main presigns virtual-hosted URLs on AWS."
+  value       = [for p in module.parents.parents : "https://${p.bucket}.s3.${p.region}.amazonaws.com"]
+}

@@ -66,43 +66,81 @@ resource "aws_dynamodb_table" "main" {
 }
 
 # Throttling that outlives the SDK's retries reaches customers as StoreError::Throttled. Reads and
-# writes are alarmed separately so the alarm says which side hit the wall.
-resource "aws_cloudwatch_metric_alarm" "throttled" {
-  for_each = {
-    read  = "ReadThrottleEvents"
-    write = "WriteThrottleEvents"
+# writes are alarmed separately, for the table and for gsi1 (an index that throttles throttles the
+# table's writes too), so the alarm says which side hit the wall.
+locals {
+  alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  throttle_alarms = {
+    read = {
+      metric     = "ReadThrottleEvents"
+      dimensions = { TableName = aws_dynamodb_table.main.name }
+    }
+    write = {
+      metric     = "WriteThrottleEvents"
+      dimensions = { TableName = aws_dynamodb_table.main.name }
+    }
+    ("${local.gsi1_name}-read") = {
+      metric     = "ReadThrottleEvents"
+      dimensions = { TableName = aws_dynamodb_table.main.name, GlobalSecondaryIndexName = local.gsi1_name }
+    }
+    ("${local.gsi1_name}-write") = {
+      metric     = "WriteThrottleEvents"
+      dimensions = { TableName = aws_dynamodb_table.main.name, GlobalSecondaryIndexName = local.gsi1_name }
+    }
   }
+  # SystemErrors is published per operation only; these are the operations main uses.
+  operations = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems"]
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttled" {
+  for_each = local.throttle_alarms
 
   alarm_name          = "${var.name}-${each.key}-throttles"
-  alarm_description   = "DynamoDB table ${var.name}: ${each.value} above ${var.throttle_alarm_threshold} in 5 minutes."
+  alarm_description   = "DynamoDB table ${var.name} (${each.key}): ${each.value.metric} reached ${var.throttle_alarm_threshold} in 5 minutes."
   namespace           = "AWS/DynamoDB"
-  metric_name         = each.value
-  dimensions          = { TableName = aws_dynamodb_table.main.name }
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
   threshold           = var.throttle_alarm_threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
-  ok_actions          = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
   tags                = var.tags
 }
 
-# Transactions cancelled by conflicts or conditions are normal answers (a third download session
-# on a 3-use token), but system errors are not.
+# Conditional-check failures and cancelled transactions are normal answers (a fourth download
+# session on a 3-use token); server-side errors are not.
 resource "aws_cloudwatch_metric_alarm" "system_errors" {
   alarm_name          = "${var.name}-system-errors"
-  alarm_description   = "DynamoDB table ${var.name}: server-side errors (5xx) in 5 minutes."
-  namespace           = "AWS/DynamoDB"
-  metric_name         = "SystemErrors"
-  dimensions          = { TableName = aws_dynamodb_table.main.name }
-  statistic           = "Sum"
-  period              = 300
+  alarm_description   = "DynamoDB table ${var.name}: server-side errors (5xx) in 5 minutes, summed over main's operations."
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  alarm_actions       = local.alarm_actions
   tags                = var.tags
+
+  metric_query {
+    id          = "errors"
+    expression  = join(" + ", [for i, op in local.operations : "FILL(op${i}, 0)"])
+    label       = "SystemErrors"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.operations
+    content {
+      id = "op${metric_query.key}"
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = "SystemErrors"
+        dimensions  = { TableName = aws_dynamodb_table.main.name, Operation = metric_query.value }
+        stat        = "Sum"
+        period      = 300
+      }
+    }
+  }
 }

@@ -70,48 +70,51 @@ module "main" {
   source    = "../../modules/main-service"
   providers = { aws = aws.primary }
 
-  function_name       = "${var.name}-main"
-  bootstrap_zip_path  = var.main_zip_path
-  architecture        = var.architecture
-  kms_key_arn         = module.kms_primary.key_arn
-  table_name          = module.table.table_name
-  table_arn           = module.table.table_arn
-  table_index_arns    = module.table.index_arns
-  table_kms_key_arn   = module.kms_primary.key_arn
-  parents             = [for p in module.parents.parents : { name = p.name, region = p.region, bucket = p.bucket, bucket_arn = p.bucket_arn, kms_key_arn = p.kms_key_arn, primary = p.primary }]
-  items_prefix        = module.parents.items_prefix
-  secret_environment  = module.secrets.environment
-  secrets_kms_key_arn = module.kms_primary.key_arn
-  regions             = var.delivery_regions
-  edges               = var.edges
-  settings            = var.main_settings
-  alarm_topic_arn     = local.topic.primary
+  function_name        = "${var.name}-main"
+  bootstrap_zip_path   = var.main_zip_path
+  architecture         = var.architecture
+  kms_key_arn          = module.kms_primary.key_arn
+  table_name           = module.table.table_name
+  table_arn            = module.table.table_arn
+  table_index_arns     = module.table.index_arns
+  table_kms_key_arn    = module.kms_primary.key_arn
+  parents              = [for p in module.parents.parents : { name = p.name, region = p.region, bucket = p.bucket, bucket_arn = p.bucket_arn, kms_key_arn = p.kms_key_arn, primary = p.primary }]
+  items_prefix         = module.parents.items_prefix
+  secret_environment   = module.secrets.environment
+  secrets_kms_key_arn  = module.kms_primary.key_arn
+  regions              = var.delivery_regions
+  edges                = var.edges
+  settings             = var.main_settings
+  reserved_concurrency = var.main_reserved_concurrency
+  alarm_topic_arn      = local.topic.primary
 }
 
 module "sync_secondary1" {
   source    = "../../modules/parent-sync"
   providers = { aws = aws.secondary1 }
 
-  function_name      = "${var.name}-parent-sync-${var.aws_regions.secondary1}"
-  bootstrap_zip_path = var.parent_sync_zip_path
-  architecture       = var.architecture
-  kms_key_arn        = module.kms_secondary1.key_arn
-  primary            = module.parents.primary
-  secondary          = module.parents.secondaries.secondary1
-  items_prefix       = module.parents.items_prefix
-  alarm_topic_arn    = local.topic.secondary1
+  function_name        = "${var.name}-parent-sync-${var.aws_regions.secondary1}"
+  bootstrap_zip_path   = var.parent_sync_zip_path
+  architecture         = var.architecture
+  kms_key_arn          = module.kms_secondary1.key_arn
+  primary              = module.parents.primary
+  secondary            = module.parents.secondaries.secondary1
+  items_prefix         = module.parents.items_prefix
+  reserved_concurrency = var.parent_sync_reserved_concurrency
+  alarm_topic_arn      = local.topic.secondary1
 }
 
 module "sync_secondary2" {
   source    = "../../modules/parent-sync"
   providers = { aws = aws.secondary2 }
 
-  function_name      = "${var.name}-parent-sync-${var.aws_regions.secondary2}"
-  bootstrap_zip_path = var.parent_sync_zip_path
-  architecture       = var.architecture
-  kms_key_arn        = module.kms_secondary2.key_arn
-  primary            = module.parents.primary
-  secondary          = module.parents.secondaries.secondary2
-  items_prefix       = module.parents.items_prefix
-  alarm_topic_arn    = local.topic.secondary2
+  function_name        = "${var.name}-parent-sync-${var.aws_regions.secondary2}"
+  bootstrap_zip_path   = var.parent_sync_zip_path
+  architecture         = var.architecture
+  kms_key_arn          = module.kms_secondary2.key_arn
+  primary              = module.parents.primary
+  secondary            = module.parents.secondaries.secondary2
+  items_prefix         = module.parents.items_prefix
+  reserved_concurrency = var.parent_sync_reserved_concurrency
+  alarm_topic_arn      = local.topic.secondary2
 }

@@ -76,6 +76,18 @@ variable "architecture" {
   default     = "arm64"
 }
 
+variable "main_reserved_concurrency" {
+  description = "Most concurrent instances of main (a cost fuse; see modules/main-service). -1 for no reservation, e.g. on a new account whose Lambda concurrency quota is 10."
+  type        = number
+  default     = 100
+}
+
+variable "parent_sync_reserved_concurrency" {
+  description = "Most concurrent replica verifications per secondary region. -1 for no reservation."
+  type        = number
+  default     = 10
+}
+
 variable "alarm_topic_arns" {
   description = "SNS topic per AWS region (region => topic ARN) that the alarms of that region notify. A region without one gets alarms without actions."
   type        = map(string)

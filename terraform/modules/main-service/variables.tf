@@ -52,13 +52,13 @@ variable "timeout_secs" {
 }
 
 variable "reserved_concurrency" {
-  description = "Most instances of main that may run at once: a fuse on cost and on the table's write rate if something floods the URL. One download session costs one authorize call (the edge caches the grant), so this bounds new sessions per second, not downloads."
+  description = "Most instances of main that may run at once: a fuse on cost and on the table's write rate if something floods the URL. One download session costs one authorize call (the edge caches the grant), so this bounds new sessions per second, not downloads. Reservations must leave the account 100 unreserved executions: on an account whose concurrency quota is still 10, use -1 (no reservation) until the quota is raised."
   type        = number
   default     = 100
 
   validation {
-    condition     = var.reserved_concurrency >= 1
-    error_message = "reserved_concurrency must be at least 1."
+    condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= 1
+    error_message = "reserved_concurrency must be at least 1, or -1 for no reservation."
   }
 }
 

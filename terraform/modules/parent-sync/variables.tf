@@ -52,13 +52,13 @@ variable "timeout_secs" {
 }
 
 variable "reserved_concurrency" {
-  description = "Most verifications at once in this region: bounds read load on the bucket when a large ingest batch replicates."
+  description = "Most verifications at once in this region: bounds read load on the bucket when a large ingest batch replicates. -1 means no reservation (needed while the account's concurrency quota is below reservations + 100)."
   type        = number
   default     = 10
 
   validation {
-    condition     = var.reserved_concurrency >= 1
-    error_message = "reserved_concurrency must be at least 1."
+    condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= 1
+    error_message = "reserved_concurrency must be at least 1, or -1 for no reservation."
   }
 }
 

@@ -217,10 +217,10 @@ resource "aws_cloudwatch_metric_alarm" "replication_failed" {
   for_each = local.destinations
   provider = aws.primary
 
-  alarm_name          = "${module.primary.bucket_name}-replication-failed-${local.regions[each.key]}"
-  alarm_description   = "Objects that failed to replicate from ${module.primary.bucket_name} to ${each.value.bucket_name}; edges fail over to the other parents meanwhile."
-  namespace           = "AWS/S3"
-  metric_name         = "OperationsFailedReplication"
+  alarm_name        = "${module.primary.bucket_name}-replication-failed-${local.regions[each.key]}"
+  alarm_description = "Objects that failed to replicate from ${module.primary.bucket_name} to ${each.value.bucket_name}; edges fail over to the other parents meanwhile."
+  namespace         = "AWS/S3"
+  metric_name       = "OperationsFailedReplication"
   dimensions = {
     SourceBucket      = module.primary.bucket_name
     DestinationBucket = each.value.bucket_name

@@ -26,6 +26,14 @@ pub fn chunk_key(item: &ItemId, version: u32, index: u64) -> String {
     format!("chunk/{item}/v{version}/{index}")
 }
 
+/// Counters this edge keeps in its store (read by the host's `/metrics`): `stats/{name}`.
+pub fn stat_key(name: &str) -> String {
+    format!("stats/{name}")
+}
+
+/// Chunks found changed at rest (digest mismatch when read), dropped and refilled.
+pub const STAT_CORRUPT_CHUNKS: &str = "corrupt_chunks";
+
 /// Present once prefill found every chunk of the object version cached.
 pub fn complete_key(item: &ItemId, version: u32) -> String {
     format!("complete/{item}/v{version}")
@@ -44,6 +52,21 @@ pub trait Cache {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), CacheError>;
     /// Whether `key` is present.
     fn exists(&self, key: &str) -> Result<bool, CacheError>;
+    /// Removes `key` if present.
+    fn delete(&self, key: &str) -> Result<(), CacheError>;
+
+    /// Adds `delta` to the decimal counter at `key` (absent counts as 0) and returns the new
+    /// value. The default reads and writes back, so concurrent increments may lose one; a store
+    /// with an atomic increment overrides it.
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        let current = self
+            .get(key)?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+            .unwrap_or(0);
+        let next = current.saturating_add(delta);
+        self.set(key, next.to_string().as_bytes())?;
+        Ok(next)
+    }
 }
 
 /// A cache in memory: for tests and the simulator.
@@ -58,9 +81,11 @@ impl MemoryCache {
         self.entries.borrow().keys().cloned().collect()
     }
 
-    /// Removes `key` (as an eviction would).
-    pub fn remove(&self, key: &str) {
-        self.entries.borrow_mut().remove(key);
+    /// Replaces the bytes of `key` in place, as a failing disk would.
+    pub fn corrupt(&self, key: &str, at: usize) {
+        if let Some(v) = self.entries.borrow_mut().get_mut(key) {
+            v[at] ^= 0xff;
+        }
     }
 }
 
@@ -78,6 +103,11 @@ impl Cache for MemoryCache {
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
         Ok(self.entries.borrow().contains_key(key))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.entries.borrow_mut().remove(key);
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 use protocol::sealed::HEADER_LEN;
 use protocol::{ObjectInfo, Source};
 
-use crate::cache::{Cache, chunk_key, meta_key};
+use crate::cache::{Cache, STAT_CORRUPT_CHUNKS, chunk_key, meta_key, stat_key};
 use crate::meta::{ObjectMeta, layout_of};
 use crate::origin::{Origin, fetch_range, read_exact};
 
@@ -169,12 +169,29 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         })
     }
 
-    /// Chunk `index` from the cache, if present and of the right length.
+    /// Chunk `index` from the cache, if present and still the verified bytes.
+    ///
+    /// Every read is checked against the chunk's digest: bytes that changed at rest (a failing
+    /// disk, a bad write, someone's hand) are never served. Such a chunk is dropped and counted
+    /// ([`STAT_CORRUPT_CHUNKS`]), and `None` makes the caller refill it from a parent.
     pub fn cached(&self, index: u64) -> Option<Vec<u8>> {
         let key = chunk_key(&self.info.item, self.info.version, index);
         let chunk = cache_get(self.cache, &key)?;
-        let want = self.meta.layout().sealed_chunk_range(index);
-        (chunk.len() as u64 == want.end - want.start).then_some(chunk)
+        match self.meta.verify_chunk(index, &chunk) {
+            Ok(()) => Some(chunk),
+            Err(e) => {
+                crate::log(format_args!(
+                    "cached {key} changed at rest ({e}); dropping it and refilling"
+                ));
+                if let Err(e) = self.cache.delete(&key) {
+                    crate::log(format_args!("deleting {key}: {e}"));
+                }
+                if let Err(e) = self.cache.increment(&stat_key(STAT_CORRUPT_CHUNKS), 1) {
+                    crate::log(format_args!("counting {STAT_CORRUPT_CHUNKS}: {e}"));
+                }
+                None
+            }
+        }
     }
 
     /// Chunk `index` fetched from the sources and verified; the GET may cover the chunks up to

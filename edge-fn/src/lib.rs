@@ -20,6 +20,7 @@
 //! - [`fill`]: verified chunk and meta fills with failover across parents.
 //! - [`serve`]: the body of a content response as a sequence of verified pieces.
 //! - [`main_api`]: main's answers (grant or denial, fill sources, JWKS), interpreted.
+//! - [`grant`]: session grants cached at the edge, so one download session asks main once.
 //! - [`keys`]: main's JWKS as cached here, and the local token check.
 //! - [`prefill`]: filling the items the manifest pins to this edge.
 //!
@@ -28,6 +29,7 @@
 pub mod cache;
 pub mod config;
 pub mod fill;
+pub mod grant;
 pub mod keys;
 pub mod main_api;
 pub mod meta;

@@ -4,13 +4,15 @@
 //! Decisions (RFC 9110 §14): a `Range` that does not parse is ignored (200, whole object); a set
 //! of several ranges is ignored too (200, whole object) rather than answered with
 //! `multipart/byteranges`, which no client of ours asks for; a single range that starts at or
-//! past the end is unsatisfiable (416); a suffix longer than the object selects all of it.
+//! past the end is unsatisfiable (416), and so is the empty suffix `bytes=-0`; a last position at
+//! or past the end is clipped to the end, however large (a resuming download manager may send
+//! `bytes=N-18446744073709551616`), and a suffix longer than the object selects all of it.
 //! `If-Range` with anything but our exact (strong) ETag — a date included, as we send no
 //! `Last-Modified` — makes the `Range` ignored.
 
 use std::ops::Range;
 
-use http_range_header::{EndPosition, StartPosition};
+use http_range_header::{EndPosition, RangeUnsatisfiableError, StartPosition};
 
 /// The part of the object to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +45,10 @@ pub fn choose(range: Option<&str>, if_range: Option<&str>, etag: &str, len: u64)
     if if_range.is_some_and(|v| v.trim() != etag) {
         return RangeChoice::Whole;
     }
-    let Ok(parsed) = http_range_header::parse_range_header(range.trim()) else {
-        return RangeChoice::Whole;
+    let range = range.trim();
+    let parsed = match http_range_header::parse_range_header(range) {
+        Ok(parsed) => parsed,
+        Err(e) => return beyond_parser(range, &e, len),
     };
     let [one] = parsed.ranges.as_slice() else {
         return RangeChoice::Whole;
@@ -62,6 +66,36 @@ pub fn choose(range: Option<&str>, if_range: Option<&str>, etag: &str, len: u64)
         return RangeChoice::Unsatisfiable;
     }
     RangeChoice::Partial(start..end)
+}
+
+/// A single range the parser refused that still has a meaning: the empty suffix (416), and
+/// positions too large for a `u64` (a first position past any object is 416, a last position is
+/// the end, a suffix is the whole object). Anything else is ignored (200).
+fn beyond_parser(range: &str, error: &RangeUnsatisfiableError, len: u64) -> RangeChoice {
+    let Some(spec) = range.strip_prefix("bytes=").map(str::trim) else {
+        return RangeChoice::Whole;
+    };
+    if matches!(error, RangeUnsatisfiableError::ZeroSuffix) && !spec.contains(',') {
+        return RangeChoice::Unsatisfiable;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return RangeChoice::Whole;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let huge = |s: &str| digits(s) && s.parse::<u64>().is_err();
+    match (first, last) {
+        ("", last) if huge(last) => RangeChoice::Partial(0..len),
+        (first, _) if huge(first) => RangeChoice::Unsatisfiable,
+        (first, last) if digits(first) && huge(last) => {
+            let start: u64 = first.parse().expect("digits that fit");
+            if start >= len {
+                RangeChoice::Unsatisfiable
+            } else {
+                RangeChoice::Partial(start..len)
+            }
+        }
+        _ => RangeChoice::Whole,
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +130,42 @@ mod tests {
         assert_eq!(choose(None, None, TAG, 1000), RangeChoice::Whole);
         assert_eq!(RangeChoice::Whole.bytes(7), Some(0..7));
         assert_eq!(RangeChoice::Unsatisfiable.bytes(7), None);
+    }
+
+    #[test]
+    fn corners_of_rfc_9110() {
+        // The empty suffix selects nothing.
+        assert_eq!(c("bytes=-0"), RangeChoice::Unsatisfiable);
+        // A last position past the end, however large, is clipped to the end.
+        assert_eq!(c("bytes=500-999"), RangeChoice::Partial(500..1000));
+        assert_eq!(
+            c("bytes=500-18446744073709551615"),
+            RangeChoice::Partial(500..1000)
+        );
+        assert_eq!(
+            c("bytes=500-18446744073709551616"),
+            RangeChoice::Partial(500..1000)
+        );
+        assert_eq!(
+            c("bytes=500-99999999999999999999999999"),
+            RangeChoice::Partial(500..1000)
+        );
+        assert_eq!(
+            c("bytes=1000-99999999999999999999999"),
+            RangeChoice::Unsatisfiable
+        );
+        // A first position past any object, and a suffix longer than any object.
+        assert_eq!(
+            c("bytes=99999999999999999999999-"),
+            RangeChoice::Unsatisfiable
+        );
+        assert_eq!(
+            c("bytes=-99999999999999999999999"),
+            RangeChoice::Partial(0..1000)
+        );
+        // Still ignored: garbage in a position, and sets.
+        assert_eq!(c("bytes=5-x"), RangeChoice::Whole);
+        assert_eq!(c("bytes=-0,0-5"), RangeChoice::Whole);
     }
 
     #[test]

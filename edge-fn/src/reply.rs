@@ -37,6 +37,8 @@ pub enum EdgeError {
     SourcesFailed(String),
     #[error("key-value store: {0}")]
     Cache(String),
+    #[error("internal call refused: {0}")]
+    InternalCall(#[from] protocol::internal::InternalCallError),
 }
 
 /// A complete non-content answer.
@@ -62,12 +64,22 @@ impl EdgeError {
         refused_edge || self.status() >= 500
     }
 
+    /// Whether the cause belongs in the log: a server fault, or a detail the client is not told
+    /// (why a token failed to verify, why an internal call was refused).
+    pub fn is_logged(&self) -> bool {
+        self.is_server_fault()
+            || matches!(
+                self,
+                EdgeError::BadToken(TokenError::Invalid(_)) | EdgeError::InternalCall(_)
+            )
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> u16 {
         match self {
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed(_) => 405,
-            EdgeError::MissingToken | EdgeError::BadToken(_) => 401,
+            EdgeError::MissingToken | EdgeError::BadToken(_) | EdgeError::InternalCall(_) => 401,
             EdgeError::Denied { status, .. } => *status,
             EdgeError::Unsatisfiable { .. } => 416,
             EdgeError::NoClientAddress | EdgeError::Config(_) | EdgeError::Cache(_) => 500,
@@ -85,7 +97,17 @@ impl EdgeError {
                 "missing_token",
                 "the download URL has no token; use the link from your rental".into(),
             ),
-            EdgeError::BadToken(e) => ("bad_token", e.to_string()),
+            // A stable sentence per case, as main words them; the library's detail (which
+            // check failed inside the JWT code) is logged, never sent.
+            EdgeError::BadToken(e) => (
+                "bad_token",
+                match e {
+                    TokenError::Expired => "this download link has expired; ask for a new one",
+                    TokenError::WrongItem => "this download link is for another item",
+                    TokenError::Invalid(_) => "this download link is not valid",
+                }
+                .into(),
+            ),
             EdgeError::Denied { denial, .. } => (denial.reason.code(), denial.message.clone()),
             EdgeError::Unsatisfiable { len } => (
                 "range_not_satisfiable",
@@ -106,6 +128,10 @@ impl EdgeError {
             EdgeError::SourcesFailed(_) => (
                 "source_unavailable",
                 "the file cannot be fetched right now; try again shortly".into(),
+            ),
+            EdgeError::InternalCall(_) => (
+                "unauthorized",
+                "internal calls need a valid x-edge-signature".into(),
             ),
         };
         let mut reply = json_reply(
@@ -154,6 +180,34 @@ pub fn etag(info: &ObjectInfo) -> String {
     format!("\"{}\"", info.root)
 }
 
+/// `Cache-Control` of a tokenized (paid) response: a shared cache must not store it, or it would
+/// serve it again past the token's use count.
+pub const PRIVATE: &str = "private";
+
+/// Whether an `If-None-Match` value matches `etag` (RFC 9110 §13.1.2: `*`, or any listed tag by
+/// weak comparison), so that the answer is 304 Not Modified.
+pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(value) = if_none_match else {
+        return false;
+    };
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(etag);
+    value.trim() == "*" || value.split(',').any(|tag| opaque(tag) == ours)
+}
+
+/// The head of a 304 answer: the validators and caching headers a 200 would carry, no body.
+pub fn not_modified_head(info: &ObjectInfo) -> ContentHead {
+    ContentHead {
+        status: 304,
+        headers: vec![
+            ("etag".to_owned(), etag(info)),
+            ("cache-control".to_owned(), PRIVATE.to_owned()),
+            ("accept-ranges".to_owned(), "bytes".to_owned()),
+        ],
+        body: 0..0,
+    }
+}
+
 /// The head of a 200/206 answer for `choice` (not [`RangeChoice::Unsatisfiable`]: that is
 /// [`EdgeError::Unsatisfiable`]); `hit` says whether every byte came from the cache.
 pub fn content_head(
@@ -166,6 +220,7 @@ pub fn content_head(
     let mut headers = vec![
         ("accept-ranges".to_owned(), "bytes".to_owned()),
         ("etag".to_owned(), etag(info)),
+        ("cache-control".to_owned(), PRIVATE.to_owned()),
         (
             "content-type".to_owned(),
             "application/octet-stream".to_owned(),
@@ -240,6 +295,35 @@ mod tests {
         assert!(
             r.headers
                 .contains(&("content-range".into(), "bytes */1000".into()))
+        );
+    }
+
+    #[test]
+    fn if_none_match_and_private_caching() {
+        let tag = etag(&info());
+        assert!(none_match(Some(&tag), &tag));
+        assert!(none_match(Some("*"), &tag));
+        assert!(none_match(Some(&format!("\"x\", W/{tag}")), &tag));
+        assert!(!none_match(Some("\"x\""), &tag));
+        assert!(!none_match(None, &tag));
+        let h = not_modified_head(&info());
+        assert_eq!((h.status, h.body.clone()), (304, 0..0));
+        assert_eq!(header(&h, "etag"), Some(tag.as_str()));
+        let h = content_head(&info(), &RangeChoice::Whole, true).unwrap();
+        assert_eq!(header(&h, "cache-control"), Some("private"));
+    }
+
+    #[test]
+    fn token_details_stay_in_the_log() {
+        let e = EdgeError::BadToken(TokenError::Invalid("Signature tag didn't verify".into()));
+        let body = String::from_utf8(e.reply().body).unwrap();
+        assert!(!body.contains("Signature"), "{body}");
+        assert!(body.contains("bad_token") && e.is_logged());
+        let e = EdgeError::BadToken(TokenError::Expired);
+        assert!(
+            String::from_utf8(e.reply().body)
+                .unwrap()
+                .contains("expired")
         );
     }
 

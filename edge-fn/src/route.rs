@@ -7,9 +7,9 @@ use protocol::ItemId;
 
 use crate::reply::EdgeError;
 
-/// Header that marks edge-host's own prefill calls (stripped from network requests).
-pub const INTERNAL_HEADER: &str = "x-edge-internal";
-/// Header in which Spin and edge-host report the client's socket address.
+/// Header in which the platform reports the client's socket address. Spin copies the client's
+/// own request headers first and appends its value after them, so only the last value is the
+/// platform's ([`platform_client_ip`]); edge-host replaces any the client sent.
 pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 
 /// A request the edge knows how to answer.
@@ -19,7 +19,7 @@ pub enum Route {
     Content(ContentRequest),
     /// `GET|HEAD /healthz`.
     Health,
-    /// `POST /v1/internal/prefill` from the host itself.
+    /// `POST /v1/internal/prefill`, signed with the edge secret ([`protocol::internal`]).
     Prefill,
 }
 
@@ -33,15 +33,12 @@ pub struct ContentRequest {
     pub head: bool,
 }
 
-/// Routes a request by method, path-with-query and the value of [`INTERNAL_HEADER`].
+/// Routes a request by method and path-with-query. Internal routes still need their signature
+/// checked ([`protocol::internal::verify_call`]) before they do anything.
 ///
-/// Fails with 404 for unknown paths, invalid item ids and prefill calls without the internal
-/// header, and with 405 for a known path with another method.
-pub fn route(
-    method: &str,
-    path_with_query: &str,
-    internal: Option<&str>,
-) -> Result<Route, EdgeError> {
+/// Fails with 404 for unknown paths and invalid item ids, and with 405 for a known path with
+/// another method.
+pub fn route(method: &str, path_with_query: &str) -> Result<Route, EdgeError> {
     let (path, query) = path_with_query
         .split_once('?')
         .unwrap_or((path_with_query, ""));
@@ -61,7 +58,6 @@ pub fn route(
     match path {
         "/healthz" if read => Ok(Route::Health),
         "/healthz" => Err(EdgeError::MethodNotAllowed("GET, HEAD")),
-        "/v1/internal/prefill" if internal != Some("prefill") => Err(EdgeError::NotFound),
         "/v1/internal/prefill" if method == "POST" => Ok(Route::Prefill),
         "/v1/internal/prefill" => Err(EdgeError::MethodNotAllowed("POST")),
         _ => Err(EdgeError::NotFound),
@@ -101,7 +97,26 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The client's IP address from the [`CLIENT_ADDR_HEADER`] value (`IP:PORT`, `[IPv6]:PORT` or a
+/// The client's IP address as the platform reports it: the last of the [`CLIENT_ADDR_HEADER`]
+/// values of the request (earlier ones were sent by the client itself). `forged` is set when the
+/// request carried more than one value, which is worth a log line.
+pub fn platform_client_ip(values: &[String]) -> Option<ClientAddress> {
+    let ip = client_ip(values.last().map(String::as_str))?;
+    Some(ClientAddress {
+        ip,
+        forged: values.len() > 1,
+    })
+}
+
+/// The client address the platform reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress {
+    pub ip: IpAddr,
+    /// The client sent its own [`CLIENT_ADDR_HEADER`] too (ignored).
+    pub forged: bool,
+}
+
+/// The client's IP address from one [`CLIENT_ADDR_HEADER`] value (`IP:PORT`, `[IPv6]:PORT` or a
 /// bare IP).
 pub fn client_ip(header: Option<&str>) -> Option<IpAddr> {
     let h = header?.trim();
@@ -117,13 +132,13 @@ mod tests {
 
     #[test]
     fn routes_content_with_token_and_session() {
-        let r = route("GET", "/v1/content/film-1?token=a.b-c_d&sid=s%201", None).unwrap();
+        let r = route("GET", "/v1/content/film-1?token=a.b-c_d&sid=s%201").unwrap();
         let Route::Content(c) = r else { panic!() };
         assert_eq!(c.item.as_str(), "film-1");
         assert_eq!(c.token.as_deref(), Some("a.b-c_d"));
         assert_eq!(c.session.as_deref(), Some("s 1"));
         assert!(!c.head);
-        let Route::Content(c) = route("HEAD", "/v1/content/x?token=", None).unwrap() else {
+        let Route::Content(c) = route("HEAD", "/v1/content/x?token=").unwrap() else {
             panic!()
         };
         assert!(c.head && c.token.is_none());
@@ -138,35 +153,45 @@ mod tests {
             "/nope",
             "/v1/content/a/b",
         ] {
-            assert!(
-                matches!(route("GET", p, None), Err(EdgeError::NotFound)),
-                "{p}"
-            );
+            assert!(matches!(route("GET", p), Err(EdgeError::NotFound)), "{p}");
         }
         assert!(matches!(
-            route("PUT", "/v1/content/a", None),
+            route("PUT", "/v1/content/a"),
             Err(EdgeError::MethodNotAllowed(_))
         ));
         assert!(matches!(
-            route("DELETE", "/healthz", None),
+            route("DELETE", "/healthz"),
             Err(EdgeError::MethodNotAllowed(_))
         ));
-        assert_eq!(route("GET", "/healthz?x=1", None).unwrap(), Route::Health);
+        assert_eq!(route("GET", "/healthz?x=1").unwrap(), Route::Health);
     }
 
     #[test]
-    fn prefill_needs_the_internal_header() {
+    fn prefill_is_a_post() {
         let p = "/v1/internal/prefill";
-        assert!(matches!(route("POST", p, None), Err(EdgeError::NotFound)));
+        assert_eq!(route("POST", p).unwrap(), Route::Prefill);
         assert!(matches!(
-            route("POST", p, Some("other")),
-            Err(EdgeError::NotFound)
-        ));
-        assert_eq!(route("POST", p, Some("prefill")).unwrap(), Route::Prefill);
-        assert!(matches!(
-            route("GET", p, Some("prefill")),
+            route("GET", p),
             Err(EdgeError::MethodNotAllowed(_))
         ));
+    }
+
+    #[test]
+    fn the_platform_address_is_the_last_value() {
+        let v = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let one = platform_client_ip(&v(&["10.1.2.3:5555"])).unwrap();
+        assert_eq!(
+            (one.ip.to_string().as_str(), one.forged),
+            ("10.1.2.3", false)
+        );
+        // Spin: the client's own value first, the platform's appended.
+        let two = platform_client_ip(&v(&["127.0.0.5:1", "10.1.2.3:5555"])).unwrap();
+        assert_eq!(
+            (two.ip.to_string().as_str(), two.forged),
+            ("10.1.2.3", true)
+        );
+        assert!(platform_client_ip(&v(&["10.1.2.3:1", "junk"])).is_none());
+        assert!(platform_client_ip(&[]).is_none());
     }
 
     #[test]

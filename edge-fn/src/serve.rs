@@ -198,6 +198,33 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_changed_at_rest_is_dropped_refilled_and_counted() {
+        let o = TestObject::new("film", 3 * 4096);
+        let parents = FakeParents::new(&o, &[Parent::Good]);
+        let cache = MemoryCache::default();
+        let all = 0..o.bytes.len() as u64;
+        assert_eq!(body(&o, &cache, &parents, all.clone()).0.unwrap(), o.bytes);
+        let key = chunk_key(&o.info.item, 1, 1);
+        // Same length, different bytes: a length check alone would serve them.
+        cache.corrupt(&key, 100);
+        let before = parents.request_count();
+        for _ in 0..2 {
+            let (b, _) = body(&o, &cache, &parents, all.clone());
+            assert_eq!(b.unwrap(), o.bytes);
+        }
+        assert_eq!(
+            parents.request_count(),
+            before + 1,
+            "refilled once, then a hit"
+        );
+        assert_eq!(cache.get(&key).unwrap().unwrap(), o.chunk(1));
+        let stat = cache
+            .get(&crate::cache::stat_key("corrupt_chunks"))
+            .unwrap();
+        assert_eq!(stat.as_deref(), Some(&b"1"[..]));
+    }
+
+    #[test]
     fn an_unverifiable_chunk_aborts_the_body() {
         let o = TestObject::new("film", 3 * 4096);
         let at = o.layout.sealed_chunk_range(1).start;

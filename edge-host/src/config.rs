@@ -34,6 +34,41 @@ pub struct Config {
     /// Spin variables the component can read.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// How the platform headers (`spin-client-addr`, `spin-full-url`, …) reach the component:
+    /// `replace` (default) drops any a client sent; `append` keeps the client's and appends the
+    /// host's after them, as Spin does — for tests that the component trusts only the platform.
+    #[serde(default)]
+    pub platform_headers: PlatformHeaders,
+    /// Seconds to wait for an outbound connection (to main or a parent) to open.
+    #[serde(default = "default_connect_timeout")]
+    pub outbound_connect_timeout_secs: u64,
+    /// Seconds to wait for the response head of an outbound request once it is sent.
+    #[serde(default = "default_first_byte_timeout")]
+    pub outbound_first_byte_timeout_secs: u64,
+    /// Seconds an outbound response body may go without a byte before it fails.
+    #[serde(default = "default_idle_timeout")]
+    pub outbound_idle_timeout_secs: u64,
+}
+
+/// See [`Config::platform_headers`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformHeaders {
+    #[default]
+    Replace,
+    Append,
+}
+
+fn default_connect_timeout() -> u64 {
+    5
+}
+
+fn default_first_byte_timeout() -> u64 {
+    15
+}
+
+fn default_idle_timeout() -> u64 {
+    15
 }
 
 fn default_listen() -> String {
@@ -50,6 +85,27 @@ pub struct Settings {
     /// `None` when prefill is off.
     pub prefill_interval: Option<Duration>,
     pub variables: Variables,
+    pub platform_headers: PlatformHeaders,
+    pub outbound_timeouts: OutboundTimeouts,
+}
+
+/// Limits on every outbound request of the component, so that a stuck peer (main or a parent
+/// that accepts but never answers) fails like a dead one and the component moves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundTimeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+}
+
+impl Default for OutboundTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(default_connect_timeout()),
+            first_byte: Duration::from_secs(default_first_byte_timeout()),
+            idle: Duration::from_secs(default_idle_timeout()),
+        }
+    }
 }
 
 /// What is wrong with the config.
@@ -78,6 +134,8 @@ pub enum ConfigError {
     OutboundHost(#[from] AllowedHostError),
     #[error("[variables]: {0}")]
     Variable(#[from] InvalidVariableName),
+    #[error("{name} must be at least 1 second")]
+    Timeout { name: &'static str },
 }
 
 impl Config {
@@ -123,6 +181,25 @@ impl Config {
         if self.kv_dir.exists() && !self.kv_dir.is_dir() {
             return Err(ConfigError::KvDir { path: self.kv_dir });
         }
+        let secs = |name: &'static str, value: u64| {
+            (value > 0)
+                .then(|| Duration::from_secs(value))
+                .ok_or(ConfigError::Timeout { name })
+        };
+        let outbound_timeouts = OutboundTimeouts {
+            connect: secs(
+                "outbound_connect_timeout_secs",
+                self.outbound_connect_timeout_secs,
+            )?,
+            first_byte: secs(
+                "outbound_first_byte_timeout_secs",
+                self.outbound_first_byte_timeout_secs,
+            )?,
+            idle: secs(
+                "outbound_idle_timeout_secs",
+                self.outbound_idle_timeout_secs,
+            )?,
+        };
         Ok(Settings {
             listen,
             component: self.component,
@@ -131,6 +208,8 @@ impl Config {
             prefill_interval: (self.prefill_interval_secs > 0)
                 .then(|| Duration::from_secs(self.prefill_interval_secs)),
             variables: Variables::new(self.variables)?,
+            platform_headers: self.platform_headers,
+            outbound_timeouts,
         })
     }
 }

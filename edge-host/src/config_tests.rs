@@ -110,3 +110,35 @@ fn unreadable_file_names_the_path() {
     let err = Config::load(Path::new("/nonexistent/edge.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/edge.toml"), "{err}");
 }
+
+#[test]
+fn platform_headers_and_outbound_timeouts() {
+    let dir = base();
+    let settings = validate(GOOD, dir.path()).unwrap();
+    assert_eq!(settings.platform_headers, PlatformHeaders::Replace);
+    assert_eq!(settings.outbound_timeouts, OutboundTimeouts::default());
+    let text = format!(
+        "{GOOD}\n"
+    )
+    .replace(
+        "prefill_interval_secs = 30",
+        "prefill_interval_secs = 30\nplatform_headers = \"append\"\noutbound_first_byte_timeout_secs = 2",
+    );
+    let settings = validate(&text, dir.path()).unwrap();
+    assert_eq!(settings.platform_headers, PlatformHeaders::Append);
+    assert_eq!(
+        settings.outbound_timeouts.first_byte,
+        Duration::from_secs(2)
+    );
+    let zero = GOOD.replace(
+        "prefill_interval_secs = 30",
+        "prefill_interval_secs = 30\noutbound_idle_timeout_secs = 0",
+    );
+    let err = validate(&zero, dir.path()).unwrap_err().to_string();
+    assert!(err.contains("outbound_idle_timeout_secs"), "{err}");
+    let bad = GOOD.replace(
+        "prefill_interval_secs = 30",
+        "prefill_interval_secs = 30\nplatform_headers = \"keep\"",
+    );
+    assert!(Config::parse(&bad, dir.path()).is_err());
+}

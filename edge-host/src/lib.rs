@@ -7,7 +7,9 @@
 //!   in a fresh `Store` per request.
 //! - [`server`]: the hyper HTTP/1.1 front (client-address and internal headers,
 //!   `/healthz`, graceful shutdown).
-//! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`.
+//! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`,
+//!   signed with the edge secret.
+//! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
 //! - [`outbound`]: the `allowed_outbound_hosts` allow-list and the wasi-http hook that
 //!   enforces it.
 //! - [`kv`]: the [`KvBackend`] trait and its local-disk implementation [`DiskKv`].
@@ -19,6 +21,7 @@
 //! [`run`] ties them together for `main` and for tests that bind port 0.
 
 mod bindings;
+pub mod call;
 pub mod config;
 pub mod kv;
 pub mod outbound;
@@ -29,7 +32,7 @@ mod spin_kv;
 pub mod variables;
 mod wasi_kv;
 
-pub use config::{Config, ConfigError, Settings};
+pub use config::{Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings};
 pub use kv::{DiskKv, KvBackend, KvError};
 pub use runtime::{EdgeRuntime, RuntimeError, SharedState};
 
@@ -56,6 +59,7 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
         kv: Arc::new(kv),
         variables: Arc::new(settings.variables.clone()),
         allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
+        outbound_timeouts: settings.outbound_timeouts,
     };
     let component = settings.component.clone();
     // Compiling takes seconds of CPU; keep it off the async workers.
@@ -88,9 +92,16 @@ pub async fn run(
         writeln!(stdout, "listening on {addr}")?;
         stdout.flush()?;
     }
-    let ticker = settings
-        .prefill_interval
-        .map(|interval| tokio::spawn(prefill::run_ticker(runtime.clone(), interval)));
+    let secret = settings.variables.get("edge_secret").ok();
+    if settings.prefill_interval.is_some() && secret.is_none() {
+        tracing::warn!(
+            "prefill is on but variable edge_secret is not set: its calls will be refused"
+        );
+    }
+    let ticker = settings.prefill_interval.map(|interval| {
+        let secret = secret.unwrap_or_default();
+        tokio::spawn(prefill::run_ticker(runtime.clone(), secret, interval))
+    });
     // Stop prefilling as soon as shutdown starts, not after the drain.
     let ticker = ticker.map(|ticker| ticker.abort_handle());
     let shutdown = async move {
@@ -99,6 +110,6 @@ pub async fn run(
             ticker.abort();
         }
     };
-    server::serve(runtime, listener, shutdown).await?;
+    server::serve(runtime, listener, settings.platform_headers, shutdown).await?;
     Ok(())
 }

@@ -6,15 +6,25 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Run the edge component (a Spin HTTP component) with Spin key-value on local disk,
-/// Spin variables from the config file and an outbound-host allow-list.
+/// Spin variables from the config file and an outbound-host allow-list; or make a signed
+/// internal call to a running edge (`edge-host call`).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
     /// TOML config file (listen, component, kv_dir, allowed_outbound_hosts,
-    /// prefill_interval_secs, [variables]); relative paths in it are resolved against
-    /// its directory. The env var EDGE_HOST_LISTEN overrides `listen`.
+    /// prefill_interval_secs, platform_headers, outbound_*_timeout_secs, [variables]);
+    /// relative paths in it are resolved against its directory. The env var
+    /// EDGE_HOST_LISTEN overrides `listen`.
     #[arg(long, env = "EDGE_HOST_CONFIG", value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Make a signed internal call (e.g. prefill) to an edge, for an operator's scheduler.
+    Call(edge_host::call::CallArgs),
 }
 
 #[tokio::main]
@@ -28,7 +38,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut config = edge_host::Config::load(&args.config)?;
+    if let Some(Command::Call(call)) = args.command {
+        return edge_host::call::run(call).await;
+    }
+    let Some(config) = args.config else {
+        anyhow::bail!("--config FILE (or EDGE_HOST_CONFIG) is required to run an edge; see --help");
+    };
+    let mut config = edge_host::Config::load(&config)?;
     config.apply_env(|name| std::env::var(name).ok());
     let settings = config.validate().context("invalid config")?;
     let listener = tokio::net::TcpListener::bind(settings.listen)

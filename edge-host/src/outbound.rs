@@ -1,6 +1,7 @@
 //! Outgoing HTTP: the `allowed_outbound_hosts` allow-list (as in `spin.toml`) and the
 //! wasi-http hook that enforces it before a request leaves the host.
 
+use crate::config::OutboundTimeouts;
 use std::fmt;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -127,11 +128,25 @@ impl fmt::Display for AllowedOutboundHosts {
 #[derive(Debug, Clone)]
 pub struct OutboundHooks {
     allowed: Arc<AllowedOutboundHosts>,
+    timeouts: OutboundTimeouts,
 }
 
 impl OutboundHooks {
-    pub fn new(allowed: Arc<AllowedOutboundHosts>) -> Self {
-        Self { allowed }
+    pub fn new(allowed: Arc<AllowedOutboundHosts>, timeouts: OutboundTimeouts) -> Self {
+        Self { allowed, timeouts }
+    }
+}
+
+/// The guest's request options with each timeout capped at the host's: a guest may ask for
+/// less, never for more (wasmtime's own default is 600 s for each).
+fn capped(options: Option<RequestOptions>, limits: OutboundTimeouts) -> RequestOptions {
+    let options = options.unwrap_or_default();
+    let cap =
+        |asked: Option<std::time::Duration>, limit| Some(asked.map_or(limit, |a| a.min(limit)));
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout, limits.connect),
+        first_byte_timeout: cap(options.first_byte_timeout, limits.first_byte),
+        between_bytes_timeout: cap(options.between_bytes_timeout, limits.idle),
     }
 }
 
@@ -161,10 +176,12 @@ impl WasiHttpHooks for OutboundHooks {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        let options = capped(options, self.timeouts);
         Box::new(async move {
             use http_body_util::BodyExt;
             // Bodies stream through in both directions; nothing here buffers them.
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -202,6 +219,24 @@ mod tests {
         assert!(!allows(&list, "http://main.example.com/"));
         assert!(!allows(&list, "https://evil.example.com/"));
         assert!(!allows(&list, "/relative/only"));
+    }
+
+    #[test]
+    fn guest_timeouts_are_capped_by_the_host() {
+        use std::time::Duration;
+        let limits = OutboundTimeouts::default();
+        let none = capped(None, limits);
+        assert_eq!(none.connect_timeout, Some(limits.connect));
+        assert_eq!(none.first_byte_timeout, Some(limits.first_byte));
+        assert_eq!(none.between_bytes_timeout, Some(limits.idle));
+        let asked = RequestOptions {
+            connect_timeout: Some(Duration::from_secs(1)),
+            first_byte_timeout: Some(Duration::from_secs(3600)),
+            between_bytes_timeout: None,
+        };
+        let got = capped(Some(asked), limits);
+        assert_eq!(got.connect_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(got.first_byte_timeout, Some(limits.first_byte));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The prefill ticker: the host itself calls the component's
-//! `POST /v1/internal/prefill` (in-process, no socket) at a fixed interval.
+//! `POST /v1/internal/prefill` (in-process, no socket) at a fixed interval, signed with the
+//! edge secret as any internal call must be ([`protocol::internal`]), the same signature
+//! `edge-host call` sends over the network.
 
+use crate::config::PlatformHeaders;
 use crate::runtime::EdgeRuntime;
-use crate::server::{INTERNAL_HEADER, set_spin_headers};
+use crate::server::set_spin_headers;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use protocol::internal::{SIGNATURE_HEADER, sign_call};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -16,30 +20,31 @@ const FIRST_TICK: Duration = Duration::from_secs(1);
 /// Call the prefill entry point every `interval`, the first time after [`FIRST_TICK`];
 /// runs until the task is dropped or aborted. A call still running when the next one is
 /// due delays it (calls never overlap).
-pub async fn run_ticker(runtime: EdgeRuntime, interval: Duration) {
+pub async fn run_ticker(runtime: EdgeRuntime, secret: String, interval: Duration) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_TICK, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        prefill_once(&runtime).await;
+        prefill_once(&runtime, &secret).await;
     }
 }
 
 /// One prefill call: log the status and read the body to its end.
-pub async fn prefill_once(runtime: &EdgeRuntime) {
+pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
     let started = Instant::now();
+    let signature = sign_call(secret, "POST", PREFILL_PATH, protocol::unix_now());
     let mut request = http::Request::builder()
         .method(http::Method::POST)
         .uri(PREFILL_PATH)
         .header(http::header::HOST, "localhost")
-        .header(INTERNAL_HEADER, "prefill")
+        .header(SIGNATURE_HEADER, signature)
         .body(Empty::<Bytes>::new())
         .expect("static request is valid");
     // No network client: the loopback address with port 0 marks the host itself.
     set_spin_headers(
         &mut request,
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        true,
+        PlatformHeaders::Replace,
     );
     let response = match runtime.handle(request).await {
         Ok(response) => response,

@@ -2,6 +2,7 @@
 //! [`RequestState`] each instance runs with.
 
 use crate::bindings::{key_value, variables, wasi_keyvalue};
+use crate::config::OutboundTimeouts;
 use crate::kv::KvBackend;
 use crate::outbound::{AllowedOutboundHosts, OutboundHooks};
 use crate::spin_kv::{KvData, KvHost};
@@ -52,6 +53,7 @@ pub struct SharedState {
     pub kv: Arc<dyn KvBackend>,
     pub variables: Arc<Variables>,
     pub allowed_outbound_hosts: Arc<AllowedOutboundHosts>,
+    pub outbound_timeouts: OutboundTimeouts,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -80,7 +82,10 @@ impl RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutboundHooks::new(shared.allowed_outbound_hosts.clone()),
+            hooks: OutboundHooks::new(
+                shared.allowed_outbound_hosts.clone(),
+                shared.outbound_timeouts,
+            ),
             shared: shared.clone(),
         }
     }

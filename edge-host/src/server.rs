@@ -1,6 +1,7 @@
 //! The HTTP/1.1 front: accepts connections, rewrites the headers a network client must
 //! not control, answers `/healthz`, and hands every other request to the component.
 
+use crate::config::PlatformHeaders;
 use crate::runtime::EdgeRuntime;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -15,12 +16,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// Header through which Spin tells the component the client's `IP:PORT`.
-pub const CLIENT_ADDR_HEADER: HeaderName = HeaderName::from_static("spin-client-addr");
-/// Header marking the host's own calls; never accepted from the network.
-pub const INTERNAL_HEADER: HeaderName = HeaderName::from_static("x-edge-internal");
-/// Spin's other per-request headers, which a client must not be able to forge either.
-const SPIN_HEADERS: [&str; 7] = [
+/// Spin's per-request headers, which a client must not be able to forge.
+const SPIN_HEADERS: [&str; 8] = [
+    "spin-client-addr",
     "spin-full-url",
     "spin-path-info",
     "spin-matched-route",
@@ -32,9 +30,10 @@ const SPIN_HEADERS: [&str; 7] = [
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Set the headers Spin sets for a request to the one component at route `/...`,
-/// replacing any a client sent, and drop [`INTERNAL_HEADER`] unless `internal`.
-pub(crate) fn set_spin_headers<B>(req: &mut Request<B>, client: SocketAddr, internal: bool) {
+/// Set the headers Spin sets for a request to the one component at route `/...`:
+/// replacing any a client sent ([`PlatformHeaders::Replace`]), or after them as Spin
+/// does ([`PlatformHeaders::Append`]).
+pub(crate) fn set_spin_headers<B>(req: &mut Request<B>, client: SocketAddr, mode: PlatformHeaders) {
     let path = req.uri().path().to_owned();
     let path_and_query = req
         .uri()
@@ -47,15 +46,14 @@ pub(crate) fn set_spin_headers<B>(req: &mut Request<B>, client: SocketAddr, inte
         .unwrap_or("localhost")
         .to_owned();
     let headers = req.headers_mut();
-    if !internal {
-        headers.remove(INTERNAL_HEADER);
-    }
-    for name in SPIN_HEADERS {
-        headers.remove(name);
+    if mode == PlatformHeaders::Replace {
+        for name in SPIN_HEADERS {
+            headers.remove(name);
+        }
     }
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(HeaderName::from_static(name), value);
+            headers.append(HeaderName::from_static(name), value);
         }
     };
     set("spin-client-addr", client.to_string());
@@ -86,6 +84,7 @@ async fn serve_request(
     mut req: Request<Incoming>,
     client: SocketAddr,
     local: SocketAddr,
+    mode: PlatformHeaders,
 ) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -97,7 +96,7 @@ async fn serve_request(
             req.headers_mut().insert(http::header::HOST, host);
         }
     }
-    set_spin_headers(&mut req, client, false);
+    set_spin_headers(&mut req, client, mode);
     let response = if method == http::Method::GET && path == "/healthz" {
         text_response(StatusCode::OK, "ok")
     } else {
@@ -128,6 +127,7 @@ async fn serve_request(
 pub async fn serve(
     runtime: EdgeRuntime,
     listener: TcpListener,
+    mode: PlatformHeaders,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
@@ -153,7 +153,9 @@ pub async fn serve(
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let runtime = runtime.clone();
-                async move { Ok::<_, Infallible>(serve_request(runtime, req, client, local).await) }
+                async move {
+                    Ok::<_, Infallible>(serve_request(runtime, req, client, local, mode).await)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

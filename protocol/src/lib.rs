@@ -9,11 +9,13 @@
 //! - [`licence`]: licences and the content key wrapped to a device (X25519 + HKDF + AEAD).
 //! - [`manifest`]: the signed manifest of items, levels and regions.
 //! - [`authorize`]: the edge ↔ main authorize and fill-source messages.
+//! - [`internal`]: signed internal calls to an edge (prefill, maintenance).
 //!
 //! `docs/formats.md` specifies the byte formats; `protocol/tests/vectors/` holds test vectors.
 
 pub mod authorize;
 pub mod ids;
+pub mod internal;
 pub mod licence;
 pub mod manifest;
 pub mod seal;

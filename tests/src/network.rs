@@ -28,6 +28,9 @@ pub struct Options {
     pub prefill_interval_secs: u64,
     /// Token uses per download link.
     pub max_uses: u32,
+    /// Edges deliver platform headers as Spin does (`platform_headers = "append"`: the client's
+    /// own `spin-client-addr` stays, the platform's comes last) instead of replacing them.
+    pub spin_like_headers: bool,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             ],
             prefill_interval_secs: 2,
             max_uses: 3,
+            spin_like_headers: false,
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct Edge {
     pub id: String,
     pub region: String,
     pub kv_dir: PathBuf,
+    /// The edge's secret (its `edge_secret` variable), which signs internal calls.
+    pub secret: String,
     pub server: Server,
 }
 
@@ -224,11 +230,16 @@ impl Network {
         for (((id, region), port), secret) in opts.edges.iter().zip(&edge_ports).zip(&secrets) {
             let kv_dir = dir.join("edges").join(id);
             let config = format!(
-                "listen = \"127.0.0.1:{port}\"\ncomponent = \"{}\"\nkv_dir = \"{}\"\nallowed_outbound_hosts = {:?}\nprefill_interval_secs = {}\n\n[variables]\nedge_id = \"{id}\"\nedge_secret = \"{secret}\"\nedge_region = \"{region}\"\nmain_url = \"{}\"\n",
+                "listen = \"127.0.0.1:{port}\"\ncomponent = \"{}\"\nkv_dir = \"{}\"\nallowed_outbound_hosts = {:?}\nprefill_interval_secs = {}\nplatform_headers = \"{}\"\n\n[variables]\nedge_id = \"{id}\"\nedge_secret = \"{secret}\"\nedge_region = \"{region}\"\nmain_url = \"{}\"\n",
                 wasm.display(),
                 kv_dir.display(),
                 outbound,
                 opts.prefill_interval_secs,
+                if opts.spin_like_headers {
+                    "append"
+                } else {
+                    "replace"
+                },
                 main.url()
             );
             let path = dir.join("edges").join(format!("{id}.toml"));
@@ -240,6 +251,7 @@ impl Network {
                 id: id.clone(),
                 region: region.clone(),
                 kv_dir,
+                secret: secret.clone(),
                 server,
             });
         }

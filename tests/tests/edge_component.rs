@@ -104,3 +104,35 @@ fn edge_component_has_the_spin_shape() {
         );
     }
 }
+
+/// `infra/spin.toml` parses, and every variable its component and allow-list refer to is declared
+/// at the application level (Spin refuses to start otherwise).
+#[test]
+fn spin_manifest_declares_what_it_uses() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("infra/spin.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).expect("infra/spin.toml is TOML");
+    let declared = manifest["variables"].as_table().expect("[variables]");
+    let component = manifest["component"]["edge-fn"].as_table().expect("[component.edge-fn]");
+    let mut templates: Vec<String> = component["variables"]
+        .as_table()
+        .expect("[component.edge-fn.variables]")
+        .values()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let hosts = component["allowed_outbound_hosts"].as_array().unwrap();
+    templates.extend(hosts.iter().map(|v| v.as_str().unwrap().to_owned()));
+    for t in &templates {
+        for used in t.split("{{").skip(1) {
+            let name = used.split("}}").next().unwrap().trim();
+            assert!(declared.contains_key(name), "{t:?} uses undeclared variable {name}");
+        }
+    }
+    assert!(
+        hosts.iter().all(|h| !h.as_str().unwrap().contains('*')),
+        "the outbound allow-list names main and the parents, no wildcard: {hosts:?}"
+    );
+    for needed in ["edge_id", "edge_secret", "edge_region", "main_url"] {
+        assert!(declared.contains_key(needed), "{needed} is not declared");
+    }
+}

@@ -4,17 +4,20 @@
 use protocol::{AuthorizeRequest, Grant};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
-use super::io::{KvCache, SpinOrigin, header, send_error, send_head_only, start_response, write};
+use super::io::{
+    KvCache, SpinOrigin, header, header_values, send_error, send_head_only, start_response, write,
+};
 use super::main_client::{authorize, config, jwks_for, now};
 use crate::cache::{Cache, meta_key};
 use crate::config::EdgeConfig;
 use crate::fill::{ChunkFiller, load_meta};
+use crate::grant::{cached_grant, grant_key, keep_grant};
 use crate::keys::{check_token, token_kid};
 use crate::meta::layout_of;
 use crate::plan::{chunk_indices, pieces};
 use crate::range::{RangeChoice, choose};
-use crate::reply::{EdgeError, content_head, etag};
-use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, client_ip};
+use crate::reply::{EdgeError, content_head, etag, none_match, not_modified_head};
+use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, platform_client_ip};
 use crate::serve::{BodyPieces, may_store};
 
 pub async fn serve(request: &IncomingRequest, content: ContentRequest, out: ResponseOutparam) {
@@ -22,7 +25,9 @@ pub async fn serve(request: &IncomingRequest, content: ContentRequest, out: Resp
         Ok(ready) => ready,
         Err(e) => return send_error(out, &e).await,
     };
-    if content.head {
+    if ready.not_modified {
+        send_head_only(out, &not_modified_head(&ready.grant.object));
+    } else if content.head {
         head(&ready, out).await;
     } else {
         get(&ready, out).await;
@@ -35,6 +40,8 @@ struct Ready {
     cache: KvCache,
     grant: Grant,
     choice: RangeChoice,
+    /// The client holds this version already: 304.
+    not_modified: bool,
 }
 
 async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<Ready, EdgeError> {
@@ -44,15 +51,43 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
     let now = now();
     let jwks = jwks_for(&cache, &config, token_kid(token).as_deref(), now).await?;
     check_token(&jwks, token, &content.item, now)?;
-    let client_ip = client_ip(header(request, CLIENT_ADDR_HEADER).as_deref())
+    let client = platform_client_ip(&header_values(request, CLIENT_ADDR_HEADER))
         .ok_or(EdgeError::NoClientAddress)?;
-    let ask = AuthorizeRequest {
-        token: token.to_owned(),
-        item: content.item.clone(),
-        client_ip: client_ip.to_string(),
-        session_hint: content.session.clone(),
+    if client.forged {
+        crate::log(format_args!(
+            "request for {} carried its own {CLIENT_ADDR_HEADER}; using the platform's {}",
+            content.item, client.ip
+        ));
+    }
+    let client_ip = client.ip;
+    let grant_key = grant_key(token, content.session.as_deref(), client_ip);
+    let grant = match cached_grant(&cache, &grant_key, &content.item, now) {
+        Some(grant) => grant,
+        None => {
+            let ask = AuthorizeRequest {
+                token: token.to_owned(),
+                item: content.item.clone(),
+                client_ip: client_ip.to_string(),
+                session_hint: content.session.clone(),
+            };
+            let grant = authorize(&config, &ask).await?;
+            keep_grant(&cache, &grant_key, &grant, now);
+            grant
+        }
     };
-    let grant = authorize(&config, &ask).await?;
+    // If-None-Match goes before Range (RFC 9110 §13.2.2): a matching tag is a 304, nothing sent.
+    if none_match(
+        header(request, "if-none-match").as_deref(),
+        &etag(&grant.object),
+    ) {
+        return Ok(Ready {
+            config,
+            cache,
+            grant,
+            choice: RangeChoice::Whole,
+            not_modified: true,
+        });
+    }
     let choice = choose(
         header(request, "range").as_deref(),
         header(request, "if-range").as_deref(),
@@ -69,6 +104,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
         cache,
         grant,
         choice,
+        not_modified: false,
     })
 }
 

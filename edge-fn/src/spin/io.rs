@@ -13,13 +13,19 @@ use crate::cache::{Cache, CacheError};
 use crate::origin::{ByteStream, FetchError, Origin};
 use crate::reply::{ContentHead, EdgeError, ErrorReply};
 
-/// The first value of request header `name`, if it is UTF-8.
+/// The first value of request header `name`, if it is UTF-8. Only for headers the client
+/// controls (`range`, `if-range`, …): a platform header needs [`header_values`].
 pub fn header(request: &IncomingRequest, name: &str) -> Option<String> {
+    header_values(request, name).into_iter().next()
+}
+
+/// Every UTF-8 value of request header `name`, in order.
+pub fn header_values(request: &IncomingRequest, name: &str) -> Vec<String> {
     let values = request.headers().get(name);
     values
         .into_iter()
-        .next()
-        .and_then(|v| String::from_utf8(v).ok())
+        .filter_map(|v| String::from_utf8(v).ok())
+        .collect()
 }
 
 /// Response headers, with a `content-length`; `None` if the host refuses one of them.
@@ -57,7 +63,7 @@ pub async fn send_reply(out: ResponseOutparam, reply: ErrorReply) {
 
 /// Sends the client-facing form of `error`, logging the cause when it is ours.
 pub async fn send_error(out: ResponseOutparam, error: &EdgeError) {
-    if error.is_server_fault() {
+    if error.is_logged() {
         crate::log(format_args!("{error}"));
     }
     send_reply(out, error.reply()).await;
@@ -127,6 +133,10 @@ impl Cache for KvCache {
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
         self.0.exists(key).map_err(|e| CacheError(format!("{e:?}")))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.0.delete(key).map_err(|e| CacheError(format!("{e:?}")))
     }
 }
 

@@ -15,8 +15,8 @@ mod prefill;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
-use crate::reply::json_reply;
-use crate::route::{INTERNAL_HEADER, Route, route};
+use crate::reply::{EdgeError, json_reply};
+use crate::route::{Route, route};
 
 // spin-sdk's export macro expands to the component ABI glue, `unsafe` by nature; it is alone in
 // `export`, so nothing else escapes the crate's `deny(unsafe_code)`.
@@ -27,8 +27,7 @@ mod export;
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
     let method = request.method().to_string();
     let path = request.path_with_query().unwrap_or_default();
-    let internal = io::header(&request, INTERNAL_HEADER);
-    match route(&method, &path, internal.as_deref()) {
+    match route(&method, &path) {
         Ok(Route::Health) => {
             let mut reply = json_reply(200, &serde_json::json!({"status": "ok"}));
             if method == "HEAD" {
@@ -37,7 +36,24 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             io::send_reply(out, reply).await;
         }
         Ok(Route::Content(content)) => content::serve(&request, content, out).await,
-        Ok(Route::Prefill) => prefill::serve(out).await,
+        Ok(Route::Prefill) => match internal_call(&request, &method, &path) {
+            Ok(()) => prefill::serve(out).await,
+            Err(e) => io::send_error(out, &e).await,
+        },
         Err(e) => io::send_error(out, &e).await,
     }
+}
+
+/// Checks the signature of an internal call with this edge's secret.
+fn internal_call(request: &IncomingRequest, method: &str, path: &str) -> Result<(), EdgeError> {
+    let config = main_client::config()?;
+    let signature = io::header(request, protocol::internal::SIGNATURE_HEADER);
+    protocol::internal::verify_call(
+        &config.edge_secret,
+        method,
+        path,
+        signature.as_deref(),
+        main_client::now(),
+    )?;
+    Ok(())
 }

@@ -1,0 +1,203 @@
+//! The edge as an attacker and an unlucky customer try it, through real processes: edges that
+//! deliver platform headers the way Spin does (the client's own `spin-client-addr` stays, the
+//! platform's is appended), internal calls without the edge's signature, token errors, the range
+//! corners of RFC 9110, `If-None-Match`, and a cached chunk whose bytes changed on the edge's disk.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use e2e::network::{Network, Options, clients, command, write_content};
+use e2e::process::run;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+
+const MIB: u64 = 1 << 20;
+
+fn client_from(ip: &str) -> Client {
+    Client::builder()
+        .local_address(ip.parse::<IpAddr>().unwrap())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+fn get(client: &Client, url: &str, headers: &[(&str, &str)]) -> Response {
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().unwrap()
+}
+
+fn text(r: Response) -> String {
+    r.text().unwrap_or_default()
+}
+
+#[test]
+fn the_edge_trusts_only_the_platform_and_never_serves_changed_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = Options {
+        edges: vec![("edge-eu-1".into(), "eu".into())],
+        prefill_interval_secs: 0,
+        spin_like_headers: true,
+        ..Options::default()
+    };
+    let net = Network::start(dir, &opts).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
+    if let Err(e) = result {
+        eprintln!("{}", net.logs());
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn walk(net: &Network, dir: &Path) {
+    let src = dir.join("eu-film.bin");
+    write_content(&src, 3 * MIB + 777, 7).unwrap();
+    net.ingest("eu-film", "EU Film", None, &["eu"], &src)
+        .unwrap();
+    let home = dir.join("player");
+    let player = |args: &[&str]| {
+        let mut cmd = net.player(&home);
+        cmd.args(args);
+        run(cmd, Duration::from_secs(120)).unwrap()
+    };
+    player(&[
+        "register",
+        "--email",
+        "eve@example.com",
+        "--password",
+        "pw pw pw pw",
+    ]);
+    player(&[
+        "login",
+        "--email",
+        "eve@example.com",
+        "--password",
+        "pw pw pw pw",
+    ]);
+    let out = player(&["rent", "eu-film"]);
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("download_url:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let eu = client_from(clients::EU);
+    let us = client_from(clients::US);
+
+    // 1. A client in the US claiming an EU address: the platform's value (last) decides.
+    let forged = [("spin-client-addr", "127.0.0.5:1"), ("range", "bytes=0-99")];
+    let r = get(&us, &format!("{url}&sid=forged"), &forged);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(text(r).contains("region_denied"));
+    assert!(
+        net.edges[0]
+            .server
+            .log_tail()
+            .contains("carried its own spin-client-addr")
+    );
+
+    // 2. Internal calls need the edge's signature; a header anyone can send proves nothing.
+    let edge = net.edges[0].server.url();
+    let prefill = format!("{edge}/v1/internal/prefill");
+    for (name, value) in [
+        ("x-edge-internal", "prefill"),
+        ("x-edge-signature", "t=1,s=00"),
+        (
+            "x-edge-signature",
+            &protocol::internal::sign_call(
+                "guess",
+                "POST",
+                "/v1/internal/prefill",
+                protocol::unix_now(),
+            ),
+        ),
+    ] {
+        let r = eu.post(&prefill).header(name, value).send().unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}: {value}");
+        assert!(text(r).contains("x-edge-signature"));
+    }
+    let mut call = command("edge-host");
+    call.args(["call", "prefill", "--edge", &edge])
+        .env("EDGE_SECRET", &net.edges[0].secret);
+    let report = run(call, Duration::from_secs(120)).unwrap();
+    assert!(report.contains("filled_chunks"), "{report}");
+
+    // 3. A tampered token: a stable code and sentence, no library internals.
+    let mut tampered = url.clone();
+    let flip = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., flip);
+    let r = get(&eu, &tampered, &[("range", "bytes=0-9")]);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = text(r);
+    assert!(
+        body.contains("bad_token") && body.contains("not valid"),
+        "{body}"
+    );
+    for internal in ["Signature", "JWT", "compact", "tag"] {
+        assert!(!body.contains(internal), "{body}");
+    }
+
+    // 4. The whole object once (a miss that fills), then its validators.
+    let session = format!("{url}&sid=one");
+    let r = get(&eu, &session, &[]);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "private");
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let whole = r.bytes().unwrap();
+    let len = whole.len() as u64;
+    let r = get(&eu, &session, &[("if-none-match", &etag)]);
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().unwrap().is_empty());
+
+    // 5. Range corners (RFC 9110 §14).
+    let r = get(&eu, &session, &[("range", "bytes=-0")]);
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+    for last in [
+        format!("{}", len + 10),
+        u64::MAX.to_string(),
+        "18446744073709551616".into(),
+        "9".repeat(30),
+    ] {
+        let r = get(&eu, &session, &[("range", &format!("bytes=1000-{last}"))]);
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "last {last}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes 1000-{}/{len}", len - 1).as_str()
+        );
+        assert_eq!(r.bytes().unwrap(), whole[1000..]);
+    }
+
+    // 6. Sixteen bytes of a cached chunk flipped on the edge's disk (same length).
+    let chunk = net.edges[0].kv_dir.join("chunk%2Feu-film%2Fv1%2F1");
+    let mut bytes = std::fs::read(&chunk).unwrap_or_else(|e| panic!("{}: {e}", chunk.display()));
+    for b in &mut bytes[5000..5016] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&chunk, &bytes).unwrap();
+    for round in 0..2 {
+        let r = get(&eu, &session, &[]);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.bytes().unwrap(),
+            whole,
+            "round {round}: wrong bytes served"
+        );
+    }
+    assert_ne!(
+        std::fs::read(&chunk).unwrap(),
+        bytes,
+        "the chunk was refilled"
+    );
+    let log = net.edges[0].server.log_tail();
+    assert_eq!(log.matches("changed at rest").count(), 1, "{log}");
+    let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
+    assert_eq!(stat, "1");
+}

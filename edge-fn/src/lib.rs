@@ -23,6 +23,7 @@
 //! - [`grant`]: session grants cached at the edge, so one download session asks main once.
 //! - [`keys`]: main's JWKS as cached here, and the local token check.
 //! - [`prefill`]: filling the items the manifest pins to this edge.
+//! - [`policy`]: which items a zone keeps: the [`EvictionPolicy`] trait, LRU and the shipped LFU-DA.
 //!
 //! On `wasm32` the `spin` module binds these to Spin's HTTP, key-value and variables APIs.
 
@@ -35,6 +36,7 @@ pub mod main_api;
 pub mod meta;
 pub mod origin;
 pub mod plan;
+pub mod policy;
 pub mod prefill;
 pub mod range;
 pub mod reply;
@@ -57,6 +59,7 @@ pub use config::{ConfigError, EdgeConfig};
 pub use fill::{ChunkFiller, FillError};
 pub use meta::{MetaError, ObjectMeta};
 pub use origin::{ByteStream, FetchError, Origin};
+pub use policy::{Admission, EvictionPolicy, ItemKey, PinError, Policy};
 pub use range::RangeChoice;
 pub use reply::{ContentHead, EdgeError, ErrorReply};
 pub use route::Route;

@@ -1,0 +1,54 @@
+//! `policy-sim [--seed N] [--tiny]`: byte hit ratios of the edge's eviction policies on
+//! synthetic traces (Zipf 0.8 and 1.0), for caches of 5, 10 and 20 % of the catalog, as the
+//! Markdown tables of `docs/benchmarks.md`.
+
+use std::time::Instant;
+
+use bench::{TraceConfig, compare, markdown};
+
+fn main() {
+    let mut seed = 1u64;
+    let mut tiny = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seed" => {
+                seed = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--tiny" => tiny = true,
+            _ => usage(),
+        }
+    }
+    let started = Instant::now();
+    for alpha in [0.8, 1.0] {
+        let config = if tiny {
+            TraceConfig {
+                alpha,
+                ..TraceConfig::tiny(seed)
+            }
+        } else {
+            TraceConfig::standard(alpha, seed)
+        };
+        let trace = bench::Trace::generate(&config);
+        println!(
+            "\nZipf {alpha}, seed {seed}: {} titles ({:.1} TB), {} downloads over {} days \
+             ({} warm-up days not counted), {:.0} TB requested in the measured days\n",
+            trace.titles.len(),
+            trace.catalog_bytes() as f64 / 1e12,
+            trace.requests.len(),
+            config.days,
+            config.warmup_days,
+            trace.measured_bytes() as f64 / 1e12,
+        );
+        print!("{}", markdown(&compare(&trace, &[0.05, 0.10, 0.20])));
+    }
+    eprintln!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn usage() -> ! {
+    eprintln!("usage: policy-sim [--seed N] [--tiny]");
+    std::process::exit(2)
+}

@@ -31,6 +31,8 @@ pub struct Options {
     /// Edges deliver platform headers as Spin does (`platform_headers = "append"`: the client's
     /// own `spin-client-addr` stays, the platform's comes last) instead of replacing them.
     pub spin_like_headers: bool,
+    /// The edges' outbound first-byte and idle timeouts (edge-host's defaults when `None`).
+    pub outbound_timeout_secs: Option<u64>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             prefill_interval_secs: 2,
             max_uses: 3,
             spin_like_headers: false,
+            outbound_timeout_secs: None,
         }
     }
 }
@@ -102,11 +105,31 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// The edge component.
+/// Where the edge component may be, in the order looked at: `CDN_EDGE_WASM`; next to the
+/// binaries (an installed layout); the `edge` profile's output in the target directory that holds
+/// the binaries (wherever `CARGO_TARGET_DIR` put it). Nothing depends on the source path.
+pub fn edge_wasm_candidates() -> Vec<PathBuf> {
+    if let Some(path) = std::env::var_os("CDN_EDGE_WASM") {
+        return vec![path.into()];
+    }
+    let bins = bin_dir();
+    let mut candidates = vec![bins.join("edge_fn.wasm")];
+    if let Some(target) = bins.parent() {
+        candidates.push(target.join("wasm32-wasip2/edge/edge_fn.wasm"));
+    }
+    candidates
+}
+
+/// The edge component: the first of [`edge_wasm_candidates`] that exists (else the last, for
+/// the error message).
 pub fn edge_wasm() -> PathBuf {
-    std::env::var_os("CDN_EDGE_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/wasm32-wasip2/edge/edge_fn.wasm"))
+    let candidates = edge_wasm_candidates();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .or(candidates.last())
+        .cloned()
+        .expect("at least one candidate")
 }
 
 /// A command for one of the workspace's binaries.
@@ -141,8 +164,8 @@ impl Network {
         let wasm = edge_wasm();
         if !wasm.exists() {
             bail!(
-                "{} is missing: build it with `cargo build -p edge-fn --target wasm32-wasip2 --profile edge`",
-                wasm.display()
+                "the edge component is missing (looked at {:?}): build it with `cargo build -p edge-fn --target wasm32-wasip2 --profile edge`, or set CDN_EDGE_WASM",
+                edge_wasm_candidates()
             );
         }
         for sub in ["logs", "parents", "main", "edges"] {
@@ -242,6 +265,12 @@ impl Network {
                 },
                 main.url()
             );
+            let timeouts = opts.outbound_timeout_secs.map_or(String::new(), |t| {
+                format!(
+                    "outbound_first_byte_timeout_secs = {t}\noutbound_idle_timeout_secs = {t}\n"
+                )
+            });
+            let config = format!("{timeouts}{config}");
             let path = dir.join("edges").join(format!("{id}.toml"));
             std::fs::write(&path, config)?;
             let mut cmd = command("edge-host");

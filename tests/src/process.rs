@@ -87,6 +87,22 @@ impl Server {
         )
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process: a stopped peer keeps its sockets
+    /// open and answers nothing, the hardest kind of failure for its callers.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.name);
+    }
+
     /// Stops the process (SIGKILL) and waits for it.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

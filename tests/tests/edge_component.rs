@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use wasmparser::{Encoding, Parser, Payload};
 
-const WASM: &str = "target/wasm32-wasip2/edge/edge_fn.wasm";
-
 /// Top-level imports and exports of a component, plus whether it is one.
 struct Shape {
     component: bool,
@@ -55,8 +53,7 @@ fn shape(bytes: &[u8]) -> Shape {
 
 #[test]
 fn edge_component_has_the_spin_shape() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = root.join(WASM);
+    let path = e2e::network::edge_wasm();
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read {} ({e}): build it with cargo build -p edge-fn --target wasm32-wasip2 --profile edge",
@@ -64,7 +61,11 @@ fn edge_component_has_the_spin_shape() {
         )
     });
     let shape = shape(&bytes);
-    assert!(shape.component, "{WASM} is a core module, not a component");
+    assert!(
+        shape.component,
+        "{} is a core module, not a component",
+        path.display()
+    );
     eprintln!("imports: {:?}\nexports: {:?}", shape.imports, shape.exports);
     let has = |list: &[String], name: &str| list.iter().any(|n| n == name);
     assert!(
@@ -113,7 +114,9 @@ fn spin_manifest_declares_what_it_uses() {
     let text = std::fs::read_to_string(root.join("infra/spin.toml")).unwrap();
     let manifest: toml::Table = toml::from_str(&text).expect("infra/spin.toml is TOML");
     let declared = manifest["variables"].as_table().expect("[variables]");
-    let component = manifest["component"]["edge-fn"].as_table().expect("[component.edge-fn]");
+    let component = manifest["component"]["edge-fn"]
+        .as_table()
+        .expect("[component.edge-fn]");
     let mut templates: Vec<String> = component["variables"]
         .as_table()
         .expect("[component.edge-fn.variables]")
@@ -125,7 +128,10 @@ fn spin_manifest_declares_what_it_uses() {
     for t in &templates {
         for used in t.split("{{").skip(1) {
             let name = used.split("}}").next().unwrap().trim();
-            assert!(declared.contains_key(name), "{t:?} uses undeclared variable {name}");
+            assert!(
+                declared.contains_key(name),
+                "{t:?} uses undeclared variable {name}"
+            );
         }
     }
     assert!(

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::network::{Network, Options, clients, command, write_content};
 use e2e::process::run;
@@ -200,4 +200,95 @@ fn walk(net: &Network, dir: &Path) {
     assert_eq!(log.matches("changed at rest").count(), 1, "{log}");
     let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
     assert_eq!(stat, "1");
+}
+
+/// A stuck peer is a dead peer: with the nearest parent stopped (SIGSTOP: its sockets accept and
+/// answer nothing) a download fails over to another parent, and with main stopped a new session
+/// gets 503 `main_unreachable` — each within the edge's outbound timeouts, not minutes.
+#[test]
+fn a_stuck_parent_or_main_is_treated_as_dead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = Options {
+        edges: vec![("edge-eu-1".into(), "eu".into())],
+        prefill_interval_secs: 0,
+        outbound_timeout_secs: Some(2),
+        ..Options::default()
+    };
+    let net = Network::start(dir, &opts).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stuck(&net, dir)));
+    for p in &net.parents {
+        p.server.signal("CONT");
+    }
+    net.main.signal("CONT");
+    if let Err(e) = result {
+        eprintln!("{}", net.logs());
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn stuck(net: &Network, dir: &Path) {
+    let src = dir.join("film.bin");
+    write_content(&src, 2 * MIB + 5, 9).unwrap();
+    net.ingest("film", "Film", None, &[], &src).unwrap();
+    net.sync_parents().unwrap();
+    let home = dir.join("player");
+    let player = |args: &[&str]| {
+        let mut cmd = net.player(&home);
+        cmd.args(args);
+        run(cmd, Duration::from_secs(120)).unwrap()
+    };
+    player(&[
+        "register",
+        "--email",
+        "sam@example.com",
+        "--password",
+        "pw pw pw pw",
+    ]);
+    player(&[
+        "login",
+        "--email",
+        "sam@example.com",
+        "--password",
+        "pw pw pw pw",
+    ]);
+    let out = player(&["rent", "film"]);
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("download_url:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let eu = client_from(clients::EU);
+
+    // The eu parent (first for an eu edge) stops: the fill moves on to another parent.
+    let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
+    primary.server.signal("STOP");
+    let started = Instant::now();
+    let r = get(&eu, &format!("{url}&sid=a"), &[]);
+    let failover = started.elapsed();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.bytes().unwrap();
+    primary.server.signal("CONT");
+    let sealed = std::fs::read(primary.root.join("parents/items/film/v1.sealed")).unwrap();
+    assert_eq!(body, sealed, "bytes from the other parents");
+    assert!(
+        failover < Duration::from_secs(15),
+        "failover took {failover:?}"
+    );
+    eprintln!("failover past a stopped parent: {failover:?}");
+
+    // Main stops: a new session cannot be authorized, and the client hears so quickly.
+    net.main.signal("STOP");
+    let started = Instant::now();
+    let r = get(&eu, &format!("{url}&sid=b"), &[("range", "bytes=0-9")]);
+    let answered = started.elapsed();
+    net.main.signal("CONT");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text(r).contains("main_unreachable"));
+    assert!(
+        answered < Duration::from_secs(10),
+        "answered after {answered:?}"
+    );
+    eprintln!("503 with main stopped after {answered:?}");
 }

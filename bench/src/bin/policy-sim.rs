@@ -5,6 +5,8 @@
 use std::time::Instant;
 
 use bench::{TraceConfig, compare, markdown};
+use edge_fn::Policy;
+use edge_fn::policy::Lfuda;
 
 fn main() {
     let mut seed = 1u64;
@@ -44,6 +46,14 @@ fn main() {
             trace.measured_bytes() as f64 / 1e12,
         );
         print!("{}", markdown(&compare(&trace, &[0.05, 0.10, 0.20])));
+        // What the edge keeps in one key-value entry per zone, at the largest size.
+        let mut shipped = Lfuda::new(trace.catalog_bytes() / 5);
+        bench::replay(&mut shipped, &trace);
+        let titles = shipped.resident().len();
+        println!(
+            "\nShipped policy's state at 20 %: {titles} titles resident, {} bytes of JSON.",
+            Policy::Lfuda(shipped).to_json().len()
+        );
     }
     eprintln!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -17,6 +17,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the embedded store and generated keys live.
     pub data_dir: PathBuf,
+    /// Which backend keeps main's state.
+    #[serde(default)]
+    pub store: StoreKind,
+    /// The DynamoDB table, when `store = "dynamodb"`.
+    #[serde(default)]
+    pub dynamodb: Option<DynamoDbSettings>,
     /// Bearer token for `/v1/admin/*`.
     pub admin_token: String,
     /// 32-byte key (hex) that wraps content keys at rest; generated into `data_dir` when absent.
@@ -39,6 +45,88 @@ pub struct Config {
     pub parents: Vec<ParentConfig>,
     #[serde(default)]
     pub edges: Vec<EdgeConfig>,
+/// The storage backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// One redb file under `data_dir`: a single instance, no server.
+    #[default]
+    Embedded,
+    /// One DynamoDB table shared by any number of instances (`docs/dynamodb.md`).
+    Dynamodb,
+}
+
+/// Where main's DynamoDB table is.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamoDbSettings {
+    /// The table name.
+    pub table: String,
+    /// The region; when absent, the default AWS chain decides (`AWS_REGION` on Lambda).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Base URL of a DynamoDB-compatible server (local runs, tests); absent means AWS.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Static credentials; when absent the default AWS chain (env, profile, role) is used.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<String>,
+}
+
+// The secret key must never reach a log line.
+impl std::fmt::Debug for DynamoDbSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoDbSettings")
+            .field("table", &self.table)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl DynamoDbSettings {
+    fn validate(&self) -> Result<(), String> {
+        // DynamoDB's own rule for table names.
+        let name_ok = (3..=255).contains(&self.table.len())
+            && self
+                .table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "dynamodb.table {:?} must be 3 to 255 characters of a-z, A-Z, 0-9, '_', '-', '.'",
+                self.table
+            ));
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(format!(
+                "dynamodb.endpoint {e:?} must start with http:// or https://"
+            ));
+        }
+        if let Some(r) = &self.region
+            && (r.is_empty()
+                || !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(format!(
+                "dynamodb.region {r:?} must look like \"eu-west-1\""
+            ));
+        }
+        if self.access_key.is_some() != self.secret_key.is_some() {
+            return Err("dynamodb.access_key and dynamodb.secret_key go together".into());
+        }
+        Ok(())
+    }
 }
 
 /// Download token settings.
@@ -185,6 +273,51 @@ impl Config {
         if let Some(v) = get("MAIN_KEY_ENCRYPTION_KEY") {
             self.key_encryption_key = Some(v);
         }
+        self.apply_store_env(&get)?;
+        Ok(())
+    }
+
+    /// `MAIN_STORE` (`embedded` | `dynamodb`), `MAIN_DYNAMODB_TABLE`, `MAIN_DYNAMODB_REGION`,
+    /// `MAIN_DYNAMODB_ENDPOINT`. Setting any `MAIN_DYNAMODB_*` creates the `[dynamodb]` table if
+    /// the file has none (validation then asks for what is missing).
+    fn apply_store_env(
+        &mut self,
+        get: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = get("MAIN_STORE") {
+            self.store = match v.as_str() {
+                "embedded" => StoreKind::Embedded,
+                "dynamodb" => StoreKind::Dynamodb,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "MAIN_STORE",
+                        message: format!("{v:?} is not \"embedded\" or \"dynamodb\""),
+                    });
+                }
+            };
+        }
+        let table = get("MAIN_DYNAMODB_TABLE");
+        let region = get("MAIN_DYNAMODB_REGION");
+        let endpoint = get("MAIN_DYNAMODB_ENDPOINT");
+        if table.is_none() && region.is_none() && endpoint.is_none() {
+            return Ok(());
+        }
+        let d = self.dynamodb.get_or_insert_with(|| DynamoDbSettings {
+            table: String::new(),
+            region: None,
+            endpoint: None,
+            access_key: None,
+            secret_key: None,
+        });
+        if let Some(v) = table {
+            d.table = v;
+        }
+        if let Some(v) = region {
+            d.region = Some(v);
+        }
+        if let Some(v) = endpoint {
+            d.endpoint = Some(v);
+        }
         Ok(())
     }
 
@@ -198,6 +331,15 @@ impl Config {
             && hex::decode(k).map(|b| b.len()) != Ok(32)
         {
             return bad("key_encryption_key must be 64 hex characters (32 bytes)".into());
+        }
+        match (self.store, &self.dynamodb) {
+            (StoreKind::Dynamodb, None) => {
+                return bad(
+                    "store = \"dynamodb\" needs a [dynamodb] table with at least `table`".into(),
+                );
+            }
+            (StoreKind::Dynamodb, Some(d)) => d.validate().map_err(ConfigError::Invalid)?,
+            (StoreKind::Embedded, _) => {}
         }
         if self.parents.iter().filter(|p| p.primary).count() != 1 {
             return bad("exactly one of [[parents]] must have primary = true".into());
@@ -288,6 +430,52 @@ mod tests {
         );
         let mut c = Config::from_toml(MINIMAL, "x.toml".as_ref()).unwrap();
         c.apply_env(|k| (k == "MAIN_LISTEN").then(|| "nonsense".to_string()))
+            .unwrap_err();
+    }
+
+    #[test]
+    fn the_store_is_chosen_and_checked() {
+        let c = Config::from_toml(MINIMAL, "x.toml".as_ref()).unwrap();
+        assert_eq!(c.store, StoreKind::Embedded);
+        let text = format!(
+            "store = \"dynamodb\"\n{MINIMAL}\n[dynamodb]\ntable = \"cdn-main\"\nregion = \"eu-west-1\"\n"
+        );
+        let c = Config::from_toml(&text, "x.toml".as_ref()).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.dynamodb.as_ref().unwrap().table, "cdn-main");
+        // dynamodb without a table, a bad name, half a credential, a bad endpoint.
+        let mut c = Config::from_toml(MINIMAL, "x.toml".as_ref()).unwrap();
+        c.apply_env(|k| (k == "MAIN_STORE").then(|| "dynamodb".to_string()))
+            .unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("[dynamodb]"));
+        let env = |k: &str| match k {
+            "MAIN_DYNAMODB_TABLE" => Some("a b".to_string()),
+            "MAIN_DYNAMODB_ENDPOINT" => Some("http://127.0.0.1:5000".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("dynamodb.table")
+        );
+        c.dynamodb.as_mut().unwrap().table = "cdn-main".into();
+        c.validate().unwrap();
+        c.dynamodb.as_mut().unwrap().access_key = Some("k".into());
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("go together")
+        );
+        c.dynamodb.as_mut().unwrap().access_key = None;
+        c.dynamodb.as_mut().unwrap().endpoint = Some("127.0.0.1:5000".into());
+        assert!(c.validate().unwrap_err().to_string().contains("endpoint"));
+        let err = Config::from_toml(&format!("store = \"redis\"\n{MINIMAL}"), "x.toml".as_ref())
+            .unwrap_err();
+        assert!(err.to_string().contains("redis"), "{err}");
+        c.apply_env(|k| (k == "MAIN_STORE").then(|| "redis".to_string()))
             .unwrap_err();
     }
 }

@@ -3,7 +3,7 @@
 //! plain process or under `lambda_http`.
 //!
 //! - [`config`]: settings (TOML + env), validated at start.
-//! - [`store`]: the storage trait and the embedded (redb) backend.
+//! - [`store`]: the storage trait and its backends, embedded (redb) and DynamoDB.
 //! - [`records`]: the stored records.
 //! - [`keys`]: signing key and content-key wrapping at rest.
 //! - [`accounts`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
@@ -69,11 +69,12 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state from a validated config: opens the embedded store, loads or creates keys,
+    /// Builds the state from a validated config: opens the store it names, loads or creates keys,
     /// builds one S3 client per parent. The clock is the system clock.
     pub async fn from_config(config: Config) -> anyhow::Result<Self> {
-        let store = store::EmbeddedStore::open(&config.store_path())
-            .context("opening the embedded store")?;
+        let store = store::open(&config)
+            .await
+            .with_context(|| format!("opening the {:?} store", config.store))?;
         let keys =
             keys::Keys::load_or_create(&config.data_dir, config.key_encryption_key.as_deref())
                 .context("loading keys")?;
@@ -87,7 +88,7 @@ impl AppState {
                 store,
             });
         }
-        Ok(Self::assemble(config, Arc::new(store), keys, parents))
+        Ok(Self::assemble(config, store, keys, parents))
     }
 
     /// Puts the state together from its parts (tests use this with their own store and clock).

@@ -1,11 +1,22 @@
-//! The behaviour every `Store` backend must have, run against each backend. Races are run for
+//! The behaviour every `Store` backend must have, run against each backend: the embedded file,
+//! and DynamoDB served by `moto` (started by the test on port 0; skipped with a visible line
+//! where moto is missing). Each behaviour is a function over a fresh store. Races are run for
 //! real: many tasks on a multi-threaded runtime against one store.
 
-use std::sync::Arc;
+mod support;
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use main_service::Config;
+use main_service::config::DynamoDbSettings;
 use main_service::records::{Account, Binding, ItemRecord, LicenceRecord, Rental, TokenRecord};
-use main_service::store::{BindOutcome, EmbeddedStore, Reservation, SessionOutcome, Store};
+use main_service::store::{
+    BindOutcome, DynamoStore, EmbeddedStore, Reservation, SessionOutcome, Store, StoreError,
+};
 use protocol::{ItemId, Policy, Window};
+use support::moto::Moto;
 
 fn item() -> ItemId {
     ItemId::parse("film").unwrap()
@@ -287,7 +298,8 @@ async fn concurrent_sessions_never_overspend(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let tasks: Vec<_> = (0..24)
+    // As many concurrent first requests as a popular link sees; the token allows 3.
+    let tasks: Vec<_> = (0..100)
         .map(|i| {
             let s = store.clone();
             tokio::spawn(async move {
@@ -307,27 +319,117 @@ async fn concurrent_sessions_never_overspend(store: Arc<dyn Store>) {
     assert_eq!(store.token("tc").await.unwrap().unwrap().uses, 3);
 }
 
-async fn suite(make: impl Fn() -> Arc<dyn Store>) {
-    accounts_are_unique(make()).await;
-    items_round_trip(make()).await;
-    purchases_are_idempotent(make()).await;
-    concurrent_reservations_admit_one(make()).await;
-    first_binding_wins(make()).await;
-    enabling_keeps_the_first_window(make()).await;
-    sessions_spend_uses_once(make()).await;
-    concurrent_sessions_never_overspend(make()).await;
+/// Every behaviour, each on a fresh store from `make`.
+async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
+    accounts_are_unique(make().await).await;
+    items_round_trip(make().await).await;
+    purchases_are_idempotent(make().await).await;
+    concurrent_reservations_admit_one(make().await).await;
+    first_binding_wins(make().await).await;
+    enabling_keeps_the_first_window(make().await).await;
+    sessions_spend_uses_once(make().await).await;
+    concurrent_sessions_never_overspend(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_store_behaves() {
     let dir = tempfile::tempdir().unwrap();
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    suite(|| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let n = AtomicUsize::new(0);
+    let (dir, n) = (&dir, &n);
+    suite(move || async move {
+        let i = n.fetch_add(1, Ordering::SeqCst);
         Arc::new(EmbeddedStore::open(&dir.path().join(format!("s{i}.redb"))).unwrap())
             as Arc<dyn Store>
     })
     .await;
+}
+
+/// Main's configuration for the table `table` on `moto`, as an operator would write it.
+fn dynamodb_config(moto: &Moto, table: &str) -> Config {
+    let text = format!(
+        r#"
+        data_dir = "/nonexistent"
+        admin_token = "0123456789abcdef"
+        store = "dynamodb"
+        [dynamodb]
+        table = "{table}"
+        region = "eu-west-1"
+        endpoint = "{}"
+        access_key = "testing"
+        secret_key = "testing"
+        [[regions]]
+        name = "eu"
+        countries = ["DE"]
+        [[parents]]
+        name = "p1"
+        region = "eu"
+        bucket = "b"
+        primary = true
+        "#,
+        moto.url
+    );
+    let config = Config::from_toml(&text, "test.toml".as_ref()).unwrap();
+    config.validate().unwrap();
+    config
+}
+
+/// A fresh table on `moto`, created through the SDK with the names the store uses, opened
+/// through the configuration as main opens it.
+async fn fresh_table(moto: &Moto, table: &str) -> Arc<dyn Store> {
+    let config = dynamodb_config(moto, table);
+    let settings: &DynamoDbSettings = config.dynamodb.as_ref().unwrap();
+    DynamoStore::connect(settings)
+        .await
+        .unwrap()
+        .create_table()
+        .await
+        .unwrap();
+    main_service::store::open(&config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_behaves() {
+    let Some(moto) = Moto::start() else { return };
+    let started = std::time::Instant::now();
+    let n = AtomicUsize::new(0);
+    let (moto_ref, n) = (&moto, &n);
+    suite(move || async move {
+        let i = n.fetch_add(1, Ordering::SeqCst);
+        fresh_table(moto_ref, &format!("main-{i}")).await
+    })
+    .await;
+    println!("dynamodb suite on moto: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn dynamodb_tables_are_separate_and_failures_are_errors() {
+    let Some(moto) = Moto::start() else { return };
+    let a = fresh_table(&moto, "main-a").await;
+    let b = fresh_table(&moto, "main-b").await;
+    a.complete_purchase(
+        "acct/p",
+        rental("rp", "tp"),
+        licence("lic-p"),
+        token("tp", 3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.token("tp").await.unwrap().unwrap().max_uses, 3);
+    assert_eq!(b.token("tp").await.unwrap(), None);
+    // A table that does not exist is a clear error, not an empty answer.
+    let missing = main_service::store::open(&dynamodb_config(&moto, "no-such-table"))
+        .await
+        .unwrap();
+    let err = missing.token("tp").await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(err.to_string().contains("token"), "{err}");
+    // A server that is gone is "unavailable", after bounded retries.
+    drop(moto);
+    let err = a.token("tp").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable { .. }) && err.is_transient(),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,20 @@
 //! The storage trait and its backends. Every state change that can race (account creation, an
 //! idempotent purchase, binding and enabling a licence, spending a token use) is one method whose
 //! backend makes it atomic.
+//!
+//! - [`EmbeddedStore`]: one redb file, the default for a single instance.
+//! - [`DynamoStore`]: one DynamoDB table (`docs/dynamodb.md`), for any number of instances.
+//! - [`open`]: the backend the configuration names.
 
+pub mod dynamodb;
 mod embedded;
 
+pub use dynamodb::DynamoStore;
 pub use embedded::EmbeddedStore;
+
+use std::sync::Arc;
+
+use crate::config::{Config, StoreKind};
 
 use async_trait::async_trait;
 use protocol::Window;
@@ -13,13 +23,70 @@ use crate::records::{
     Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
 };
 
+/// The cause of a backend failure, kept for logs.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A storage failure (not a refusal: refusals are in the methods' outcome types).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("storage backend failed: {0}")]
     Backend(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// A write met state it cannot reconcile (such as completing a purchase that another rental
+    /// completed). Retrying the same request will not help.
+    #[error("conflicting write during {operation}: {detail}")]
+    Conflict {
+        operation: &'static str,
+        detail: String,
+    },
+    /// The backend kept refusing for load after bounded retries with backoff; retry later.
+    #[error("storage throttled during {operation}: {detail}")]
+    Throttled {
+        operation: &'static str,
+        detail: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The backend could not be reached or failed on its side (network, timeout, 5xx).
+    #[error("storage unavailable during {operation}: {detail}")]
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The backend refused the request itself (missing table, no permission, bad request): a
+    /// deployment or configuration problem, not load.
+    #[error("storage refused {operation}: {detail}")]
+    Refused {
+        operation: &'static str,
+        detail: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if retried later (throttling, an outage).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Unavailable { .. })
+    }
+}
+
+/// Opens the backend the configuration names: the embedded file under `data_dir`, or the
+/// DynamoDB table (the AWS SDK configuration is built here, once).
+pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config.store {
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&config.store_path())?),
+        StoreKind::Dynamodb => {
+            let settings = config.dynamodb.as_ref().ok_or_else(|| {
+                StoreError::Backend("store = \"dynamodb\" needs a [dynamodb] table".into())
+            })?;
+            Arc::new(DynamoStore::connect(settings).await?)
+        }
+    })
 }
 
 /// The outcome of reserving an idempotency key for a purchase.

@@ -1,0 +1,94 @@
+//! A `moto` server (`python3 -m moto.server`) as a child process: bound to port 0 on loopback,
+//! its real port read from its "Running on" line, killed on drop, its output attached when a
+//! test fails. Where python3 or moto is missing, [`Moto::start`] prints a visible SKIPPED line
+//! and returns `None` (CI installs moto through `infra/setup.sh`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How much of moto's output is kept for a failure report (it logs every request).
+const KEEP_BYTES: usize = 64 * 1024;
+
+/// A running moto server.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Moto {
+    /// Starts moto and waits until it listens (deadline 30 s); `None` if moto cannot run here.
+    pub fn start() -> Option<Self> {
+        let spawned = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                println!("SKIPPED: moto not installed (no python3); pip install 'moto[server]'");
+                return None;
+            }
+            Err(e) => panic!("starting python3 -m moto.server: {e}"),
+        };
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        let out = output.clone();
+        // Drains stderr for the whole run: moto blocks once a full pipe stops being read.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.split("Running on ").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+                if o.len() > 2 * KEEP_BYTES {
+                    let cut = o.len() - KEEP_BYTES;
+                    let cut = (cut..o.len())
+                        .find(|i| o.is_char_boundary(*i))
+                        .unwrap_or(cut);
+                    o.drain(..cut);
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => Some(Self { child, url, output }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = output.lock().unwrap().clone();
+                if text.contains("No module named") {
+                    println!("SKIPPED: moto not installed; pip install 'moto[server]'");
+                    return None;
+                }
+                panic!("moto did not start within 30 s; its output:\n{text}");
+            }
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- moto output (last {KEEP_BYTES} bytes at most) ---\n{}",
+                self.output.lock().unwrap()
+            );
+        }
+    }
+}

@@ -23,19 +23,17 @@ impl Outcome {
     }
 }
 
-/// Replays `trace` as an edge would: each download is one access; a miss asks to admit the whole
-/// title (rejected titles are served without being stored).
+/// Replays `trace` as an edge would, through [`EvictionPolicy::record`]: each download is one
+/// access; a miss asks to admit the whole title (a rejected title is served, then deleted).
 pub fn replay(policy: &mut impl EvictionPolicy, trace: &Trace) -> Outcome {
     let mut hit_bytes = 0;
     for (i, r) in trace.requests.iter().enumerate() {
         let title = &trace.titles[r.title as usize];
-        if policy.access(&title.key, r.now) {
-            if i >= trace.measured_from {
-                hit_bytes += title.bytes;
-            }
-        } else {
-            let _ = policy.admit(title.key.clone(), title.bytes, r.now);
+        // Decided before `record` changes anything: a download hits if the title is resident.
+        if i >= trace.measured_from && policy.contains(&title.key) {
+            hit_bytes += title.bytes;
         }
+        policy.record(&title.key, title.bytes, r.now);
     }
     Outcome {
         hit_bytes,

@@ -136,6 +136,20 @@ pub trait EvictionPolicy {
     fn pin(&mut self, item: ItemKey, bytes: u64, now: u64) -> Result<Vec<ItemKey>, PinError>;
     /// Makes a pinned item evictable again (it stays resident). Returns whether it was pinned.
     fn unpin(&mut self, item: &ItemKey) -> bool;
+
+    /// One download as the edge records it on the request path and applies it later, in its
+    /// maintenance call: an access, then, if the item was not resident, an admission. Returns the
+    /// items whose chunks must now be deleted: the victims, or the item itself if it was
+    /// rejected (the edge stored it while serving it).
+    fn record(&mut self, item: &ItemKey, bytes: u64, now: u64) -> Vec<ItemKey> {
+        if self.access(item, now) {
+            return Vec::new();
+        }
+        match self.admit(item.clone(), bytes, now) {
+            Admission::Admitted { victims } => victims,
+            Admission::Rejected(_) => vec![item.clone()],
+        }
+    }
 }
 
 /// The policy of a zone as the edge stores it: one of the rankings, chosen by configuration,

@@ -227,3 +227,17 @@ fn remove_forgets_pinned_and_unpinned_items() {
     assert_eq!((p.used(), p.pinned()), (0, 0));
     assert!(p.resident().is_empty());
 }
+
+#[test]
+fn record_returns_what_the_edge_must_delete() {
+    let mut p = Policy::shipped(4 * GB);
+    for t in 0..3 {
+        assert!(p.record(&key("hot"), 2 * GB, t).is_empty());
+        assert!(p.record(&key("warm"), 2 * GB, t).is_empty());
+    }
+    // Rejected: the edge stored it while serving it, so it goes.
+    assert_eq!(p.record(&key("once"), 3 * GB, 10), vec![key("once")]);
+    // Larger than the zone: the same.
+    assert_eq!(p.record(&key("huge"), 5 * GB, 11), vec![key("huge")]);
+    assert_eq!(p.used(), 4 * GB);
+}

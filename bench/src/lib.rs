@@ -5,7 +5,7 @@
 //!
 //! - [`rng`]: a seeded generator, so traces are identical everywhere.
 //! - [`trace`]: synthetic traces (log-uniform sizes, Zipf popularity, daily releases).
-//! - [`replay`]: a trace through a policy, Belady's furthest-next-use, the fractional bound.
+//! - [`mod@replay`]: a trace through a policy, Belady's furthest-next-use, the fractional bound.
 //! - [`report`]: every contender on the same trace and cache sizes, as a Markdown table.
 
 pub mod replay;

@@ -10,6 +10,8 @@
 //! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`,
 //!   signed with the edge secret.
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
+//! - [`health`]: what `/healthz` reports — `ok`, or `degraded` with reasons (cache writes,
+//!   main, parents failing).
 //! - [`outbound`]: the `allowed_outbound_hosts` allow-list and the wasi-http hook that
 //!   enforces it.
 //! - [`kv`]: the [`KvBackend`] trait and its local-disk implementation [`DiskKv`].
@@ -23,6 +25,7 @@
 mod bindings;
 pub mod call;
 pub mod config;
+pub mod health;
 pub mod kv;
 pub mod outbound;
 pub mod prefill;
@@ -54,9 +57,13 @@ pub enum HostError {
 
 /// Open the key-value store and compile the component described by `settings`.
 pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
-    let kv = DiskKv::open(&settings.kv_dir)?;
+    let health = Arc::new(health::Health::new(
+        settings.variables.get("main_url").ok().as_deref(),
+    ));
+    let kv = health::MonitoredKv::new(DiskKv::open(&settings.kv_dir)?, health.clone());
     let shared = SharedState {
         kv: Arc::new(kv),
+        health,
         variables: Arc::new(settings.variables.clone()),
         allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
         outbound_timeouts: settings.outbound_timeouts,

@@ -2,6 +2,7 @@
 //! wasi-http hook that enforces it before a request leaves the host.
 
 use crate::config::OutboundTimeouts;
+use crate::health::{Health, origin_of};
 use std::fmt;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -129,11 +130,20 @@ impl fmt::Display for AllowedOutboundHosts {
 pub struct OutboundHooks {
     allowed: Arc<AllowedOutboundHosts>,
     timeouts: OutboundTimeouts,
+    health: Arc<Health>,
 }
 
 impl OutboundHooks {
-    pub fn new(allowed: Arc<AllowedOutboundHosts>, timeouts: OutboundTimeouts) -> Self {
-        Self { allowed, timeouts }
+    pub fn new(
+        allowed: Arc<AllowedOutboundHosts>,
+        timeouts: OutboundTimeouts,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            allowed,
+            timeouts,
+            health,
+        }
     }
 }
 
@@ -177,11 +187,14 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let options = capped(options, self.timeouts);
+        let health = self.health.clone();
+        let origin = origin_of(request.uri()).unwrap_or_default();
         Box::new(async move {
             use http_body_util::BodyExt;
             // Bodies stream through in both directions; nothing here buffers them.
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            health.outbound(&origin, sent.is_ok());
+            let (response, io) = sent?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

@@ -3,6 +3,7 @@
 
 use crate::bindings::{key_value, variables, wasi_keyvalue};
 use crate::config::OutboundTimeouts;
+use crate::health::Health;
 use crate::kv::KvBackend;
 use crate::outbound::{AllowedOutboundHosts, OutboundHooks};
 use crate::spin_kv::{KvData, KvHost};
@@ -54,6 +55,7 @@ pub struct SharedState {
     pub variables: Arc<Variables>,
     pub allowed_outbound_hosts: Arc<AllowedOutboundHosts>,
     pub outbound_timeouts: OutboundTimeouts,
+    pub health: Arc<Health>,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -85,6 +87,7 @@ impl RequestState {
             hooks: OutboundHooks::new(
                 shared.allowed_outbound_hosts.clone(),
                 shared.outbound_timeouts,
+                shared.health.clone(),
             ),
             shared: shared.clone(),
         }
@@ -174,6 +177,11 @@ impl EdgeRuntime {
         wasi_keyvalue::atomics::add_to_linker::<_, WasiKvData>(&mut linker, RequestState::wasi_kv)?;
         wasi_keyvalue::batch::add_to_linker::<_, WasiKvData>(&mut linker, RequestState::wasi_kv)?;
         Ok(linker)
+    }
+
+    /// What the host has seen of the edge's health.
+    pub fn health(&self) -> &Health {
+        &self.shared.health
     }
 
     /// Run one request through a fresh instance. Returns once the component has set the

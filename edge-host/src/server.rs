@@ -78,6 +78,23 @@ pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<
     response
 }
 
+/// `/healthz`: 200 with `{"status":"ok"|"degraded","reasons":[…]}` — a degraded edge still
+/// serves what it can, so balancers keep it while operators see why.
+fn health_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
+    let report = runtime.health().report(protocol::unix_now());
+    let body = serde_json::to_vec(&report).expect("plain struct serializes");
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// Answer one request from the network.
 async fn serve_request(
     runtime: EdgeRuntime,
@@ -98,7 +115,7 @@ async fn serve_request(
     }
     set_spin_headers(&mut req, client, mode);
     let response = if method == http::Method::GET && path == "/healthz" {
-        text_response(StatusCode::OK, "ok")
+        health_response(&runtime)
     } else {
         match runtime.handle(req).await {
             Ok(response) => response,

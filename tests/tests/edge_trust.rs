@@ -283,6 +283,7 @@ fn stuck(net: &Network, dir: &Path) {
     let started = Instant::now();
     let r = get(&eu, &format!("{url}&sid=b"), &[("range", "bytes=0-9")]);
     let answered = started.elapsed();
+    let health = edge_health(&eu, net);
     net.main.signal("CONT");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(text(r).contains("main_unreachable"));
@@ -291,4 +292,40 @@ fn stuck(net: &Network, dir: &Path) {
         "answered after {answered:?}"
     );
     eprintln!("503 with main stopped after {answered:?}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health.to_string().contains("main is unreachable"),
+        "{health}"
+    );
+
+    // The edge's disk is full: it still serves the right bytes, and says it is degraded.
+    let kv = &net.edges[0].kv_dir;
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(kv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: the disk-full check needs `mount -t tmpfs` (root)");
+        return;
+    }
+    let r = get(&eu, &format!("{url}&sid=c"), &[]);
+    let status = r.status();
+    let full = r.bytes().unwrap();
+    let health = edge_health(&eu, net);
+    let _ = std::process::Command::new("umount").arg(kv).status();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(full, sealed, "served through with a full disk");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health.to_string().contains("cache writes are failing"),
+        "{health}"
+    );
+}
+
+fn edge_health(client: &Client, net: &Network) -> serde_json::Value {
+    let url = format!("{}/healthz", net.edges[0].server.url());
+    let r = client.get(url).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "a degraded edge still serves");
+    r.json().unwrap()
 }

@@ -241,3 +241,62 @@ fn record_returns_what_the_edge_must_delete() {
     assert_eq!(p.record(&key("huge"), 5 * GB, 11), vec![key("huge")]);
     assert_eq!(p.used(), 4 * GB);
 }
+
+/// Random operations against both policies: the accounting always matches the resident items,
+/// admission never overfills, pinned items are never victims.
+#[test]
+fn random_operations_keep_the_invariants() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for mut p in [Policy::lru(20 * GB), Policy::shipped(20 * GB)] {
+        let mut pinned = std::collections::BTreeSet::new();
+        for t in 0..5_000 {
+            let item = key(&format!("i{}", next(60)));
+            let bytes = (1 + next(8)) * GB / 2;
+            let gone = match next(10) {
+                0 => match p.pin(item.clone(), bytes, t) {
+                    Ok(victims) => {
+                        pinned.insert(item);
+                        victims
+                    }
+                    Err(PinError::OverBudget { would_pin, .. }) => {
+                        assert!(would_pin > p.budget());
+                        Vec::new()
+                    }
+                },
+                1 => {
+                    p.unpin(&item);
+                    pinned.remove(&item);
+                    Vec::new()
+                }
+                2 => {
+                    p.remove(&item);
+                    pinned.remove(&item);
+                    Vec::new()
+                }
+                3 => p.victims(next(20) * GB),
+                _ => {
+                    let resident = p.contains(&item);
+                    let gone = p.record(&item, bytes, t);
+                    if !resident && !gone.contains(&item) {
+                        assert!(p.used() <= p.budget(), "admission overfilled");
+                    }
+                    gone
+                }
+            };
+            for g in &gone {
+                assert!(!pinned.contains(g), "pinned {g} was a victim");
+                assert!(!p.contains(g), "{g} is gone but resident");
+            }
+            assert!(pinned.iter().all(|k| p.contains(k)));
+            assert!(p.pinned() <= p.budget());
+            let back = Policy::from_json(&p.to_json()).unwrap();
+            assert_eq!((back.used(), back.pinned()), (p.used(), p.pinned()));
+        }
+    }
+}

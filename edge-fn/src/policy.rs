@@ -174,6 +174,23 @@ impl Policy {
         Self::Lru(Lru::new(budget))
     }
 
+    /// Changes the budget (the configuration changed since the state was stored); call
+    /// [`EvictionPolicy::victims`] after to get back under it.
+    pub fn set_budget(&mut self, budget: u64) {
+        match self {
+            Self::Lru(p) => p.set_budget(budget),
+            Self::Lfuda(p) => p.set_budget(budget),
+        }
+    }
+
+    /// Resident items: unpinned ones from the next victim on, then pinned ones.
+    pub fn resident(&self) -> Vec<ItemKey> {
+        match self {
+            Self::Lru(p) => p.resident(),
+            Self::Lfuda(p) => p.resident(),
+        }
+    }
+
     /// The state as one JSON document (pinned flags, sizes, ranks, the frequency sketch).
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("policy state is plain data")

@@ -35,6 +35,16 @@ fn lru_evicts_the_least_recently_used_first() {
 }
 
 #[test]
+fn a_smaller_budget_takes_effect_at_the_next_eviction() {
+    let mut p = Policy::lru(4 * GB);
+    admitted(p.admit(key("a"), 2 * GB, 0));
+    admitted(p.admit(key("b"), 2 * GB, 1));
+    p.set_budget(3 * GB);
+    assert_eq!(p.victims(p.budget()), vec![key("a")]);
+    assert_eq!(p.resident(), vec![key("b")]);
+}
+
+#[test]
 fn watermark_eviction_stops_at_the_target() {
     let mut p = Lru::new(10 * GB);
     for (t, item) in ["a", "b", "c", "d"].into_iter().enumerate() {

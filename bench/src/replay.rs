@@ -31,7 +31,7 @@ pub fn replay(policy: &mut impl EvictionPolicy, trace: &Trace) -> Outcome {
         let title = &trace.titles[r.title as usize];
         // Decided before `record` changes anything: a download hits if the title is resident.
         if i >= trace.measured_from && policy.contains(&title.key) {
-            hit_bytes += title.bytes;
+            hit_bytes += r.bytes;
         }
         policy.record(&title.key, title.bytes, r.now);
     }
@@ -71,7 +71,7 @@ pub fn belady(trace: &Trace, capacity: u64) -> Outcome {
             *n = next[i];
             by_next.insert((next[i], r.title));
             if i >= trace.measured_from {
-                hit_bytes += bytes;
+                hit_bytes += r.bytes;
             }
             continue;
         }
@@ -109,28 +109,33 @@ pub fn belady(trace: &Trace, capacity: u64) -> Outcome {
 /// An upper bound on the byte hit ratio of any policy, offline ones included: the capacity
 /// constraint relaxed to hold on average over the trace (PFOO-U of Berger, Beckmann and
 /// Harchol-Balter, "Practical Bounds on Optimal Caching with Variable Object Sizes", 2018).
-/// Keeping a title between two of its requests `L` steps apart costs `bytes × L` of the
-/// `capacity × steps` available and earns `bytes` of hits; the best fractional choice takes the
-/// shortest intervals first.
+/// Keeping a title of `size` between two of its requests `L` steps apart costs `size × L` of the
+/// `capacity × steps` available and earns the bytes of the second request; the best fractional
+/// choice takes intervals by earnings per cost, highest first (for whole-title downloads: the
+/// shortest first).
 pub fn upper_bound(trace: &Trace, capacity: u64) -> Outcome {
     let next = next_uses(trace);
-    let mut intervals: Vec<(usize, u64)> = next
+    // (earnings, cost) of each interval that ends in the measured part.
+    let mut intervals: Vec<(f64, f64)> = next
         .iter()
         .enumerate()
         .filter(|&(_, &j)| j != usize::MAX && j >= trace.measured_from)
-        .map(|(i, &j)| (j - i, trace.titles[trace.requests[i].title as usize].bytes))
-        .filter(|&(_, bytes)| bytes <= capacity)
+        .map(|(i, &j)| {
+            let size = trace.titles[trace.requests[i].title as usize].bytes;
+            (size, trace.requests[j].bytes, j - i)
+        })
+        .filter(|&(size, _, _)| size <= capacity)
+        .map(|(size, earns, len)| (earns as f64, size as f64 * len as f64))
         .collect();
-    intervals.sort_unstable();
+    intervals.sort_unstable_by(|a, b| (b.0 / b.1).total_cmp(&(a.0 / a.1)));
     let mut budget = capacity as f64 * trace.requests.len() as f64;
     let mut hit_bytes = 0.0;
-    for (len, bytes) in intervals {
-        let cost = bytes as f64 * len as f64;
+    for (earns, cost) in intervals {
         if cost <= budget {
             budget -= cost;
-            hit_bytes += bytes as f64;
+            hit_bytes += earns;
         } else {
-            hit_bytes += bytes as f64 * budget / cost;
+            hit_bytes += earns * budget / cost;
             break;
         }
     }

@@ -28,6 +28,9 @@ pub struct TraceConfig {
     pub min_bytes: u64,
     /// See `min_bytes`.
     pub max_bytes: u64,
+    /// Share of downloads abandoned part-way, after a uniform random share of the title (0 for
+    /// whole-title downloads only).
+    pub partial_share: f64,
 }
 
 impl TraceConfig {
@@ -44,6 +47,7 @@ impl TraceConfig {
             alpha,
             min_bytes: (0.5 * GB) as u64,
             max_bytes: (50.0 * GB) as u64,
+            partial_share: 0.0,
         }
     }
 
@@ -76,6 +80,8 @@ pub struct Request {
     pub title: u32,
     /// Seconds since the start of the trace.
     pub now: u64,
+    /// Bytes downloaded: the whole title, or less if the download was abandoned.
+    pub bytes: u64,
 }
 
 /// A generated trace.
@@ -127,10 +133,13 @@ impl Trace {
                 let u = rng.unit();
                 let rank = cdf.partition_point(|&c| c < u).min(ranking.len() - 1);
                 let now = (day * 86_400 + n * 86_400 / config.requests_per_day) as u64;
-                requests.push(Request {
-                    title: ranking[rank],
-                    now,
-                });
+                let title = ranking[rank];
+                let mut bytes = titles[title as usize].bytes;
+                // Drawn only when asked for, so whole-title traces stay as they were.
+                if config.partial_share > 0.0 && rng.unit() < config.partial_share {
+                    bytes = ((bytes as f64 * rng.unit()) as u64).max(1);
+                }
+                requests.push(Request { title, now, bytes });
             }
         }
         Self {
@@ -149,7 +158,7 @@ impl Trace {
     pub fn measured_bytes(&self) -> u64 {
         self.requests[self.measured_from..]
             .iter()
-            .map(|r| self.titles[r.title as usize].bytes)
+            .map(|r| r.bytes)
             .sum()
     }
 }

@@ -31,3 +31,32 @@ fn traces_are_deterministic() {
     assert_eq!(a.catalog_bytes(), b.catalog_bytes());
     assert_ne!(Trace::generate(&TraceConfig::tiny(4)).requests, a.requests);
 }
+
+#[test]
+fn partial_downloads_keep_the_order_and_the_bound() {
+    let config = TraceConfig {
+        partial_share: 0.3,
+        ..TraceConfig::tiny(7)
+    };
+    let trace = Trace::generate(&config);
+    assert!(
+        trace
+            .requests
+            .iter()
+            .any(|r| r.bytes < trace.titles[r.title as usize].bytes)
+    );
+    let capacity = trace.catalog_bytes() / 10;
+    let ratio = |c: Contender| c.run(&trace, capacity).byte_hit_ratio();
+    let [lru, shipped, belady, bound] = [
+        Contender::Lru,
+        Contender::Shipped,
+        Contender::Belady,
+        Contender::Bound,
+    ]
+    .map(ratio);
+    let seen = format!("LRU {lru}, shipped {shipped}, Belady {belady}, bound {bound}");
+    assert!(
+        lru <= shipped && shipped <= bound && belady <= bound,
+        "{seen}"
+    );
+}

@@ -1,6 +1,7 @@
-//! `policy-sim [--seed N] [--tiny]`: byte hit ratios of the edge's eviction policies on
-//! synthetic traces (Zipf 0.8 and 1.0), for caches of 5, 10 and 20 % of the catalog, as the
-//! Markdown tables of `docs/benchmarks.md`.
+//! `policy-sim [--seed N] [--tiny] [--partial SHARE]`: byte hit ratios of the edge's eviction
+//! policies on synthetic traces (Zipf 0.8 and 1.0), for caches of 5, 10 and 20 % of the catalog,
+//! as the Markdown tables of `docs/benchmarks.md`. `--partial 0.3`: 30 % of downloads are
+//! abandoned after a random share of the title.
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use edge_fn::policy::Lfuda;
 fn main() {
     let mut seed = 1u64;
     let mut tiny = false;
+    let mut partial = 0.0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -21,6 +23,13 @@ fn main() {
                     .unwrap_or_else(|| usage())
             }
             "--tiny" => tiny = true,
+            "--partial" => {
+                partial = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|p| (0.0..=1.0).contains(p))
+                    .unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }
@@ -34,10 +43,15 @@ fn main() {
         } else {
             TraceConfig::standard(alpha, seed)
         };
+        let config = TraceConfig {
+            partial_share: partial,
+            ..config
+        };
         let trace = bench::Trace::generate(&config);
         println!(
-            "\nZipf {alpha}, seed {seed}: {} titles ({:.1} TB), {} downloads over {} days \
+            "\nZipf {alpha}, seed {seed}, {:.0} % of downloads partial: {} titles ({:.1} TB), {} downloads over {} days \
              ({} warm-up days not counted), {:.0} TB requested in the measured days\n",
+            partial * 100.0,
             trace.titles.len(),
             trace.catalog_bytes() as f64 / 1e12,
             trace.requests.len(),
@@ -59,6 +73,6 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: policy-sim [--seed N] [--tiny]");
+    eprintln!("usage: policy-sim [--seed N] [--tiny] [--partial SHARE]");
     std::process::exit(2)
 }

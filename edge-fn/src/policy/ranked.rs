@@ -169,7 +169,7 @@ impl<R: Ranking> TryFrom<State<R>> for Ranked<R> {
             order: BTreeSet::new(),
         };
         for (key, e) in &policy.state.items {
-            policy.used += e.bytes;
+            policy.used = policy.used.checked_add(e.bytes).ok_or("sizes overflow")?;
             if e.pinned {
                 policy.pinned += e.bytes;
             } else {
@@ -355,7 +355,8 @@ impl<R: Ranking> EvictionPolicy for Ranked<R> {
             let victims = self.evict_to(self.state.budget, Some(&item));
             return Admission::Admitted { victims };
         }
-        let room = self.state.budget - self.pinned;
+        // Pins may exceed a budget lowered since they were accepted.
+        let room = self.state.budget.saturating_sub(self.pinned);
         if bytes > room {
             return Admission::Rejected(Rejection::TooLarge { bytes, room });
         }

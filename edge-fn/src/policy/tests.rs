@@ -42,6 +42,14 @@ fn a_smaller_budget_takes_effect_at_the_next_eviction() {
     p.set_budget(3 * GB);
     assert_eq!(p.victims(p.budget()), vec![key("a")]);
     assert_eq!(p.resident(), vec![key("b")]);
+    // Below what is pinned: nothing more fits, nothing pinned goes.
+    p.pin(key("b"), 2 * GB, 2).unwrap();
+    p.set_budget(GB);
+    assert!(p.victims(p.budget()).is_empty());
+    assert!(matches!(
+        p.admit(key("c"), 1, 3),
+        Admission::Rejected(Rejection::TooLarge { room: 0, .. })
+    ));
 }
 
 #[test]

@@ -39,6 +39,9 @@ pub struct Config {
     /// host's after them, as Spin does — for tests that the component trusts only the platform.
     #[serde(default)]
     pub platform_headers: PlatformHeaders,
+    /// Client networks that may read `/metrics` (others get 404).
+    #[serde(default = "default_metrics_cidrs")]
+    pub metrics_allowed_cidrs: Vec<ipnet::IpNet>,
     /// Seconds to wait for an outbound connection (to main or a parent) to open.
     #[serde(default = "default_connect_timeout")]
     pub outbound_connect_timeout_secs: u64,
@@ -57,6 +60,13 @@ pub enum PlatformHeaders {
     #[default]
     Replace,
     Append,
+}
+
+fn default_metrics_cidrs() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .map(|c| c.parse().expect("static CIDR"))
+        .collect()
 }
 
 fn default_connect_timeout() -> u64 {
@@ -86,6 +96,7 @@ pub struct Settings {
     pub prefill_interval: Option<Duration>,
     pub variables: Variables,
     pub platform_headers: PlatformHeaders,
+    pub metrics_allowed_cidrs: Vec<ipnet::IpNet>,
     pub outbound_timeouts: OutboundTimeouts,
 }
 
@@ -209,6 +220,7 @@ impl Config {
                 .then(|| Duration::from_secs(self.prefill_interval_secs)),
             variables: Variables::new(self.variables)?,
             platform_headers: self.platform_headers,
+            metrics_allowed_cidrs: self.metrics_allowed_cidrs,
             outbound_timeouts,
         })
     }

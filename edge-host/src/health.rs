@@ -17,26 +17,25 @@ use crate::kv::{KvBackend, KvError};
 /// How long a failure counts against health when nothing succeeded since.
 pub const RECENT_SECS: u64 = 60;
 
-/// Last success and last failure of one thing, in unix seconds (0 = never).
+/// The latest outcome of one thing and its unix second, packed in one word (`second << 1 | ok`;
+/// 0 = nothing seen), so that concurrent recorders never tear it.
 #[derive(Debug, Default)]
 pub struct Outcomes {
-    ok_at: AtomicU64,
-    failed_at: AtomicU64,
+    latest: AtomicU64,
 }
 
 impl Outcomes {
-    /// Records one outcome at `now`.
+    /// Records one outcome at `now`; the latest recorded outcome is the one that counts.
     pub fn record(&self, ok: bool, now: u64) {
-        let slot = if ok { &self.ok_at } else { &self.failed_at };
-        slot.fetch_max(now, Ordering::Relaxed);
+        self.latest
+            .store(now << 1 | u64::from(ok), Ordering::Relaxed);
     }
 
-    /// Whether the latest outcome within [`RECENT_SECS`] of `now` was a failure.
+    /// Whether the latest outcome was a failure within [`RECENT_SECS`] of `now`.
     pub fn failing(&self, now: u64) -> bool {
-        let failed = self.failed_at.load(Ordering::Relaxed);
-        failed > 0
-            && failed >= self.ok_at.load(Ordering::Relaxed)
-            && now - failed.min(now) <= RECENT_SECS
+        let latest = self.latest.load(Ordering::Relaxed);
+        let (at, ok) = (latest >> 1, latest & 1 == 1);
+        latest != 0 && !ok && now.saturating_sub(at) <= RECENT_SECS
     }
 }
 
@@ -89,6 +88,11 @@ impl Health {
             main_origin,
             ..Self::default()
         }
+    }
+
+    /// Whether `origin` is main's.
+    pub fn is_main(&self, origin: &str) -> bool {
+        origin == self.main_origin
     }
 
     /// Records a cache write's outcome.
@@ -174,6 +178,10 @@ impl<K: KvBackend> KvBackend for MonitoredKv<K> {
         self.inner.get_keys()
     }
 
+    fn bytes_held(&self) -> Option<u64> {
+        self.inner.bytes_held()
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         self.seen(self.inner.increment(key, delta))
     }
@@ -208,7 +216,7 @@ mod tests {
         o.record(false, 1010);
         assert!(
             o.failing(1010),
-            "a failure in the same second as a success counts"
+            "the latest outcome counts, whatever the second"
         );
     }
 

@@ -12,6 +12,7 @@
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
 //! - [`health`]: what `/healthz` reports — `ok`, or `degraded` with reasons (cache writes,
 //!   main, parents failing).
+//! - [`metrics`]: `/metrics` (Prometheus text) for clients in `metrics_allowed_cidrs`.
 //! - [`outbound`]: the `allowed_outbound_hosts` allow-list and the wasi-http hook that
 //!   enforces it.
 //! - [`kv`]: the [`KvBackend`] trait and its local-disk implementation [`DiskKv`].
@@ -27,6 +28,7 @@ pub mod call;
 pub mod config;
 pub mod health;
 pub mod kv;
+pub mod metrics;
 pub mod outbound;
 pub mod prefill;
 pub mod runtime;
@@ -64,6 +66,7 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
     let shared = SharedState {
         kv: Arc::new(kv),
         health,
+        metrics: metrics::Metrics::default(),
         variables: Arc::new(settings.variables.clone()),
         allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
         outbound_timeouts: settings.outbound_timeouts,
@@ -117,6 +120,10 @@ pub async fn run(
             ticker.abort();
         }
     };
-    server::serve(runtime, listener, settings.platform_headers, shutdown).await?;
+    let front = server::Front {
+        platform_headers: settings.platform_headers,
+        metrics_allowed: settings.metrics_allowed_cidrs.clone(),
+    };
+    server::serve(runtime, listener, front, shutdown).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::config::OutboundTimeouts;
 use crate::health::{Health, origin_of};
+use crate::metrics::Metrics;
 use std::fmt;
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -131,6 +132,7 @@ pub struct OutboundHooks {
     allowed: Arc<AllowedOutboundHosts>,
     timeouts: OutboundTimeouts,
     health: Arc<Health>,
+    metrics: Metrics,
 }
 
 impl OutboundHooks {
@@ -138,11 +140,13 @@ impl OutboundHooks {
         allowed: Arc<AllowedOutboundHosts>,
         timeouts: OutboundTimeouts,
         health: Arc<Health>,
+        metrics: Metrics,
     ) -> Self {
         Self {
             allowed,
             timeouts,
             health,
+            metrics,
         }
     }
 }
@@ -188,13 +192,26 @@ impl WasiHttpHooks for OutboundHooks {
         }
         let options = capped(options, self.timeouts);
         let health = self.health.clone();
+        let metrics = self.metrics.clone();
         let origin = origin_of(request.uri()).unwrap_or_default();
+        let path = request.uri().path().to_owned();
         Box::new(async move {
             use http_body_util::BodyExt;
             // Bodies stream through in both directions; nothing here buffers them.
             let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            let is_main = health.is_main(&origin);
             health.outbound(&origin, sent.is_ok());
+            metrics.outbound(is_main, &path, sent.is_ok());
             let (response, io) = sent?;
+            let filled = (!is_main).then(|| metrics.filled_counter(&origin));
+            let response = response.map(move |body| {
+                body.map_frame(move |frame| {
+                    if let (Some(counter), Some(data)) = (&filled, frame.data_ref()) {
+                        counter.inc_by(data.len() as u64);
+                    }
+                    frame
+                })
+            });
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

@@ -5,6 +5,7 @@ use crate::bindings::{key_value, variables, wasi_keyvalue};
 use crate::config::OutboundTimeouts;
 use crate::health::Health;
 use crate::kv::KvBackend;
+use crate::metrics::Metrics;
 use crate::outbound::{AllowedOutboundHosts, OutboundHooks};
 use crate::spin_kv::{KvData, KvHost};
 use crate::variables::{Variables, VariablesData, VariablesHost};
@@ -56,6 +57,7 @@ pub struct SharedState {
     pub allowed_outbound_hosts: Arc<AllowedOutboundHosts>,
     pub outbound_timeouts: OutboundTimeouts,
     pub health: Arc<Health>,
+    pub metrics: Metrics,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -88,6 +90,7 @@ impl RequestState {
                 shared.allowed_outbound_hosts.clone(),
                 shared.outbound_timeouts,
                 shared.health.clone(),
+                shared.metrics.clone(),
             ),
             shared: shared.clone(),
         }
@@ -182,6 +185,19 @@ impl EdgeRuntime {
     /// What the host has seen of the edge's health.
     pub fn health(&self) -> &Health {
         &self.shared.health
+    }
+
+    /// The edge's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The `/metrics` text, gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let now = protocol::unix_now();
+        self.shared
+            .metrics
+            .encode(&self.shared.health, self.shared.kv.as_ref(), now)
     }
 
     /// Run one request through a fresh instance. Returns once the component has set the

@@ -78,6 +78,27 @@ pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<
     response
 }
 
+/// How the front treats requests: platform headers, who may read `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Front {
+    pub platform_headers: PlatformHeaders,
+    pub metrics_allowed: Vec<ipnet::IpNet>,
+}
+
+/// `/metrics` in the Prometheus text format.
+fn metrics_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(runtime.metrics_text()))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 /// `/healthz`: 200 with `{"status":"ok"|"degraded","reasons":[…]}` — a degraded edge still
 /// serves what it can, so balancers keep it while operators see why.
 fn health_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
@@ -101,7 +122,7 @@ async fn serve_request(
     mut req: Request<Incoming>,
     client: SocketAddr,
     local: SocketAddr,
-    mode: PlatformHeaders,
+    front: &Front,
 ) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -113,9 +134,17 @@ async fn serve_request(
             req.headers_mut().insert(http::header::HOST, host);
         }
     }
-    set_spin_headers(&mut req, client, mode);
+    set_spin_headers(&mut req, client, front.platform_headers);
+    let metrics_allowed = || {
+        front
+            .metrics_allowed
+            .iter()
+            .any(|n| n.contains(&client.ip()))
+    };
     let response = if method == http::Method::GET && path == "/healthz" {
         health_response(&runtime)
+    } else if method == http::Method::GET && path == "/metrics" && metrics_allowed() {
+        metrics_response(&runtime)
     } else {
         match runtime.handle(req).await {
             Ok(response) => response,
@@ -127,6 +156,26 @@ async fn serve_request(
                 )
             }
         }
+    };
+    let route = crate::metrics::route_of(&path);
+    let x_cache = response
+        .headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok());
+    runtime
+        .metrics()
+        .response(route, response.status().as_u16(), x_cache);
+    let response = match runtime.metrics().served_counter(route) {
+        Some(served) => response.map(|body| {
+            body.map_frame(move |frame| {
+                if let Some(data) = frame.data_ref() {
+                    served.inc_by(data.len() as u64);
+                }
+                frame
+            })
+            .boxed_unsync()
+        }),
+        None => response,
     };
     tracing::info!(
         %method,
@@ -144,9 +193,10 @@ async fn serve_request(
 pub async fn serve(
     runtime: EdgeRuntime,
     listener: TcpListener,
-    mode: PlatformHeaders,
+    front: Front,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let front = std::sync::Arc::new(front);
     let local = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -166,12 +216,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let runtime = runtime.clone();
+        let front = front.clone();
         let mut stop_rx = stop_rx.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let runtime = runtime.clone();
+                let front = front.clone();
                 async move {
-                    Ok::<_, Infallible>(serve_request(runtime, req, client, local, mode).await)
+                    Ok::<_, Infallible>(serve_request(runtime, req, client, local, &front).await)
                 }
             });
             let connection = hyper::server::conn::http1::Builder::new()

@@ -199,6 +199,20 @@ fn walk(net: &Network, dir: &Path) {
     let log = net.edges[0].server.log_tail();
     assert_eq!(log.matches("changed at rest").count(), 1, "{log}");
     let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
+
+    // 7. The edge's metrics (loopback may read them): the corrupt chunk, hits, and one authorize
+    // call per download session — the forged one (denied) and session "one" with its dozen
+    // requests.
+    let metrics = text(eu.get(format!("{edge}/metrics")).send().unwrap());
+    for line in [
+        "cdn_edge_corrupt_chunks 1",
+        "cdn_edge_authorize_calls_total 2",
+        "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"}",
+        "cdn_edge_served_bytes_total{zone=\"licensed\"}",
+        "cdn_edge_health_degraded 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
     assert_eq!(stat, "1");
 }
 

@@ -150,6 +150,18 @@ impl KvBackend for DiskKv {
         }
     }
 
+    fn bytes_held(&self) -> Option<u64> {
+        let entries = fs::read_dir(&self.dir).ok()?;
+        Some(
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum(),
+        )
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
         let _guard = self.lock(key);
         let current = match self.get(key)? {

@@ -25,6 +25,11 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
     /// Every key that has a value, in no particular order.
     fn get_keys(&self) -> Result<Vec<String>, KvError>;
 
+    /// Bytes the stored values take, if the backend can tell cheaply enough for a scrape.
+    fn bytes_held(&self) -> Option<u64> {
+        None
+    }
+
     /// Atomically add `delta` to the integer stored at `key` (decimal ASCII, as Redis
     /// keeps counters; a missing key counts as 0) and return the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {

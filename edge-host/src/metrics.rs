@@ -1,0 +1,249 @@
+//! The edge's Prometheus metrics (`GET /metrics`, text format), as the host sees the component
+//! work: responses by route and status, hits and misses and bytes served per zone, outbound calls
+//! to main and the parents (authorize calls among them), bytes filled per parent, and, read when
+//! scraped, health, cache bytes on disk and chunks found changed at rest.
+//!
+//! `/metrics` answers only clients in `metrics_allowed_cidrs` (loopback by default): an edge faces
+//! the public, its metrics need not.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::health::Health;
+use crate::kv::KvBackend;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Response {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Lookup {
+    zone: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Zone {
+    zone: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outbound {
+    peer: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Parent {
+    parent: String,
+}
+
+/// The route a request path belongs to, as a metric label.
+pub fn route_of(path: &str) -> &'static str {
+    if path.starts_with("/v1/content/") {
+        "content"
+    } else if path.starts_with("/v1/public/") {
+        "public"
+    } else if path.starts_with("/v1/internal/") {
+        "internal"
+    } else if path == "/healthz" {
+        "health"
+    } else {
+        "other"
+    }
+}
+
+/// The cache zone of a route: paid sealed items, or other (public) objects.
+pub fn zone_of(route: &str) -> Option<&'static str> {
+    match route {
+        "content" => Some("licensed"),
+        "public" => Some("other"),
+        _ => None,
+    }
+}
+
+/// The edge's counters and gauges.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    responses: Family<Response, Counter>,
+    lookups: Family<Lookup, Counter>,
+    served_bytes: Family<Zone, Counter>,
+    outbound: Family<Outbound, Counter>,
+    authorize_calls: Counter,
+    filled_bytes: Family<Parent, Counter>,
+    degraded: Gauge,
+    cache_bytes: Gauge<u64, AtomicU64>,
+    corrupt_chunks: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cdn_edge");
+        let responses = Family::<Response, Counter>::default();
+        registry.register(
+            "responses",
+            "Responses by route and status",
+            responses.clone(),
+        );
+        let lookups = Family::<Lookup, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Content responses by zone and result (hit: every byte from the cache)",
+            lookups.clone(),
+        );
+        let served_bytes = Family::<Zone, Counter>::default();
+        registry.register(
+            "served_bytes",
+            "Body bytes sent to clients per zone",
+            served_bytes.clone(),
+        );
+        let outbound = Family::<Outbound, Counter>::default();
+        registry.register(
+            "outbound_requests",
+            "Outbound requests by peer (main, parent) and result (a response head arrived or not)",
+            outbound.clone(),
+        );
+        let authorize_calls = Counter::default();
+        registry.register(
+            "authorize_calls",
+            "Authorize calls made to main",
+            authorize_calls.clone(),
+        );
+        let filled_bytes = Family::<Parent, Counter>::default();
+        registry.register(
+            "filled_bytes",
+            "Response body bytes received from each parent origin",
+            filled_bytes.clone(),
+        );
+        let degraded = Gauge::default();
+        registry.register(
+            "health_degraded",
+            "1 while /healthz reports degraded",
+            degraded.clone(),
+        );
+        let cache_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes held in the key-value store",
+            cache_bytes.clone(),
+        );
+        let corrupt_chunks = Gauge::default();
+        registry.register(
+            "corrupt_chunks",
+            "Cached chunks found changed at rest, dropped and refilled (since the cache was created)",
+            corrupt_chunks.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            responses,
+            lookups,
+            served_bytes,
+            outbound,
+            authorize_calls,
+            filled_bytes,
+            degraded,
+            cache_bytes,
+            corrupt_chunks,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one response; `x_cache` is its `X-Cache` header, if any.
+    pub fn response(&self, route: &'static str, status: u16, x_cache: Option<&str>) {
+        self.responses
+            .get_or_create(&Response { route, status })
+            .inc();
+        if let (Some(zone), Some(result)) = (zone_of(route), x_cache) {
+            let result = if result == "HIT" { "hit" } else { "miss" };
+            self.lookups.get_or_create(&Lookup { zone, result }).inc();
+        }
+    }
+
+    /// The counter of body bytes served for `route`'s zone, if it has one.
+    pub fn served_counter(&self, route: &str) -> Option<Counter> {
+        zone_of(route).map(|zone| self.served_bytes.get_or_create(&Zone { zone }).clone())
+    }
+
+    /// Counts one outbound request to main (`is_main`) or a parent.
+    pub fn outbound(&self, is_main: bool, path: &str, ok: bool) {
+        let peer = if is_main { "main" } else { "parent" };
+        let result = if ok { "ok" } else { "error" };
+        self.outbound
+            .get_or_create(&Outbound { peer, result })
+            .inc();
+        if is_main && path == "/v1/edge/authorize" {
+            self.authorize_calls.inc();
+        }
+    }
+
+    /// The counter of body bytes received from parent `origin`.
+    pub fn filled_counter(&self, origin: &str) -> Counter {
+        self.filled_bytes
+            .get_or_create(&Parent {
+                parent: origin.to_owned(),
+            })
+            .clone()
+    }
+
+    /// The text exposition, with the gauges read now.
+    pub fn encode(&self, health: &Health, kv: &dyn KvBackend, now: u64) -> String {
+        self.degraded.set(i64::from(health.report(now).degraded()));
+        if let Ok(Some(v)) = kv.get("stats/corrupt_chunks") {
+            let n = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
+            self.corrupt_chunks.set(n.unwrap_or(0));
+        }
+        if let Some(bytes) = kv.bytes_held() {
+            self.cache_bytes.set(bytes);
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_zones_and_text() {
+        assert_eq!(route_of("/v1/content/film"), "content");
+        assert_eq!(route_of("/v1/public/poster"), "public");
+        assert_eq!(route_of("/v1/internal/prefill"), "internal");
+        assert_eq!(route_of("/nope"), "other");
+        let m = Metrics::default();
+        m.response("content", 206, Some("HIT"));
+        m.response("content", 206, Some("MISS"));
+        m.response("health", 200, None);
+        m.served_counter("content").unwrap().inc_by(1000);
+        m.outbound(true, "/v1/edge/authorize", true);
+        m.outbound(false, "/items/x", false);
+        m.filled_counter("http://127.0.0.1:9000").inc_by(5);
+        let kv = crate::DiskKv::open(tempfile::tempdir().unwrap().keep()).unwrap();
+        kv.set("stats/corrupt_chunks", b"2").unwrap();
+        let text = m.encode(&Health::new(None), &kv, protocol::unix_now());
+        for line in [
+            "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"} 1",
+            "cdn_edge_served_bytes_total{zone=\"licensed\"} 1000",
+            "cdn_edge_authorize_calls_total 1",
+            "cdn_edge_outbound_requests_total{peer=\"parent\",result=\"error\"} 1",
+            "cdn_edge_filled_bytes_total{parent=\"http://127.0.0.1:9000\"} 5",
+            "cdn_edge_corrupt_chunks 2",
+            "cdn_edge_health_degraded 0",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        assert!(text.contains("cdn_edge_cache_bytes 1"), "{text}");
+    }
+}

@@ -1,8 +1,7 @@
 //! Accounts and sessions: register with argon2id password hashes, log in, resolve a session.
+//! Hashing runs in the bounded pool of [`Passwords`].
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-
+use crate::passwords::Passwords;
 use crate::records::{Account, Session};
 use crate::store::{Store, StoreError};
 
@@ -18,8 +17,16 @@ pub enum AccountError {
     BadCredentials,
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("too many logins and registrations at once; retry in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::passwords::Busy> for AccountError {
+    fn from(_: crate::passwords::Busy) -> Self {
+        AccountError::Busy
+    }
 }
 
 fn normalise_email(email: &str) -> Result<String, AccountError> {
@@ -39,6 +46,7 @@ fn normalise_email(email: &str) -> Result<String, AccountError> {
 /// Creates an account.
 pub async fn register(
     store: &dyn Store,
+    passwords: &Passwords,
     email: &str,
     password: &str,
     now: u64,
@@ -49,17 +57,10 @@ pub async fn register(
             "password must be 8 to 1024 characters",
         ));
     }
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || {
-        let salt =
-            SaltString::encode_b64(&protocol::random_bytes::<16>()).expect("16-byte salt encodes");
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| StoreError::Backend(e.to_string()))?
-    .map_err(|_| AccountError::Invalid("password cannot be hashed"))?;
+    let hash = passwords
+        .hash(password.to_owned())
+        .await?
+        .ok_or(AccountError::Invalid("password cannot be hashed"))?;
     let account = Account {
         account_id: format!("acct-{}", protocol::random_id()),
         email,
@@ -76,6 +77,7 @@ pub async fn register(
 /// Checks email and password and opens a session.
 pub async fn login(
     store: &dyn Store,
+    passwords: &Passwords,
     email: &str,
     password: &str,
     now: u64,
@@ -85,17 +87,9 @@ pub async fn login(
         .account_by_email(&email)
         .await?
         .ok_or(AccountError::BadCredentials)?;
-    let password = password.to_owned();
-    let hash = account.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-    })
-    .await
-    .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let ok = passwords
+        .verify(password.to_owned(), account.password_hash.clone())
+        .await?;
     if !ok {
         return Err(AccountError::BadCredentials);
     }

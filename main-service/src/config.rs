@@ -45,6 +45,32 @@ pub struct Config {
     pub parents: Vec<ParentConfig>,
     #[serde(default)]
     pub edges: Vec<EdgeConfig>,
+    /// Connection limits of the plain server: header, body and idle timeouts, connection cap.
+    #[serde(default)]
+    pub server: parent_sync::ServerLimits,
+    #[serde(default)]
+    pub passwords: PasswordSettings,
+}
+
+/// Bounds on password hashing (argon2id, 19 MiB and one core for tens of milliseconds each).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// Hashes run at once; 0 means one per core.
+    pub hash_concurrency: usize,
+    /// Logins and registrations that may wait for a slot; past that, 503 with `Retry-After`.
+    pub hash_queue: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            hash_concurrency: 0,
+            hash_queue: 8,
+        }
+    }
+}
+
 /// The storage backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -349,6 +375,9 @@ impl Config {
         }
         if self.licences.window_secs == 0 {
             return bad("licences.window_secs must be positive".into());
+        }
+        if let Err(m) = self.server.validate() {
+            return bad(format!("server: {m}"));
         }
         let mut ids = std::collections::HashSet::new();
         for e in &self.edges {

@@ -10,7 +10,9 @@
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
 //! - [`geo`], [`edges`]: client location and edge selection.
 //! - [`http`]: routes, extractors and the one error type.
-//! - [`metrics`], [`clock`]: Prometheus counters and the injectable clock.
+//! - [`passwords`]: password hashing under a concurrency bound.
+//! - [`metrics`], [`clock`], [`faults`]: Prometheus counters, the injectable clock, and the
+//!   fault points tests arm.
 
 pub mod accounts;
 pub mod authorize;
@@ -18,12 +20,14 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod edges;
+pub mod faults;
 pub mod geo;
 pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod licences;
 pub mod metrics;
+pub mod passwords;
 pub mod payment;
 pub mod records;
 pub mod rentals;
@@ -58,6 +62,10 @@ pub struct AppState {
     pub payments: Arc<dyn payment::PaymentProvider>,
     pub metrics: metrics::Metrics,
     pub clock: clock::Clock,
+    /// The bounded pool that hashes passwords.
+    pub passwords: Arc<passwords::Passwords>,
+    /// Faults a test injects (inert without the `fault-injection` feature).
+    pub faults: Arc<faults::Faults>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -109,6 +117,8 @@ impl AppState {
             payments: Arc::new(payment::SandboxPayments::default()),
             metrics: metrics::Metrics::default(),
             clock: clock::system(),
+            passwords: Arc::new(passwords::Passwords::new(&config.passwords)),
+            faults: Arc::default(),
             keys: Arc::new(keys),
             store,
             config: Arc::new(config),
@@ -129,7 +139,8 @@ pub fn app(state: AppState) -> axum::Router {
     http::router(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; prints `listening on ADDR` once bound.
+/// Serves `app` on `listener` with the configured connection limits until `shutdown` resolves;
+/// prints `listening on ADDR` once bound.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -140,12 +151,26 @@ pub async fn run(
     use std::io::Write as _;
     std::io::stdout().flush()?;
     tracing::info!(%addr, "main service listening");
-    axum::serve(
+    let limits = state.config.server;
+    let app = app(state);
+    parent_sync::limits::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        limits,
+        move |peer: SocketAddr| {
+            // What `into_make_service_with_connect_info` would do: the peer for `ClientIp`.
+            tower::util::MapRequest::new(
+                app.clone(),
+                move |mut req: axum::http::Request<parent_sync::RequestBody>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req
+                },
+            )
+        },
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,5 +1,7 @@
 //! Payment: a provider trait and the sandbox provider, which behaves like a real gateway's test
-//! mode: well-known test cards succeed or decline, charges are idempotent by key.
+//! mode: well-known test cards succeed or decline, charges are idempotent by key (a repeated key
+//! replays the first answer, a decline included, as real gateways do), charges can be refunded,
+//! and the sandbox reports what it charged and refunded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +22,8 @@ pub enum PaymentError {
     InsufficientFunds,
     #[error("the card number is not valid")]
     InvalidCard,
+    #[error("no charge {0} to refund")]
+    UnknownCharge(String),
 }
 
 /// A payment gateway.
@@ -31,6 +35,9 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
         card: &str,
         amount_cents: u64,
     ) -> Result<Charge, PaymentError>;
+
+    /// Refunds a successful charge in full; refunding it again changes nothing.
+    fn refund(&self, charge_id: &str) -> Result<(), PaymentError>;
 }
 
 /// Test cards of the sandbox.
@@ -45,6 +52,7 @@ pub mod cards {
 #[derive(Debug, Default)]
 pub struct SandboxPayments {
     charges: Mutex<HashMap<String, Result<Charge, PaymentError>>>,
+    refunded: Mutex<Vec<String>>,
 }
 
 fn luhn_valid(number: &str) -> bool {
@@ -73,9 +81,29 @@ fn luhn_valid(number: &str) -> bool {
 }
 
 impl SandboxPayments {
-    /// Number of distinct charges made (successful or not).
+    /// Number of distinct charge attempts made (successful or not).
     pub fn charge_count(&self) -> usize {
         self.charges.lock().expect("not poisoned").len()
+    }
+
+    /// The successful charges, refunded or not.
+    pub fn charges(&self) -> Vec<Charge> {
+        let charges = self.charges.lock().expect("not poisoned");
+        charges.values().filter_map(|c| c.clone().ok()).collect()
+    }
+
+    /// The ids of the refunded charges.
+    pub fn refunds(&self) -> Vec<String> {
+        self.refunded.lock().expect("not poisoned").clone()
+    }
+
+    /// The successful charges that were not refunded: what the customers paid.
+    pub fn kept_charges(&self) -> Vec<Charge> {
+        let refunded = self.refunds();
+        self.charges()
+            .into_iter()
+            .filter(|c| !refunded.contains(&c.charge_id))
+            .collect()
     }
 }
 
@@ -105,6 +133,18 @@ impl PaymentProvider for SandboxPayments {
             })
             .clone()
     }
+
+    fn refund(&self, charge_id: &str) -> Result<(), PaymentError> {
+        let known = self.charges().iter().any(|c| c.charge_id == charge_id);
+        if !known {
+            return Err(PaymentError::UnknownCharge(charge_id.to_owned()));
+        }
+        let mut refunded = self.refunded.lock().expect("not poisoned");
+        if !refunded.iter().any(|r| r == charge_id) {
+            refunded.push(charge_id.to_owned());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -127,5 +167,11 @@ mod tests {
         let first = p.charge("e", cards::OK_MASTERCARD, 100).unwrap();
         assert_eq!(p.charge("e", cards::OK_MASTERCARD, 100).unwrap(), first);
         assert_eq!(p.charge_count(), 5);
+        assert_eq!(p.charges().len(), 2);
+        p.refund(&first.charge_id).unwrap();
+        p.refund(&first.charge_id).unwrap();
+        assert_eq!(p.refunds(), vec![first.charge_id.clone()]);
+        assert_eq!(p.kept_charges().len(), 1);
+        assert!(p.refund("ch_unknown").is_err());
     }
 }

@@ -11,6 +11,8 @@
 //! - `upload`: its streaming uploads (single put or multipart, one part in memory, aborted on
 //!   error).
 //! - [`server`]: the local parent (`parent-store` binary): `s3s-fs` with SigV4 checked.
+//! - [`limits`]: the HTTP/1 accept loop with header, body and idle timeouts and a connection
+//!   cap, shared by the local parent and main.
 //! - [`verify`]: checks a sealed object held by a parent, chunk by chunk, against its digest root.
 //! - [`mod@replicate`]: one replication round primary → secondaries with verification, and the
 //!   `watch` loop (`parent-sync` binary).
@@ -18,6 +20,7 @@
 //! Object keys are `items/{item}/v{version}.sealed` (see `docs/interfaces.md`).
 
 pub mod config;
+pub mod limits;
 pub mod replicate;
 pub mod server;
 pub mod store;
@@ -25,6 +28,7 @@ mod upload;
 pub mod verify;
 
 pub use config::{ConfigError, ParentConfig, SyncConfig};
+pub use limits::{BodyError, RequestBody, ServerLimits};
 pub use replicate::{
     ITEMS_PREFIX, ObjectOutcome, Outcome, ReplicateOptions, Report, replicate, replicate_with,
     watch,

@@ -4,19 +4,13 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 
 use crate::config::valid_bucket_name;
-
-/// How long open connections may take to finish after shutdown was asked for.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::limits::ServerLimits;
 
 /// What a local parent serves and whom it lets in.
 #[derive(Clone)]
@@ -31,6 +25,8 @@ pub struct ServerConfig {
     /// The only credentials accepted.
     pub access_key: String,
     pub secret_key: String,
+    /// Header, body and idle timeouts and the connection cap.
+    pub limits: ServerLimits,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -41,6 +37,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("region", &self.region)
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -75,7 +72,7 @@ impl ServerConfig {
                 "access key and secret key must not be empty".into(),
             ));
         }
-        Ok(())
+        self.limits.validate().map_err(ServerError::Config)
     }
 
     /// Validates the settings and creates the root directory and the bucket if missing. [`run`]
@@ -107,8 +104,9 @@ impl ServerConfig {
     }
 }
 
-/// Serves the parent on `listener` until `shutdown` completes, then lets open connections finish
-/// (up to 10 s). The caller binds (port 0 allowed) and prints the `listening on` line.
+/// Serves the parent on `listener` with the configured [`ServerLimits`] until `shutdown`
+/// completes, then lets open connections finish (up to 10 s). The caller binds (port 0 allowed)
+/// and prints the `listening on` line.
 ///
 /// Fails before serving if the settings are invalid or the directories cannot be created.
 pub async fn run(
@@ -124,38 +122,13 @@ pub async fn run(
     tracing::info!(%addr, root = %config.root.display(), bucket = %config.bucket,
         region = %config.region, "parent store serving");
 
-    let http = ConnBuilder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let socket = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _)) => socket,
-                Err(e) => {
-                    // Usually out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.as_mut() => break,
-        };
-        let conn = http.serve_connection(TokioIo::new(socket), service.clone());
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: draining open connections");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
-    }
+    crate::limits::serve(
+        listener,
+        config.limits,
+        move |_peer| service.clone(),
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 

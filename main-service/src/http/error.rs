@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::accounts::AccountError;
 use crate::authorize::AuthorizeError;
@@ -20,12 +19,11 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    pub retry_after: Option<u32>,
+    /// One more field of the body for the client's program, such as the `rental_id` of an
+    /// `already_rented` refusal.
+    pub detail: Option<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -34,7 +32,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            detail: None,
         }
+    }
+
+    /// Adds a field to the body beside `error` and `message`.
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.detail = Some((name, value.into()));
+        self
+    }
+
+    /// Adds a `Retry-After` header to the answer.
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// A failure of main itself: logged with its cause, reported without it.
@@ -58,14 +70,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(Body {
-                error: self.code,
-                message: &self.message,
-            }),
-        )
-            .into_response()
+        let mut body = serde_json::json!({"error": self.code, "message": self.message});
+        if let Some((name, value)) = self.detail {
+            body[name] = value.into();
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -85,6 +100,10 @@ impl From<AccountError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", e.to_string())
             }
             AccountError::Invalid(m) => ApiError::bad_request(m),
+            AccountError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+                    .with_retry_after(1)
+            }
             AccountError::Store(s) => s.into(),
         }
     }
@@ -110,14 +129,27 @@ impl From<RentError> for ApiError {
                 "invalid_card",
                 "the card number is not valid",
             ),
-            RentError::InProgress => {
+            RentError::InProgress | RentError::ItemInProgress => {
                 ApiError::new(StatusCode::CONFLICT, "purchase_in_progress", msg)
             }
+            RentError::AlreadyRented { rental_id } => {
+                ApiError::new(StatusCode::CONFLICT, "already_rented", msg)
+                    .with_detail("rental_id", rental_id)
+            }
+            RentError::KeyReused { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                msg,
+            ),
+            RentError::Payment(PaymentError::UnknownCharge(c)) => ApiError::internal(c),
             RentError::NoEdge => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_edge", msg),
             RentError::RegionDenied => ApiError::new(StatusCode::FORBIDDEN, "region_denied", msg),
-            RentError::BadIdempotencyKey => ApiError::bad_request(msg),
+            RentError::BadIdempotencyKey(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", m)
+            }
             RentError::Store(s) => s.into(),
             RentError::Sign(s) => ApiError::internal(s),
+            RentError::Fault(f) => ApiError::internal(f),
         }
     }
 }

@@ -2,14 +2,16 @@
 
 mod error;
 mod extract;
+mod input;
 
 pub use error::ApiError;
 pub use extract::{Admin, ClientIp, Customer, Edge};
+pub use input::{JsonBody, Path, Query};
 
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -24,7 +26,7 @@ use crate::ingest::IngestMeta;
 use crate::records::Binding;
 
 /// Largest JSON body accepted.
-const JSON_LIMIT: usize = 64 * 1024;
+pub(crate) const JSON_LIMIT: usize = 64 * 1024;
 /// How long a signed manifest stays valid.
 const MANIFEST_VALID_SECS: u64 = 3600;
 
@@ -49,8 +51,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/items", post(ingest))
         .layer(DefaultBodyLimit::disable());
     api.merge(ingest)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method",
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -79,11 +95,16 @@ struct Credentials {
 
 async fn register(
     State(state): State<AppState>,
-    Json(c): Json<Credentials>,
+    JsonBody(c): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let account =
-        crate::accounts::register(state.store.as_ref(), &c.email, &c.password, (state.clock)())
-            .await?;
+    let account = crate::accounts::register(
+        state.store.as_ref(),
+        &state.passwords,
+        &c.email,
+        &c.password,
+        (state.clock)(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"account_id": account.account_id})),
@@ -92,10 +113,16 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
-    Json(c): Json<Credentials>,
+    JsonBody(c): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let s = crate::accounts::login(state.store.as_ref(), &c.email, &c.password, (state.clock)())
-        .await?;
+    let s = crate::accounts::login(
+        state.store.as_ref(),
+        &state.passwords,
+        &c.email,
+        &c.password,
+        (state.clock)(),
+    )
+    .await?;
     Ok(Json(
         json!({"session": s.session_id, "account_id": s.account_id, "expires_at": s.expires_at}),
     ))
@@ -134,9 +161,13 @@ async fn item(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RentBody {
     item: String,
     card: String,
+    /// Buy although the account still holds a usable rental of the item.
+    #[serde(default)]
+    another_copy: bool,
 }
 
 #[derive(Serialize)]
@@ -154,18 +185,18 @@ async fn rent(
     Customer(account): Customer,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Json(body): Json<RentBody>,
+    JsonBody(body): JsonBody<RentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "the Idempotency-Key header is required so a retried purchase charges once",
-            )
-        })?;
+    let key =
+        crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
     let item = parse_item(&body.item)?;
-    let r = crate::rentals::rent(&state, &account, ip, &item, &body.card, key).await?;
+    let order = crate::rentals::Order {
+        item: &item,
+        card: &body.card,
+        idempotency_key: key,
+        another_copy: body.another_copy,
+    };
+    let r = crate::rentals::rent(&state, &account, ip, &order).await?;
     let answer = RentAnswer {
         rental_id: r.rental_id,
         licence_id: r.licence_id,
@@ -202,7 +233,7 @@ async fn bind(
     State(state): State<AppState>,
     Customer(account): Customer,
     Path(id): Path<String>,
-    Json(b): Json<BindBody>,
+    JsonBody(b): JsonBody<BindBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let binding = Binding {
         device_id: b.device_id,
@@ -223,7 +254,7 @@ async fn enable(
     State(state): State<AppState>,
     Customer(account): Customer,
     Path(id): Path<String>,
-    Json(b): Json<EnableBody>,
+    JsonBody(b): JsonBody<EnableBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let licence =
         crate::licences::enable(&state, &account, &id, &b.device_id, &b.player_id).await?;
@@ -241,7 +272,7 @@ async fn signed_manifest(State(state): State<AppState>) -> Result<impl IntoRespo
 async fn authorize(
     State(state): State<AppState>,
     Edge(edge): Edge,
-    Json(req): Json<AuthorizeRequest>,
+    JsonBody(req): JsonBody<AuthorizeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let result = crate::authorize::authorize(&state, &edge, &req).await;
     state.metrics.authorize(match &result {
@@ -256,7 +287,7 @@ async fn authorize(
 async fn fill_sources(
     State(state): State<AppState>,
     Edge(edge): Edge,
-    Json(req): Json<FillSourcesRequest>,
+    JsonBody(req): JsonBody<FillSourcesRequest>,
 ) -> Result<Json<FillSources>, ApiError> {
     let item = state
         .store

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use parent_sync::ServerConfig;
+use parent_sync::{ServerConfig, ServerLimits};
 
 /// Serve a directory as an S3-compatible parent store (SigV4 signatures and presigned URLs
 /// checked). Prints `listening on ADDR` on stdout once bound; stops on SIGINT or SIGTERM.
@@ -30,6 +30,15 @@ struct Args {
     /// Region clients sign for (informational).
     #[arg(long, env = "PARENT_STORE_REGION", default_value = "eu")]
     region: String,
+    /// Seconds a client has to send a request header; also the keep-alive idle time.
+    #[arg(long, env = "PARENT_STORE_HEADER_READ_TIMEOUT_SECS", default_value_t = ServerLimits::default().header_read_timeout_secs)]
+    header_read_timeout_secs: u64,
+    /// Seconds a request body may pause between two pieces.
+    #[arg(long, env = "PARENT_STORE_BODY_READ_TIMEOUT_SECS", default_value_t = ServerLimits::default().body_read_timeout_secs)]
+    body_read_timeout_secs: u64,
+    /// Connections open at once (keep it below `ulimit -n`).
+    #[arg(long, env = "PARENT_STORE_MAX_CONNECTIONS", default_value_t = ServerLimits::default().max_connections)]
+    max_connections: usize,
 }
 
 #[tokio::main]
@@ -48,6 +57,11 @@ async fn main() -> anyhow::Result<()> {
         region: args.region,
         access_key: args.access_key,
         secret_key: args.secret_key,
+        limits: ServerLimits {
+            header_read_timeout_secs: args.header_read_timeout_secs,
+            body_read_timeout_secs: args.body_read_timeout_secs,
+            max_connections: args.max_connections,
+        },
     };
     config.prepare()?;
     let listener = tokio::net::TcpListener::bind(&args.listen)

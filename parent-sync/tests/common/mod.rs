@@ -40,6 +40,7 @@ impl LocalParent {
             region: REGION.into(),
             access_key: ACCESS_KEY.into(),
             secret_key: SECRET_KEY.into(),
+            limits: Default::default(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

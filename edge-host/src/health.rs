@@ -4,7 +4,8 @@
 //! so the answer stays 200; the body and the `edge_health_degraded` metric tell the operator.
 //!
 //! The rules are plain functions of the last success and the last failure seen (unix seconds):
-//! a peer or the store is failing when its latest outcome within [`RECENT_SECS`] was a failure.
+//! a peer is failing when its latest outcome within [`RECENT_SECS`] was a failure; the store when
+//! any write failed within that time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,6 +23,8 @@ pub const RECENT_SECS: u64 = 60;
 #[derive(Debug, Default)]
 pub struct Outcomes {
     latest: AtomicU64,
+    /// Unix second of the last failure (0 = none).
+    failed_at: AtomicU64,
 }
 
 impl Outcomes {
@@ -29,6 +32,16 @@ impl Outcomes {
     pub fn record(&self, ok: bool, now: u64) {
         self.latest
             .store(now << 1 | u64::from(ok), Ordering::Relaxed);
+        if !ok {
+            self.failed_at.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any outcome within [`RECENT_SECS`] of `now` was a failure — for the store, where
+    /// small writes may still fit on a disk too full for chunks.
+    pub fn failed_recently(&self, now: u64) -> bool {
+        let at = self.failed_at.load(Ordering::Relaxed);
+        at != 0 && now.saturating_sub(at) <= RECENT_SECS
     }
 
     /// Whether the latest outcome was a failure within [`RECENT_SECS`] of `now`.
@@ -117,7 +130,7 @@ impl Health {
     /// The report at `now`.
     pub fn report(&self, now: u64) -> HealthReport {
         let mut reasons = Vec::new();
-        if self.cache_writes.failing(now) {
+        if self.cache_writes.failed_recently(now) {
             reasons.push("cache writes are failing (disk full or unwritable): every byte is fetched from the parents");
         }
         if self.main.failing(now) {
@@ -236,7 +249,12 @@ mod tests {
         assert_eq!(r.reasons.len(), 3, "{r:?}");
         h.outbound("http://127.0.0.1:8080", true);
         h.cache_write(true);
-        assert_eq!(h.report(now).reasons.len(), 1);
+        let r = h.report(now);
+        assert_eq!(r.reasons.len(), 2, "{r:?}");
+        assert!(
+            r.reasons[0].contains("cache writes"),
+            "a success does not hide a recent failure"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What `/healthz` says: `ok`, or `degraded` with the reasons, from what the host saw the
 //! component do — cache writes that fail (a full disk), calls to main that fail, calls to every
 //! parent failing. A degraded edge still serves what it can (cached bytes, streaming through),
-//! so the answer stays 200; the body and the `edge_health_degraded` metric tell the operator.
+//! so the answer stays 200; the body and the `cdn_edge_health_degraded` metric tell the operator.
 //!
 //! The rules are plain functions of the last success and the last failure seen (unix seconds):
 //! a peer is failing when its latest outcome within [`RECENT_SECS`] was a failure; the store when

@@ -102,7 +102,11 @@ mod tests {
         assert!(cached_grant(&cache, &key, &o.info.item, 1000).is_some());
         assert!(cached_grant(&cache, &key, &o.info.item, 1449).is_some());
         assert_eq!(cached_grant(&cache, &key, &o.info.item, 1450), None);
-        assert_eq!(cached_grant(&cache, &key, &o.info.item, 999), None, "clock went back");
+        assert_eq!(
+            cached_grant(&cache, &key, &o.info.item, 999),
+            None,
+            "clock went back"
+        );
         let other = crate::testing::TestObject::new("other", 5000);
         assert_eq!(cached_grant(&cache, &key, &other.info.item, 1000), None);
     }

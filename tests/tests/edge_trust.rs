@@ -30,6 +30,24 @@ fn get(client: &Client, url: &str, headers: &[(&str, &str)]) -> Response {
     req.send().unwrap()
 }
 
+/// Registers `email` with the player in `home`, logs in, rents `item`; the download URL.
+fn rent(net: &Network, home: &Path, email: &str, item: &str) -> String {
+    let player = |args: &[&str]| {
+        let mut cmd = net.player(home);
+        cmd.args(args);
+        run(cmd, Duration::from_secs(120)).unwrap()
+    };
+    for step in ["register", "login"] {
+        player(&[step, "--email", email, "--password", "pw pw pw pw"]);
+    }
+    let out = player(&["rent", item]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("download_url:"))
+        .unwrap_or_else(|| panic!("no download_url in {out}"))
+        .trim()
+        .to_owned()
+}
+
 fn text(r: Response) -> String {
     r.text().unwrap_or_default()
 }
@@ -57,33 +75,7 @@ fn walk(net: &Network, dir: &Path) {
     write_content(&src, 3 * MIB + 777, 7).unwrap();
     net.ingest("eu-film", "EU Film", None, &["eu"], &src)
         .unwrap();
-    let home = dir.join("player");
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(&home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    player(&[
-        "register",
-        "--email",
-        "eve@example.com",
-        "--password",
-        "pw pw pw pw",
-    ]);
-    player(&[
-        "login",
-        "--email",
-        "eve@example.com",
-        "--password",
-        "pw pw pw pw",
-    ]);
-    let out = player(&["rent", "eu-film"]);
-    let url = out
-        .lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let url = rent(net, &dir.join("player"), "eve@example.com", "eu-film");
     let eu = client_from(clients::EU);
     let us = client_from(clients::US);
 
@@ -246,33 +238,7 @@ fn stuck(net: &Network, dir: &Path) {
     write_content(&src, 2 * MIB + 5, 9).unwrap();
     net.ingest("film", "Film", None, &[], &src).unwrap();
     net.sync_parents().unwrap();
-    let home = dir.join("player");
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(&home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    player(&[
-        "register",
-        "--email",
-        "sam@example.com",
-        "--password",
-        "pw pw pw pw",
-    ]);
-    player(&[
-        "login",
-        "--email",
-        "sam@example.com",
-        "--password",
-        "pw pw pw pw",
-    ]);
-    let out = player(&["rent", "film"]);
-    let url = out
-        .lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let url = rent(net, &dir.join("player"), "sam@example.com", "film");
     let eu = client_from(clients::EU);
 
     // The eu parent (first for an eu edge) stops: the fill moves on to another parent.

@@ -33,6 +33,8 @@ pub struct Options {
     pub spin_like_headers: bool,
     /// The edges' outbound first-byte and idle timeouts (edge-host's defaults when `None`).
     pub outbound_timeout_secs: Option<u64>,
+    /// The edge component to run (else [`edge_wasm`]).
+    pub edge_wasm: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -47,6 +49,7 @@ impl Default for Options {
             max_uses: 3,
             spin_like_headers: false,
             outbound_timeout_secs: None,
+            edge_wasm: None,
         }
     }
 }
@@ -161,7 +164,7 @@ const STARTUP: Duration = Duration::from_secs(60);
 impl Network {
     /// Starts everything under `dir` (which should be empty).
     pub fn start(dir: &Path, opts: &Options) -> anyhow::Result<Self> {
-        let wasm = edge_wasm();
+        let wasm = opts.edge_wasm.clone().unwrap_or_else(edge_wasm);
         if !wasm.exists() {
             bail!(
                 "the edge component is missing (looked at {:?}): build it with `cargo build -p edge-fn --target wasm32-wasip2 --profile edge`, or set CDN_EDGE_WASM",

@@ -1,0 +1,154 @@
+//! `edge-hit`: what an edge's cache hits cost, measured through the real network (release
+//! binaries started as processes on loopback, the real component on edge-host): whole-object
+//! hit throughput and the time to first byte of a 1 KiB range, for each component given.
+//!
+//! Run by `bench/edge-hit.sh`, which builds the release binaries and the two components (with
+//! and without the at-rest digest check) and passes them here; the figures go to
+//! `docs/benchmarks.md`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use e2e::network::{Network, Options, write_content};
+use e2e::process::run;
+
+#[derive(Debug, Parser)]
+#[command(about = "Edge hit throughput and time to first byte per component")]
+struct Args {
+    /// Components to compare, as LABEL=PATH (e.g. checked=target/edge.wasm).
+    #[arg(long = "component", required = true, value_parser = parse_component)]
+    components: Vec<(String, PathBuf)>,
+    /// Size of the item in MiB.
+    #[arg(long, default_value_t = 256)]
+    mib: u64,
+    /// Measured whole-object downloads per component (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Measured 1 KiB range requests per component for the time to first byte.
+    #[arg(long, default_value_t = 200)]
+    small: usize,
+}
+
+fn parse_component(s: &str) -> Result<(String, PathBuf), String> {
+    let (label, path) = s.split_once('=').ok_or("expected LABEL=PATH")?;
+    Ok((label.to_owned(), PathBuf::from(path)))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Reads a whole body, returning its length.
+fn drain(mut r: reqwest::blocking::Response) -> anyhow::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let got = r.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += got as u64;
+    }
+}
+
+struct Figures {
+    gbps: f64,
+    ttfb_ms_p50: f64,
+    ttfb_ms_p99: f64,
+}
+
+fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let opts = Options {
+        edges: vec![("edge-eu-1".into(), "eu".into())],
+        prefill_interval_secs: 0,
+        edge_wasm: Some(wasm.to_owned()),
+        ..Options::default()
+    };
+    let net = Network::start(dir, &opts)?;
+    let src = dir.join("item.bin");
+    write_content(&src, args.mib << 20, 42)?;
+    net.ingest("bench-film", "Bench Film", None, &[], &src)?;
+    std::fs::remove_file(&src)?;
+    let home = dir.join("player");
+    let player = |a: &[&str]| {
+        let mut cmd = net.player(&home);
+        cmd.args(a);
+        run(cmd, Duration::from_secs(300))
+    };
+    for step in ["register", "login"] {
+        player(&[
+            step,
+            "--email",
+            "bench@example.com",
+            "--password",
+            "bench pw 1",
+        ])?;
+    }
+    let out = player(&["rent", "bench-film"])?;
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("download_url:"))
+        .context("no download_url")?
+        .trim()
+        .to_owned();
+    let url = format!("{url}&sid=bench");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    // The first download fills the cache; the second reads every cached chunk back into the page
+    // cache right before the measured runs.
+    for _ in 0..2 {
+        drain(client.get(&url).send()?.error_for_status()?)?;
+    }
+    let mut rates = Vec::new();
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        let r = client.get(&url).send()?.error_for_status()?;
+        if r.headers().get("x-cache").and_then(|v| v.to_str().ok()) != Some("HIT") {
+            bail!("a measured download was not a hit");
+        }
+        let n = drain(r)?;
+        rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
+    }
+    let mut ttfb = Vec::new();
+    for i in 0..args.small {
+        let at = 160 + (i as u64 * 7_340_033) % ((args.mib << 20) - 2048);
+        let started = Instant::now();
+        let r = client
+            .get(&url)
+            .header("range", format!("bytes={at}-{}", at + 1023))
+            .send()?
+            .error_for_status()?;
+        ttfb.push(started.elapsed().as_secs_f64() * 1e3);
+        drain(r)?;
+    }
+    ttfb.sort_by(f64::total_cmp);
+    Ok(Figures {
+        gbps: median(rates),
+        ttfb_ms_p50: ttfb[ttfb.len() / 2],
+        ttfb_ms_p99: ttfb[(ttfb.len() * 99) / 100],
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    println!(
+        "| component | hit, {} MiB, 1 client (median of {}) | 1 KiB range, time to first byte p50 / p99 ({} requests) |",
+        args.mib, args.runs, args.small
+    );
+    println!("| --- | --- | --- |");
+    for (label, wasm) in &args.components {
+        let f = measure(&args, wasm).with_context(|| format!("component {label}"))?;
+        println!(
+            "| {label} | {:.2} GB/s | {:.2} ms / {:.2} ms |",
+            f.gbps, f.ttfb_ms_p50, f.ttfb_ms_p99
+        );
+    }
+    Ok(())
+}

@@ -17,7 +17,7 @@ pub const PREFILL_PATH: &str = "/v1/internal/prefill";
 /// Delay before the first call, so that start-up is not slowed down by it.
 const FIRST_TICK: Duration = Duration::from_secs(1);
 
-/// Call the prefill entry point every `interval`, the first time after [`FIRST_TICK`];
+/// Call the prefill entry point every `interval`, the first time after a second;
 /// runs until the task is dropped or aborted. A call still running when the next one is
 /// due delays it (calls never overlap).
 pub async fn run_ticker(runtime: EdgeRuntime, secret: String, interval: Duration) {

@@ -65,17 +65,26 @@ pub(crate) fn set_spin_headers<B>(req: &mut Request<B>, client: SocketAddr, mode
     set("spin-base-path", "/".to_owned());
 }
 
-pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
-    let body = Full::new(Bytes::from_static(text.as_bytes()))
+/// A complete answer with `status`, `content_type` and `body`.
+fn full_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<HyperOutgoingBody> {
+    let body = Full::new(body.into())
         .map_err(|never: Infallible| match never {})
         .boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static(content_type),
     );
     response
+}
+
+pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    full_response(status, "text/plain; charset=utf-8", text)
 }
 
 /// How the front treats requests: platform headers, who may read `/metrics`.
@@ -87,16 +96,12 @@ pub struct Front {
 
 /// `/metrics` in the Prometheus text format.
 fn metrics_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(runtime.metrics_text()))
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
+    let text = runtime.metrics_text();
+    full_response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text,
+    )
 }
 
 /// `/healthz`: 200 with `{"status":"ok"|"degraded","reasons":[…]}` — a degraded edge still
@@ -104,16 +109,7 @@ fn metrics_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
 fn health_response(runtime: &EdgeRuntime) -> Response<HyperOutgoingBody> {
     let report = runtime.health().report(protocol::unix_now());
     let body = serde_json::to_vec(&report).expect("plain struct serializes");
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    full_response(StatusCode::OK, "application/json", body)
 }
 
 /// Answer one request from the network.

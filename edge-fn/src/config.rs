@@ -1,5 +1,13 @@
 //! The component's settings, read from Spin variables (`edge_id`, `edge_secret`, `edge_region`,
-//! `main_url`) and validated before any request is handled.
+//! `main_url`, and the cache budgets `licensed_budget_bytes` and `other_budget_bytes`) and
+//! validated before any request is handled.
+
+use crate::zone::Budgets;
+
+/// Budget of the licensed zone when `licensed_budget_bytes` is not set: 10 GiB.
+pub const DEFAULT_LICENSED_BUDGET: u64 = 10 << 30;
+/// Budget of the other zone when `other_budget_bytes` is not set: 1 GiB.
+pub const DEFAULT_OTHER_BUDGET: u64 = 1 << 30;
 
 /// What this edge needs to talk to main.
 #[derive(Clone, PartialEq, Eq)]
@@ -9,6 +17,8 @@ pub struct EdgeConfig {
     pub edge_region: String,
     /// Base URL of main without a trailing slash, e.g. `http://127.0.0.1:8080`.
     pub main_url: String,
+    /// Bytes each cache zone may hold.
+    pub budgets: Budgets,
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -17,6 +27,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("edge_id", &self.edge_id)
             .field("edge_region", &self.edge_region)
             .field("main_url", &self.main_url)
+            .field("budgets", &self.budgets)
             .finish_non_exhaustive()
     }
 }
@@ -28,6 +39,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("Spin variable `main_url` must be an http:// or https:// URL, got {0:?}")]
     BadMainUrl(String),
+    #[error("Spin variable `{0}` must be a whole number of bytes, at least 1 MiB, got {1:?}")]
+    BadBudget(&'static str, String),
 }
 
 impl EdgeConfig {
@@ -46,7 +59,22 @@ impl EdgeConfig {
         if !has_host {
             return Err(ConfigError::BadMainUrl(main_url));
         }
+        let budget = |name: &'static str, default: u64| match lookup(name) {
+            None => Ok(default),
+            Some(v) if v.trim().is_empty() => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|b| (1 << 20..=i64::MAX as u64).contains(b))
+                .ok_or(ConfigError::BadBudget(name, v)),
+        };
+        let budgets = Budgets {
+            licensed: budget("licensed_budget_bytes", DEFAULT_LICENSED_BUDGET)?,
+            other: budget("other_budget_bytes", DEFAULT_OTHER_BUDGET)?,
+        };
         Ok(Self {
+            budgets,
             edge_id: get("edge_id")?,
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
@@ -95,6 +123,27 @@ mod tests {
         assert_eq!(c.main("/healthz"), "http://127.0.0.1:8080/healthz");
         assert_eq!(c.edge_auth_headers()[1].1, "Bearer s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(c.budgets.licensed, DEFAULT_LICENSED_BUDGET);
+        assert_eq!(c.budgets.other, DEFAULT_OTHER_BUDGET);
+        let mut v = FULL.to_vec();
+        v.push(("licensed_budget_bytes", " 1073741824 "));
+        let c = EdgeConfig::from_lookup(vars(&v)).unwrap();
+        assert_eq!(c.budgets.licensed, 1 << 30);
+    }
+
+    #[test]
+    fn refuses_unusable_budgets() {
+        for bad in ["10GiB", "-1", "1000", "99999999999999999999"] {
+            let mut v = FULL.to_vec();
+            v.push(("other_budget_bytes", bad));
+            assert!(
+                matches!(
+                    EdgeConfig::from_lookup(vars(&v)),
+                    Err(ConfigError::BadBudget("other_budget_bytes", _))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

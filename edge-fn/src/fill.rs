@@ -10,9 +10,10 @@
 use protocol::sealed::HEADER_LEN;
 use protocol::{ObjectInfo, Source};
 
-use crate::cache::{Cache, STAT_CORRUPT_CHUNKS, chunk_key, meta_key, stat_key};
+use crate::cache::{Cache, STAT_CORRUPT_CHUNKS, chunk_key, complete_key, meta_key, stat_key};
 use crate::meta::{ObjectMeta, layout_of};
 use crate::origin::{Origin, fetch_range, read_exact};
+use crate::zone::Admit;
 
 /// Nothing could deliver verified bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,14 +110,17 @@ struct Run<B> {
 }
 
 /// Hands out verified sealed chunks of one object version: from the cache, or filled from the
-/// sources (and stored when `store` is set, i.e. when this edge may hold the item).
+/// sources and stored when `store` says where (when this edge may hold the item) and the zone's
+/// budget has room; a chunk the budget has no room for is served all the same.
 pub struct ChunkFiller<'a, C, O: Origin> {
     cache: &'a C,
     origin: &'a O,
     meta: &'a ObjectMeta,
     info: &'a ObjectInfo,
     sources: &'a [Source],
-    store: bool,
+    store: Option<Admit>,
+    /// A chunk was not stored for want of room (logged once per filler).
+    full: bool,
     preferred: usize,
     run: Option<Run<O::Body>>,
     filled: u64,
@@ -140,7 +144,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         meta: &'a ObjectMeta,
         info: &'a ObjectInfo,
         sources: &'a [Source],
-        store: bool,
+        store: Option<Admit>,
     ) -> Self {
         Self {
             cache,
@@ -149,6 +153,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             info,
             sources,
             store,
+            full: false,
             preferred: 0,
             run: None,
             filled: 0,
@@ -187,8 +192,19 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
                 crate::log(format_args!(
                     "cached {key} changed at rest ({e}); dropping it and refilling"
                 ));
-                if let Err(e) = self.cache.delete(&key) {
-                    crate::log(format_args!("deleting {key}: {e}"));
+                match self.cache.delete(&key) {
+                    Ok(()) => {
+                        if let Some(admit) = &self.store {
+                            let want = self.meta.layout().sealed_chunk_range(index);
+                            admit.dropped(self.cache, want.end - want.start);
+                        }
+                    }
+                    Err(e) => crate::log(format_args!("deleting {key}: {e}")),
+                }
+                // The object is no longer whole here: prefill refills a pinned one.
+                let complete = complete_key(&self.info.item, self.info.version);
+                if let Err(e) = self.cache.delete(&complete) {
+                    crate::log(format_args!("deleting {complete}: {e}"));
                 }
                 if let Err(e) = self.cache.increment(&stat_key(STAT_CORRUPT_CHUNKS), 1) {
                     crate::log(format_args!("counting {STAT_CORRUPT_CHUNKS}: {e}"));
@@ -250,10 +266,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
                     if run.next >= run.end {
                         self.run = None;
                     }
-                    if self.store {
-                        let key = chunk_key(&self.info.item, self.info.version, index);
-                        cache_set(self.cache, &key, &bytes);
-                    }
+                    self.keep(index, &bytes);
                     self.filled += 1;
                     return Ok(bytes);
                 }
@@ -272,6 +285,31 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             what,
             detail: failures.join("; "),
         })
+    }
+
+    /// Stores verified chunk `index` if this edge may hold it and its zone has room.
+    fn keep(&mut self, index: u64, bytes: &[u8]) {
+        let Some(admit) = &self.store else { return };
+        let len = bytes.len() as u64;
+        if !admit.reserve(self.cache, len) {
+            if !self.full {
+                self.full = true;
+                crate::log(format_args!(
+                    "zone {} is at its budget of {} bytes: serving {}/v{} without storing it \
+                     until the maintenance call makes room",
+                    admit.zone, admit.budget, self.info.item, self.info.version
+                ));
+            }
+            return;
+        }
+        let key = chunk_key(&self.info.item, self.info.version, index);
+        match self.cache.set(&key, bytes) {
+            Ok(()) => admit.stored(self.cache, len),
+            Err(e) => {
+                crate::log(format_args!("writing {key}: {e}"));
+                admit.cancel(self.cache, len);
+            }
+        }
     }
 }
 

@@ -64,7 +64,14 @@ fn a_run_of_chunks_is_one_request() {
     let cache = MemoryCache::default();
     let meta = meta_of(&o);
     let sources = parents.sources();
-    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    let mut f = ChunkFiller::new(
+        &cache,
+        &parents,
+        &meta,
+        &o.info,
+        &sources,
+        Some(Admit::unbounded(&o.info)),
+    );
     for i in 0..4 {
         assert!(f.cached(i).is_none());
         assert_eq!(block_on(f.fill(i, 4)).unwrap(), o.chunk(i));
@@ -83,7 +90,14 @@ fn a_bad_chunk_moves_to_the_next_parent_and_stays_there() {
     let cache = MemoryCache::default();
     let meta = meta_of(&o);
     let sources = parents.sources();
-    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    let mut f = ChunkFiller::new(
+        &cache,
+        &parents,
+        &meta,
+        &o.info,
+        &sources,
+        Some(Admit::unbounded(&o.info)),
+    );
     for i in 0..4 {
         assert_eq!(block_on(f.fill(i, 4)).unwrap(), o.chunk(i), "chunk {i}");
     }
@@ -107,7 +121,7 @@ fn truncated_bodies_and_dead_parents_fail_over() {
     let cache = MemoryCache::default();
     let meta = meta_of(&o);
     let sources = parents.sources();
-    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, false);
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, None);
     assert_eq!(block_on(f.fill(0, 2)).unwrap(), o.chunk(0));
     assert_eq!(block_on(f.fill(1, 2)).unwrap(), o.chunk(1));
     assert_eq!(parents.request_count(), 3);
@@ -122,13 +136,27 @@ fn a_chunk_no_parent_can_deliver_is_an_error_and_is_not_stored() {
     let cache = MemoryCache::default();
     let meta = meta_of(&o);
     let sources = parents.sources();
-    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, true);
+    let mut f = ChunkFiller::new(
+        &cache,
+        &parents,
+        &meta,
+        &o.info,
+        &sources,
+        Some(Admit::unbounded(&o.info)),
+    );
     assert!(matches!(
         block_on(f.fill(0, 2)),
         Err(FillError::Exhausted { .. })
     ));
     assert!(cache.keys().is_empty());
-    let mut none = ChunkFiller::new(&cache, &parents, &meta, &o.info, &[], true);
+    let mut none = ChunkFiller::new(
+        &cache,
+        &parents,
+        &meta,
+        &o.info,
+        &[],
+        Some(Admit::unbounded(&o.info)),
+    );
     assert!(matches!(
         block_on(none.fill(0, 1)),
         Err(FillError::NoSources { .. })

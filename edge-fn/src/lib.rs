@@ -4,8 +4,11 @@
 //! against main's public keys, authorized by main (which counts uses and checks licences and
 //! regions), then served chunk by chunk from the key-value cache, filling missing chunks from the
 //! parents named in main's grant and verifying every byte against the object's digest root before
-//! it is cached or sent. `POST /v1/internal/prefill` fills what the signed manifest pins to this
-//! edge's region. Contracts: `docs/interfaces.md`; byte formats: `docs/formats.md`.
+//! it is cached or sent. `POST /v1/internal/maintain` (signed, called on a schedule) keeps each
+//! cache zone within its byte budget — evicting in the policy's order, pinning what the signed
+//! manifest pins to this edge's region, purging what it withdraws — and then prefills the pins
+//! (`POST /v1/internal/prefill` is the same call). The request path never stores past a budget.
+//! Contracts: `docs/interfaces.md`; byte formats: `docs/formats.md`.
 //!
 //! Everything but the Spin glue compiles natively and is unit-tested natively:
 //!
@@ -24,6 +27,10 @@
 //! - [`keys`]: main's JWKS as cached here, and the local token check.
 //! - [`prefill`]: filling the items the manifest pins to this edge.
 //! - [`policy`]: which items a zone keeps: the [`EvictionPolicy`] trait, LRU and the shipped LFU-DA.
+//! - [`zone`]: the byte budget of each cache zone, kept on the request path by reserving before
+//!   storing, and the download starts the request path records for the policy.
+//! - [`maintain`]: the maintenance call: accesses into the policy, pins and purges from the
+//!   manifest, watermark eviction, deletion of what was evicted.
 //!
 //! On `wasm32` the `spin` module binds these to Spin's HTTP, key-value and variables APIs.
 
@@ -33,6 +40,7 @@ pub mod fill;
 pub mod grant;
 pub mod keys;
 pub mod main_api;
+pub mod maintain;
 pub mod meta;
 pub mod origin;
 pub mod plan;
@@ -42,6 +50,7 @@ pub mod range;
 pub mod reply;
 pub mod route;
 pub mod serve;
+pub mod zone;
 
 #[cfg(target_arch = "wasm32")]
 mod spin;

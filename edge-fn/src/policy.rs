@@ -119,6 +119,8 @@ pub trait EvictionPolicy {
     fn pinned(&self) -> u64;
     /// Whether `item` is accounted as resident.
     fn contains(&self, item: &ItemKey) -> bool;
+    /// Whether `item` is pinned.
+    fn is_pinned(&self, item: &ItemKey) -> bool;
     /// Records one request of `item` (resident or not: frequency is remembered for admission).
     /// Returns whether it is resident, i.e. a hit.
     fn access(&mut self, item: &ItemKey, now: u64) -> bool;
@@ -228,6 +230,9 @@ impl EvictionPolicy for Policy {
     }
     fn contains(&self, item: &ItemKey) -> bool {
         self.inner().contains(item)
+    }
+    fn is_pinned(&self, item: &ItemKey) -> bool {
+        self.inner().is_pinned(item)
     }
     fn access(&mut self, item: &ItemKey, now: u64) -> bool {
         self.inner_mut().access(item, now)

@@ -1,6 +1,7 @@
 //! Prefill: keep the items the signed manifest pins to this edge's region filled ahead of demand.
 //!
-//! Called by the host (`POST /v1/internal/prefill`) every so often; each call does a bounded
+//! Run by the maintenance call (`POST /v1/internal/maintain`, or its older name
+//! `POST /v1/internal/prefill`) after eviction, for the pins it accepted; each call does a bounded
 //! amount of work (a deadline below Spin's handler limit and a chunk budget, so a new hot release
 //! does not make every edge pull from the parents at once) and continues where the cache left off
 //! on the next call. An item not allowed in this edge's region is never stored.
@@ -12,6 +13,7 @@ use crate::cache::{Cache, MANIFEST_KEY, complete_key};
 use crate::fill::{ChunkFiller, cache_set, load_meta};
 use crate::origin::Origin;
 use crate::reply::EdgeError;
+use crate::zone::{Admit, Zone};
 
 /// Longest run of chunks fetched with one GET during prefill.
 const RUN_MAX: u64 = 16;
@@ -30,12 +32,18 @@ pub struct Budget<'a> {
     pub out_of_time: &'a dyn Fn() -> bool,
     /// Most chunks to fetch in this call.
     pub max_chunks: u64,
+    /// The licensed zone's byte budget, which stored chunks stay within ([`crate::zone`]).
+    pub zone_bytes: u64,
+    /// Whether the maintenance call accepted the pin of an item (it refuses pins beyond the
+    /// zone's budget); refused ones are not filled.
+    pub accepted: &'a dyn Fn(&ManifestItem) -> bool,
 }
 
 impl std::fmt::Debug for Budget<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Budget")
             .field("max_chunks", &self.max_chunks)
+            .field("zone_bytes", &self.zone_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +112,9 @@ pub async fn run<C: Cache, O: Origin, M: FillSourceProvider>(
     );
     let mut report = PrefillReport::default();
     for item in pinned(manifest, region) {
+        if !(budget.accepted)(item) {
+            continue;
+        }
         let name = format!("{}/v{}", item.id, item.version);
         let complete = cache
             .exists(&complete_key(&item.id, item.version))
@@ -150,7 +161,15 @@ async fn fill_item<C: Cache, O: Origin, M: FillSourceProvider>(
     };
     let meta = loaded.meta;
     let count = meta.layout().chunk_count();
-    let mut filler = ChunkFiller::new(cache, origin, &meta, &fill.object, &fill.sources, true);
+    let admit = Admit::new(Zone::Licensed, budget.zone_bytes, &item.id, item.version);
+    let mut filler = ChunkFiller::new(
+        cache,
+        origin,
+        &meta,
+        &fill.object,
+        &fill.sources,
+        Some(admit),
+    );
     let mut complete = true;
     let mut index = 0;
     while index < count {

@@ -36,6 +36,7 @@ fn listed(o: &TestObject, level: Option<u8>, regions: &[&str]) -> ManifestItem {
 }
 
 const ALWAYS: &dyn Fn() -> bool = &|| false;
+const ACCEPT_ALL: &dyn Fn(&ManifestItem) -> bool = &|_| true;
 
 #[test]
 fn fills_hot_items_of_this_region_only_and_marks_them_complete() {
@@ -62,6 +63,8 @@ fn fills_hot_items_of_this_region_only_and_marks_them_complete() {
     let budget = Budget {
         out_of_time: ALWAYS,
         max_chunks: 100,
+        zone_bytes: 1 << 40,
+        accepted: ACCEPT_ALL,
     };
     let report = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(report.filled_chunks, 3);
@@ -98,6 +101,8 @@ fn work_is_bounded_and_resumes() {
     let budget = Budget {
         out_of_time: ALWAYS,
         max_chunks: 2,
+        zone_bytes: 1 << 40,
+        accepted: ACCEPT_ALL,
     };
     let first = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!((first.filled_chunks, first.pending_items.len()), (2, 1));
@@ -111,12 +116,16 @@ fn work_is_bounded_and_resumes() {
         &Budget {
             out_of_time: out,
             max_chunks: 9,
+            zone_bytes: 1 << 40,
+            accepted: ACCEPT_ALL,
         },
     ));
     assert_eq!((stopped.filled_chunks, stopped.pending_items.len()), (0, 1));
     let budget = Budget {
         out_of_time: ALWAYS,
         max_chunks: 100,
+        zone_bytes: 1 << 40,
+        accepted: ACCEPT_ALL,
     };
     let rest = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(rest.filled_chunks, 3);
@@ -139,6 +148,8 @@ fn fill_sources_that_disagree_with_the_manifest_are_refused() {
     let budget = Budget {
         out_of_time: ALWAYS,
         max_chunks: 100,
+        zone_bytes: 1 << 40,
+        accepted: ACCEPT_ALL,
     };
     let report = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(report.pending_items, vec!["film/v1"]);

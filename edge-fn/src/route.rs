@@ -19,8 +19,9 @@ pub enum Route {
     Content(ContentRequest),
     /// `GET|HEAD /healthz`.
     Health,
-    /// `POST /v1/internal/prefill`, signed with the edge secret ([`protocol::internal`]).
-    Prefill,
+    /// `POST /v1/internal/maintain` (or its older name `/v1/internal/prefill`), signed with the
+    /// edge secret ([`protocol::internal`]): eviction, pins, purges, then prefill.
+    Maintain,
 }
 
 /// A download request as parsed from method, path and query.
@@ -58,8 +59,10 @@ pub fn route(method: &str, path_with_query: &str) -> Result<Route, EdgeError> {
     match path {
         "/healthz" if read => Ok(Route::Health),
         "/healthz" => Err(EdgeError::MethodNotAllowed("GET, HEAD")),
-        "/v1/internal/prefill" if method == "POST" => Ok(Route::Prefill),
-        "/v1/internal/prefill" => Err(EdgeError::MethodNotAllowed("POST")),
+        "/v1/internal/maintain" | "/v1/internal/prefill" if method == "POST" => Ok(Route::Maintain),
+        "/v1/internal/maintain" | "/v1/internal/prefill" => {
+            Err(EdgeError::MethodNotAllowed("POST"))
+        }
         _ => Err(EdgeError::NotFound),
     }
 }
@@ -167,13 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn prefill_is_a_post() {
-        let p = "/v1/internal/prefill";
-        assert_eq!(route("POST", p).unwrap(), Route::Prefill);
-        assert!(matches!(
-            route("GET", p),
-            Err(EdgeError::MethodNotAllowed(_))
-        ));
+    fn maintenance_is_a_post_under_both_names() {
+        for p in ["/v1/internal/maintain", "/v1/internal/prefill"] {
+            assert_eq!(route("POST", p).unwrap(), Route::Maintain);
+            assert!(matches!(
+                route("GET", p),
+                Err(EdgeError::MethodNotAllowed(_))
+            ));
+        }
     }
 
     #[test]

@@ -123,7 +123,14 @@ mod tests {
     ) -> (Result<Vec<u8>, FillError>, bool) {
         let meta = ObjectMeta::verify(o.header(), o.trailer(), &o.info).unwrap();
         let sources = parents.sources();
-        let filler = ChunkFiller::new(cache, parents, &meta, &o.info, &sources, true);
+        let filler = ChunkFiller::new(
+            cache,
+            parents,
+            &meta,
+            &o.info,
+            &sources,
+            Some(crate::zone::Admit::unbounded(&o.info)),
+        );
         let mut b = BodyPieces::new(filler, &meta, range);
         let hit = b.all_cached();
         let mut out = Vec::new();

@@ -10,7 +10,10 @@ use protocol::internal::{SIGNATURE_HEADER, sign_call};
 /// The internal calls an edge answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum InternalCall {
-    /// `POST /v1/internal/prefill`: fill what the manifest pins to this edge.
+    /// `POST /v1/internal/maintain`: keep the cache zones within their budgets (evict, pin,
+    /// purge), then fill what the manifest pins to this edge.
+    Maintain,
+    /// `POST /v1/internal/prefill`: the older name of the same call.
     Prefill,
 }
 
@@ -18,6 +21,7 @@ impl InternalCall {
     /// Method and path of the call.
     pub fn endpoint(self) -> (&'static str, &'static str) {
         match self {
+            InternalCall::Maintain => ("POST", crate::prefill::MAINTAIN_PATH),
             InternalCall::Prefill => ("POST", crate::prefill::PREFILL_PATH),
         }
     }
@@ -36,7 +40,7 @@ pub struct CallArgs {
     /// `edge_secret` variable); the secret itself never goes on a command line.
     #[arg(long, default_value = "EDGE_SECRET", value_name = "NAME")]
     pub secret_env: String,
-    /// Seconds to wait for the edge's answer (a prefill call works for up to ~20 s).
+    /// Seconds to wait for the edge's answer (a maintenance call works for up to ~20 s).
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
 }

@@ -28,8 +28,10 @@ pub struct Config {
     /// Where the component may send HTTP requests, as in `spin.toml`.
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
-    /// Seconds between the host's `POST /v1/internal/prefill` calls; 0 = never.
-    #[serde(default)]
+    /// Seconds between the host's maintenance calls (`POST /v1/internal/maintain`: eviction,
+    /// pins, purges, then prefill); 0 = never (then nothing evicts: an operator's scheduler
+    /// must make the call). Also accepted as `maintain_interval_secs`.
+    #[serde(default, alias = "maintain_interval_secs")]
     pub prefill_interval_secs: u64,
     /// Spin variables the component can read.
     #[serde(default)]

@@ -1,5 +1,6 @@
-//! The prefill ticker: the host itself calls the component's
-//! `POST /v1/internal/prefill` (in-process, no socket) at a fixed interval, signed with the
+//! The maintenance ticker: the host itself calls the component's
+//! `POST /v1/internal/maintain` (eviction, pins, purges, then prefill; in-process, no socket)
+//! at a fixed interval, signed with the
 //! edge secret as any internal call must be ([`protocol::internal`]), the same signature
 //! `edge-host call` sends over the network.
 
@@ -12,12 +13,14 @@ use protocol::internal::{SIGNATURE_HEADER, sign_call};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-/// Path of the component's prefill entry point.
+/// Path of the component's maintenance entry point.
+pub const MAINTAIN_PATH: &str = "/v1/internal/maintain";
+/// Its older name, still answered: maintenance includes prefill.
 pub const PREFILL_PATH: &str = "/v1/internal/prefill";
 /// Delay before the first call, so that start-up is not slowed down by it.
 const FIRST_TICK: Duration = Duration::from_secs(1);
 
-/// Call the prefill entry point every `interval`, the first time after a second;
+/// Call the maintenance entry point every `interval`, the first time after a second;
 /// runs until the task is dropped or aborted. A call still running when the next one is
 /// due delays it (calls never overlap).
 pub async fn run_ticker(runtime: EdgeRuntime, secret: String, interval: Duration) {
@@ -29,13 +32,13 @@ pub async fn run_ticker(runtime: EdgeRuntime, secret: String, interval: Duration
     }
 }
 
-/// One prefill call: log the status and read the body to its end.
+/// One maintenance call: log the status and read the body to its end.
 pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
     let started = Instant::now();
-    let signature = sign_call(secret, "POST", PREFILL_PATH, protocol::unix_now());
+    let signature = sign_call(secret, "POST", MAINTAIN_PATH, protocol::unix_now());
     let mut request = http::Request::builder()
         .method(http::Method::POST)
-        .uri(PREFILL_PATH)
+        .uri(MAINTAIN_PATH)
         .header(http::header::HOST, "localhost")
         .header(SIGNATURE_HEADER, signature)
         .body(Empty::<Bytes>::new())
@@ -49,7 +52,7 @@ pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
     let response = match runtime.handle(request).await {
         Ok(response) => response,
         Err(e) => {
-            tracing::warn!(error = %e, "prefill call failed");
+            tracing::warn!(error = %e, "maintenance call failed");
             return;
         }
     };
@@ -60,7 +63,7 @@ pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
         match frame {
             Ok(frame) => bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
             Err(e) => {
-                tracing::warn!(error = %e, "prefill response body failed");
+                tracing::warn!(error = %e, "maintenance response body failed");
                 break;
             }
         }
@@ -69,6 +72,6 @@ pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
         status = status.as_u16(),
         body_bytes = bytes,
         ms = started.elapsed().as_millis() as u64,
-        "prefill"
+        "maintenance"
     );
 }

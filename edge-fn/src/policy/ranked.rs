@@ -323,6 +323,10 @@ impl<R: Ranking> EvictionPolicy for Ranked<R> {
         self.state.items.contains_key(item)
     }
 
+    fn is_pinned(&self, item: &ItemKey) -> bool {
+        self.state.items.get(item).is_some_and(|e| e.pinned)
+    }
+
     fn access(&mut self, item: &ItemKey, now: u64) -> bool {
         let period = self
             .state

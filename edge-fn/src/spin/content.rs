@@ -19,6 +19,7 @@ use crate::range::{RangeChoice, choose};
 use crate::reply::{EdgeError, content_head, etag, none_match, not_modified_head};
 use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, platform_client_ip};
 use crate::serve::{BodyPieces, may_store};
+use crate::zone::{Admit, Zone, record_access};
 
 pub async fn serve(request: &IncomingRequest, content: ContentRequest, out: ResponseOutparam) {
     let ready = match prepare(request, &content).await {
@@ -72,6 +73,11 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
             };
             let grant = authorize(&config, &ask).await?;
             keep_grant(&cache, &grant_key, &grant, now);
+            // A download session starts: one access for the eviction policy (not one per chunk
+            // or per Range request).
+            if !content.head {
+                record_access(&cache, Zone::Licensed, &grant.object, now);
+            }
             grant
         }
     };
@@ -127,9 +133,12 @@ async fn head(ready: &Ready, out: ResponseOutparam) {
 async fn get(ready: &Ready, out: ResponseOutparam) {
     let info = &ready.grant.object;
     let sources = &ready.grant.sources;
-    let store = may_store(&ready.cache, &info.item, &ready.config.edge_region);
+    let store = may_store(&ready.cache, &info.item, &ready.config.edge_region).then(|| {
+        let budget = ready.config.budgets.licensed;
+        Admit::new(Zone::Licensed, budget, &info.item, info.version)
+    });
     let origin = SpinOrigin;
-    let loaded = match load_meta(&ready.cache, &origin, info, sources, store).await {
+    let loaded = match load_meta(&ready.cache, &origin, info, sources, store.is_some()).await {
         Ok(loaded) => loaded,
         Err(e) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,
     };

@@ -8,6 +8,8 @@ use spin_sdk::http::{
     Fields, IncomingRequest, IncomingResponse, OutgoingResponse, Request, ResponseOutparam,
 };
 use spin_sdk::key_value::Store;
+use spin_sdk::wit::wasi::keyvalue::atomics;
+use spin_sdk::wit::wasi::keyvalue::store::{self as wasi_store, Bucket};
 
 use crate::cache::{Cache, CacheError};
 use crate::origin::{ByteStream, FetchError, Origin};
@@ -108,15 +110,18 @@ where
     }
 }
 
-/// The Spin key-value store as the edge cache.
-pub struct KvCache(pub Store);
+/// The Spin key-value store as the edge cache; counters go through `wasi:keyvalue/atomics` on
+/// the same store, so concurrent requests never lose an increment.
+pub struct KvCache(pub Store, Bucket);
 
 impl KvCache {
     /// Opens store `default`.
     pub fn open() -> Result<Self, EdgeError> {
-        Store::open_default()
-            .map(Self)
-            .map_err(|e| EdgeError::Cache(format!("opening store default: {e:?}")))
+        let store = Store::open_default()
+            .map_err(|e| EdgeError::Cache(format!("opening store default: {e:?}")))?;
+        let bucket = wasi_store::open("default")
+            .map_err(|e| EdgeError::Cache(format!("opening bucket default: {e:?}")))?;
+        Ok(Self(store, bucket))
     }
 }
 
@@ -137,6 +142,10 @@ impl Cache for KvCache {
 
     fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.0.delete(key).map_err(|e| CacheError(format!("{e:?}")))
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        atomics::increment(&self.1, key, delta).map_err(|e| CacheError(format!("{e:?}")))
     }
 }
 

@@ -6,12 +6,12 @@
 //!   [`crate::Origin`].
 //! - `main_client`: calls to main (JWKS, authorize, manifest, fill sources).
 //! - `content`: the download endpoint, streaming.
-//! - `prefill`: the host's prefill calls.
+//! - `maintain`: the scheduled maintenance call (eviction, pins, purges, prefill).
 
 mod content;
 mod io;
 mod main_client;
-mod prefill;
+mod maintain;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
@@ -36,8 +36,8 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             io::send_reply(out, reply).await;
         }
         Ok(Route::Content(content)) => content::serve(&request, content, out).await,
-        Ok(Route::Prefill) => match internal_call(&request, &method, &path) {
-            Ok(()) => prefill::serve(out).await,
+        Ok(Route::Maintain) => match internal_call(&request, &method, &path) {
+            Ok(()) => maintain::serve(out).await,
             Err(e) => io::send_error(out, &e).await,
         },
         Err(e) => io::send_error(out, &e).await,

@@ -1,0 +1,396 @@
+//! The maintenance call: eviction, pins and purges, off the request path.
+//!
+//! `POST /v1/internal/maintain` (signed like every internal call) runs this, then prefill. The
+//! edge-host ticker calls it every few seconds; on Spin a scheduler does (`infra/spin.toml`).
+//! One call, per zone:
+//!
+//! 1. loads the zone's state (one key-value entry: the eviction [`Policy`], the chunk layout of
+//!    the items it knows, deletions under way, recent evictions) and applies the budget from the
+//!    configuration;
+//! 2. feeds the policy the downloads started since the last call ([`crate::zone`]'s access
+//!    slots) — an item the policy does not admit is deleted again;
+//! 3. follows the verified manifest: pins what it pins to this edge (refusing, with a logged
+//!    reason, pins beyond the budget), unpins what it no longer pins, and purges every version
+//!    the manifest no longer lists and every item no longer allowed in this edge's region;
+//! 4. above the high watermark (90 % of the budget, by the store's own byte counter), evicts down
+//!    to the low one (80 %) in the policy's order;
+//! 5. deletes the chunks of everything evicted or purged, within the call's time, continuing in
+//!    the next call where it stopped, and gives their bytes back to the zone's counter.
+//!
+//! Calls must not overlap (edge-host never overlaps them; a Spin scheduler should call once a
+//! minute with a deadline below that, as the state is written back whole).
+
+use std::collections::BTreeMap;
+
+use protocol::sealed::HEADER_LEN;
+use protocol::{Header, ItemId, Layout, Manifest};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{Cache, CacheError, chunk_key, complete_key, meta_key};
+use crate::policy::{EvictionPolicy, ItemKey, Policy};
+use crate::zone::{
+    Access, Budgets, Zone, accesses_since, counter, held_key, policy_key, release, used_key,
+};
+
+/// Percent of the budget above which a call evicts.
+pub const HIGH_WATERMARK_PCT: u64 = 90;
+/// Percent of the budget a call evicts down to.
+pub const LOW_WATERMARK_PCT: u64 = 80;
+/// How long an evicted item is watched for chunks that downloads under way stored after it was
+/// evicted (they are deleted again unless a new download re-admitted the item).
+pub const STRAGGLER_WATCH_SECS: u64 = 3600;
+/// Sequence number of the last access slot applied (shared by the zones).
+pub const APPLIED_KEY: &str = "access/applied";
+
+/// The policy key of an object version: `{item}/v{version}`.
+pub fn item_key(item: &ItemId, version: u32) -> ItemKey {
+    ItemKey::new(format!("{item}/v{version}"))
+}
+
+/// Item and version of a policy key.
+pub fn parse_item_key(key: &ItemKey) -> Option<(ItemId, u32)> {
+    let (item, version) = key.0.rsplit_once("/v")?;
+    Some((ItemId::parse(item).ok()?, version.parse().ok()?))
+}
+
+/// A zone's state, stored whole under [`policy_key`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZoneState {
+    pub policy: Policy,
+    /// Chunk size and plaintext length of the object versions the zone knows, to enumerate
+    /// their chunks when deleting them.
+    #[serde(default)]
+    pub layouts: BTreeMap<ItemKey, (u32, u64)>,
+    /// Object versions whose chunks are being deleted, with the next chunk index to delete.
+    #[serde(default)]
+    pub deleting: BTreeMap<ItemKey, u64>,
+    /// Object versions evicted recently, with the unix second.
+    #[serde(default)]
+    pub evicted: BTreeMap<ItemKey, u64>,
+}
+
+impl ZoneState {
+    /// A new zone with the shipped policy.
+    pub fn new(budget: u64) -> Self {
+        Self {
+            policy: Policy::shipped(budget),
+            layouts: BTreeMap::new(),
+            deleting: BTreeMap::new(),
+            evicted: BTreeMap::new(),
+        }
+    }
+
+    /// The stored state of `zone`, or a new one if none (or an unreadable one) is stored.
+    pub fn load<C: Cache>(cache: &C, zone: Zone, budget: u64) -> Result<Self, CacheError> {
+        let key = policy_key(zone);
+        let Some(bytes) = cache.get(&key)? else {
+            return Ok(Self::new(budget));
+        };
+        match serde_json::from_slice::<Self>(&bytes) {
+            Ok(mut state) => {
+                if state.policy.budget() != budget {
+                    state.policy.set_budget(budget);
+                }
+                Ok(state)
+            }
+            Err(e) => {
+                crate::log(format_args!("{key} is unreadable ({e}); starting afresh"));
+                Ok(Self::new(budget))
+            }
+        }
+    }
+
+    /// Writes the state back.
+    pub fn save<C: Cache>(&self, cache: &C, zone: Zone) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(self).expect("plain data serializes");
+        cache.set(&policy_key(zone), &bytes)
+    }
+
+    /// Queues `victims` for deletion, remembering when they were evicted.
+    fn evict(&mut self, victims: impl IntoIterator<Item = ItemKey>, now: u64) {
+        for v in victims {
+            self.evicted.insert(v.clone(), now);
+            self.deleting.entry(v).or_insert(0);
+        }
+    }
+
+    fn layout_of<C: Cache>(&self, cache: &C, key: &ItemKey) -> Option<Layout> {
+        if let Some(&(chunk_size, plaintext_len)) = self.layouts.get(key) {
+            return Some(Layout::new(chunk_size, plaintext_len));
+        }
+        // Not seen through an access (a pin): the stored header says.
+        let (item, version) = parse_item_key(key)?;
+        let meta = cache.get(&meta_key(&item, version)).ok()??;
+        Some(Header::decode(meta.get(..HEADER_LEN)?).ok()?.layout())
+    }
+}
+
+/// What one call did to one zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneReport {
+    pub zone: String,
+    pub budget: u64,
+    /// Bytes of chunks in the store after the call (the zone's counter).
+    pub used: u64,
+    /// Bytes the policy accounts to resident items (whole objects).
+    pub accounted: u64,
+    pub pinned: u64,
+    pub resident: usize,
+    pub accesses: usize,
+    /// Accesses overwritten before this call read them.
+    pub lost_accesses: u64,
+    pub evicted: Vec<String>,
+    pub purged: Vec<String>,
+    pub refused_pins: Vec<String>,
+    /// Object versions whose chunks are still being deleted.
+    pub deleting: usize,
+    pub freed_bytes: u64,
+}
+
+/// How a call is bounded and where it runs.
+pub struct Context<'a> {
+    pub now: u64,
+    pub region: &'a str,
+    pub budgets: Budgets,
+    /// True once the call must stop deleting.
+    pub out_of_time: &'a dyn Fn() -> bool,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .field("region", &self.region)
+            .field("budgets", &self.budgets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the maintenance of every zone; `manifest` is the last verified one (none yet: no pins,
+/// no purges).
+pub fn run<C: Cache>(
+    cache: &C,
+    manifest: Option<&Manifest>,
+    cx: &Context<'_>,
+) -> Result<Vec<ZoneReport>, CacheError> {
+    let applied = counter(cache, APPLIED_KEY)?;
+    let (accesses, lost) = accesses_since(cache, applied)?;
+    let mut reports = Vec::new();
+    for zone in Zone::ALL {
+        let mine: Vec<&Access> = accesses.iter().filter(|a| a.zone == zone).collect();
+        reports.push(run_zone(cache, zone, &mine, lost, manifest, cx)?);
+    }
+    if let Some(last) = accesses.last() {
+        cache.increment(APPLIED_KEY, last.seq as i64 - applied as i64)?;
+    }
+    Ok(reports)
+}
+
+fn run_zone<C: Cache>(
+    cache: &C,
+    zone: Zone,
+    accesses: &[&Access],
+    lost: u64,
+    manifest: Option<&Manifest>,
+    cx: &Context<'_>,
+) -> Result<ZoneReport, CacheError> {
+    let budget = cx.budgets.of(zone);
+    let mut state = ZoneState::load(cache, zone, budget)?;
+    let mut report = ZoneReport {
+        zone: zone.name().into(),
+        budget,
+        accesses: accesses.len(),
+        lost_accesses: lost,
+        ..ZoneReport::default()
+    };
+    if lost > 0 {
+        crate::log(format_args!(
+            "maintenance: {lost} download starts were overwritten before they were read; \
+             call maintenance more often"
+        ));
+    }
+
+    // 2. Downloads started since the last call.
+    for a in accesses {
+        let key = item_key(&a.item, a.version);
+        state
+            .layouts
+            .insert(key.clone(), (a.chunk_size, a.plaintext_len));
+        state.evicted.remove(&key);
+        state.deleting.remove(&key);
+        let victims = state.policy.record(&key, a.bytes, a.at);
+        state.evict(victims, cx.now);
+    }
+
+    // 3. The manifest: purges, pins, unpins.
+    if let Some(manifest) = manifest.filter(|_| zone == Zone::Licensed) {
+        let listed: BTreeMap<&ItemId, &protocol::ManifestItem> =
+            manifest.items.iter().map(|i| (&i.id, i)).collect();
+        for key in state.policy.resident() {
+            let Some((item, version)) = parse_item_key(&key) else {
+                continue;
+            };
+            let keep = listed.get(&item).is_some_and(|m| {
+                m.version == version
+                    && (m.regions.is_empty() || m.regions.iter().any(|r| r == cx.region))
+            });
+            if !keep {
+                state.policy.remove(&key);
+                state.evict([key.clone()], cx.now);
+                report.purged.push(key.0);
+            }
+        }
+        for m in &manifest.items {
+            let key = item_key(&m.id, m.version);
+            if m.pinned_for(cx.region, &[]) {
+                if state.policy.is_pinned(&key) {
+                    continue;
+                }
+                match state.policy.pin(key.clone(), m.object_len, cx.now) {
+                    Ok(victims) => {
+                        state.evicted.remove(&key);
+                        state.deleting.remove(&key);
+                        state.evict(victims, cx.now);
+                    }
+                    Err(e) => {
+                        crate::log(format_args!("maintenance: pin refused: {e}"));
+                        report.refused_pins.push(key.0);
+                    }
+                }
+            } else if state.policy.unpin(&key) {
+                crate::log(format_args!("maintenance: {key} is no longer pinned"));
+            }
+        }
+    }
+
+    // 4. Watermarks, by the store's own count (the policy counts whole objects; a partly
+    // downloaded one holds less).
+    let used = counter(cache, &used_key(zone))?;
+    let high = budget / 100 * HIGH_WATERMARK_PCT;
+    let low = budget / 100 * LOW_WATERMARK_PCT;
+    if used > high {
+        let target = state.policy.used().saturating_sub(used - low);
+        let victims = state.policy.victims(target);
+        state.evict(victims, cx.now);
+    }
+    for key in state.deleting.keys() {
+        if !report.purged.contains(&key.0) && !state.policy.contains(key) {
+            report.evicted.push(key.0.clone());
+        }
+    }
+
+    // Downloads under way when their item was evicted may have stored chunks since.
+    state
+        .evicted
+        .retain(|_, at| cx.now.saturating_sub(*at) < STRAGGLER_WATCH_SECS);
+    let stragglers: Vec<ItemKey> = state
+        .evicted
+        .keys()
+        .filter(|k| !state.deleting.contains_key(*k) && !state.policy.contains(k))
+        .filter(|k| {
+            parse_item_key(k)
+                .is_some_and(|(item, v)| counter(cache, &held_key(&item, v)).unwrap_or(0) > 0)
+        })
+        .cloned()
+        .collect();
+    for key in stragglers {
+        state.deleting.insert(key, 0);
+    }
+
+    // 5. Deletions, as far as time allows.
+    let queued: Vec<(ItemKey, u64)> = state
+        .deleting
+        .iter()
+        .map(|(k, n)| (k.clone(), *n))
+        .collect();
+    for (key, from) in queued {
+        if state.policy.contains(&key) {
+            // Re-admitted or re-pinned meanwhile: keep what is left.
+            state.deleting.remove(&key);
+            continue;
+        }
+        let (next, freed) = delete_item(cache, zone, &state, &key, from, cx.out_of_time);
+        report.freed_bytes += freed;
+        match next {
+            Some(next) => {
+                state.deleting.insert(key, next);
+                break;
+            }
+            None => {
+                state.deleting.remove(&key);
+            }
+        }
+    }
+    state.layouts.retain(|k, _| {
+        state.policy.contains(k) || state.deleting.contains_key(k) || state.evicted.contains_key(k)
+    });
+
+    report.used = counter(cache, &used_key(zone))?;
+    report.accounted = state.policy.used();
+    report.pinned = state.policy.pinned();
+    report.resident = state.policy.resident().len();
+    report.deleting = state.deleting.len();
+    state.save(cache, zone)?;
+    Ok(report)
+}
+
+/// Deletes the chunks of `key` from chunk `from` on; returns where it stopped (`None`: done) and
+/// the bytes freed. Meta and the complete marker go first, so nothing treats the object as
+/// complete while its chunks are going.
+fn delete_item<C: Cache>(
+    cache: &C,
+    zone: Zone,
+    state: &ZoneState,
+    key: &ItemKey,
+    from: u64,
+    out_of_time: &dyn Fn() -> bool,
+) -> (Option<u64>, u64) {
+    let Some((item, version)) = parse_item_key(key) else {
+        return (None, 0);
+    };
+    let layout = state.layout_of(cache, key);
+    for k in [complete_key(&item, version), meta_key(&item, version)] {
+        if let Err(e) = cache.delete(&k) {
+            crate::log(format_args!("maintenance: deleting {k}: {e}"));
+        }
+    }
+    let held = held_key(&item, version);
+    let Some(layout) = layout else {
+        if counter(cache, &held).unwrap_or(0) > 0 {
+            crate::log(format_args!(
+                "maintenance: cannot enumerate the chunks of {key} (no layout known); \
+                 the next rebuild will find them"
+            ));
+        }
+        return (None, 0);
+    };
+    let mut freed = 0;
+    let mut next = None;
+    for index in from..layout.chunk_count() {
+        if out_of_time() {
+            next = Some(index);
+            break;
+        }
+        let k = chunk_key(&item, version, index);
+        match cache.exists(&k) {
+            Ok(true) => match cache.delete(&k) {
+                Ok(()) => {
+                    let r = layout.sealed_chunk_range(index);
+                    freed += r.end - r.start;
+                }
+                Err(e) => crate::log(format_args!("maintenance: deleting {k}: {e}")),
+            },
+            Ok(false) => {}
+            Err(e) => crate::log(format_args!("maintenance: checking {k}: {e}")),
+        }
+    }
+    if freed > 0 {
+        release(cache, &used_key(zone), freed);
+        release(cache, &held, freed);
+    }
+    (next, freed)
+}
+
+#[cfg(test)]
+#[path = "maintain_tests.rs"]
+mod tests;

@@ -67,6 +67,22 @@ pub trait Cache {
         self.set(key, next.to_string().as_bytes())?;
         Ok(next)
     }
+
+    /// Sets `key` to `new` if its value is still `expected` (`None`: absent) and says whether it
+    /// did. The default reads and compares, then writes, which is not atomic; a store with
+    /// compare-and-swap overrides it.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, CacheError> {
+        if self.get(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.set(key, new)?;
+        Ok(true)
+    }
 }
 
 /// A cache in memory: for tests and the simulator.

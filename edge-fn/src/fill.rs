@@ -11,6 +11,7 @@ use protocol::sealed::HEADER_LEN;
 use protocol::{ObjectInfo, Source};
 
 use crate::cache::{Cache, STAT_CORRUPT_CHUNKS, chunk_key, complete_key, meta_key, stat_key};
+use crate::lease::{Clock, Leases, POLL_MS, Taken};
 use crate::meta::{ObjectMeta, layout_of};
 use crate::origin::{Origin, fetch_range, read_exact};
 use crate::zone::Admit;
@@ -121,6 +122,10 @@ pub struct ChunkFiller<'a, C, O: Origin> {
     store: Option<Admit>,
     /// A chunk was not stored for want of room (logged once per filler).
     full: bool,
+    /// Fill leases, when collapsing fills with other requests ([`ChunkFiller::collapsing`]).
+    leases: Option<(Leases<'a>, &'a dyn Clock)>,
+    /// Chunks another request filled while this one waited.
+    awaited: u64,
     preferred: usize,
     run: Option<Run<O::Body>>,
     filled: u64,
@@ -154,15 +159,33 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             sources,
             store,
             full: false,
+            leases: None,
+            awaited: 0,
             preferred: 0,
             run: None,
             filled: 0,
         }
     }
 
+    /// Collapses fills with other requests ([`crate::lease`]): a missing chunk that another
+    /// request is filling is awaited and read from the store, not fetched again. Only when this
+    /// filler stores what it fills (others could not see it otherwise).
+    pub fn collapsing(mut self, clock: &'a dyn Clock) -> Self {
+        if self.store.is_some() {
+            let leases = Leases::new(self.cache, clock, &self.info.item, self.info.version);
+            self.leases = Some((leases, clock));
+        }
+        self
+    }
+
     /// How many chunks this filler fetched from sources.
     pub fn filled(&self) -> u64 {
         self.filled
+    }
+
+    /// How many chunks this filler awaited from another request's fill.
+    pub fn awaited(&self) -> u64 {
+        self.awaited
     }
 
     /// Whether chunk `index` is in the cache.
@@ -223,7 +246,13 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             return Err(FillError::NoSources { what });
         }
         let layout = self.meta.layout();
-        let run_end = run_end.clamp(index + 1, layout.chunk_count());
+        let mut run_end = run_end.clamp(index + 1, layout.chunk_count());
+        if self.run.as_ref().is_none_or(|r| r.next != index) && self.leases.is_some() {
+            if let Some(bytes) = self.await_other(index) {
+                return Ok(bytes);
+            }
+            run_end = self.lease_run(index, run_end);
+        }
         let want = layout.sealed_chunk_range(index);
         let mut failures = Vec::new();
         for _ in 0..count {
@@ -287,9 +316,57 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         })
     }
 
-    /// Stores verified chunk `index` if this edge may hold it and its zone has room.
+    /// Waits while another request holds the lease of chunk `index`; the chunk once that request
+    /// stored it, or `None` when this filler holds the lease and must fetch it (or leases fail).
+    fn await_other(&mut self, index: u64) -> Option<Vec<u8>> {
+        loop {
+            let (leases, clock) = self.leases.as_mut()?;
+            match leases.take(index) {
+                Ok(Taken::Ours) => return None,
+                Err(e) => {
+                    crate::log(format_args!("fill lease of chunk {index}: {e}"));
+                    return None;
+                }
+                Ok(Taken::HeldUntil(_)) => clock.sleep_ms(POLL_MS),
+            }
+            if self.is_cached(index)
+                && let Some(bytes) = self.cached(index)
+            {
+                self.awaited += 1;
+                return Some(bytes);
+            }
+        }
+    }
+
+    /// With the lease of chunk `index` held, takes the leases of the chunks after it up to
+    /// `run_end` that nobody else holds; the end of the run to fetch.
+    fn lease_run(&mut self, index: u64, run_end: u64) -> u64 {
+        let Some((leases, _)) = self.leases.as_mut() else {
+            return run_end;
+        };
+        let mut end = index + 1;
+        while end < run_end && matches!(leases.take(end), Ok(Taken::Ours)) {
+            end += 1;
+        }
+        end
+    }
+
+    /// Stores verified chunk `index` if this edge may hold it and its zone has room, then
+    /// releases its lease.
     fn keep(&mut self, index: u64, bytes: &[u8]) {
+        self.store_chunk(index, bytes);
+        if let Some((leases, _)) = self.leases.as_mut() {
+            leases.release(index);
+        }
+    }
+
+    fn store_chunk(&mut self, index: u64, bytes: &[u8]) {
         let Some(admit) = &self.store else { return };
+        let key = chunk_key(&self.info.item, self.info.version, index);
+        if self.cache.exists(&key).unwrap_or(false) {
+            // Another request stored it meanwhile: counting it again would leak budget.
+            return;
+        }
         let len = bytes.len() as u64;
         if !admit.reserve(self.cache, len) {
             if !self.full {
@@ -302,7 +379,6 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             }
             return;
         }
-        let key = chunk_key(&self.info.item, self.info.version, index);
         match self.cache.set(&key, bytes) {
             Ok(()) => admit.stored(self.cache, len),
             Err(e) => {

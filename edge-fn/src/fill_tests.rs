@@ -2,7 +2,8 @@ use futures::executor::block_on;
 
 use super::*;
 use crate::cache::MemoryCache;
-use crate::testing::{FakeParents, Parent, TestObject};
+use crate::lease::{LEASE_MS, Leases, Taken};
+use crate::testing::{FakeClock, FakeParents, Parent, TestObject};
 
 fn meta_of(o: &TestObject) -> ObjectMeta {
     ObjectMeta::verify(o.header(), o.trailer(), &o.info).unwrap()
@@ -161,4 +162,73 @@ fn a_chunk_no_parent_can_deliver_is_an_error_and_is_not_stored() {
         block_on(none.fill(0, 1)),
         Err(FillError::NoSources { .. })
     ));
+}
+
+#[test]
+fn a_chunk_another_request_is_filling_is_awaited_not_fetched() {
+    let o = TestObject::new("film", 3 * 4096);
+    let parents = FakeParents::new(&o, &[Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let key0 = chunk_key(&o.info.item, 1, 0);
+    let clock = FakeClock::default();
+    // Another request holds the leases of chunks 0 and 1, and stores chunk 0 10 ms later...
+    let mut leader = Leases::new(&cache, &clock, &o.info.item, 1);
+    assert_eq!(leader.take(0).unwrap(), Taken::Ours);
+    assert_eq!(leader.take(1).unwrap(), Taken::Ours);
+    let (store, chunk0) = (&cache, o.chunk(0));
+    *clock.on_sleep.borrow_mut() = Some(Box::new(move |now| {
+        if now == 10 {
+            store.set(&key0, chunk0).unwrap();
+        }
+    }));
+    let mut f = ChunkFiller::new(
+        &cache,
+        &parents,
+        &meta,
+        &o.info,
+        &sources,
+        Some(Admit::unbounded(&o.info)),
+    )
+    .collapsing(&clock);
+    assert_eq!(block_on(f.fill(0, 3)).unwrap(), o.chunk(0));
+    assert_eq!((parents.request_count(), f.awaited()), (0, 1));
+    // ...then dies holding chunk 1: its lease lapses, and this request fills 1 and 2 itself.
+    std::mem::forget(leader);
+    assert_eq!(block_on(f.fill(1, 3)).unwrap(), o.chunk(1));
+    assert!(clock.now_ms() >= LEASE_MS);
+    assert_eq!(block_on(f.fill(2, 3)).unwrap(), o.chunk(2));
+    assert_eq!(parents.request_count(), 1, "one GET for chunks 1 and 2");
+    drop(f);
+    assert!(
+        cache.keys().iter().all(|k| !k.starts_with("lease/")
+            || k == crate::lease::HOLDER_SEQ_KEY
+            || k.ends_with("/0")),
+        "{:?}",
+        cache.keys()
+    );
+}
+
+#[test]
+fn a_chunk_filled_twice_is_counted_once() {
+    let o = TestObject::new("film", 4096);
+    let parents = FakeParents::new(&o, &[Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let admit = Admit::unbounded(&o.info);
+    for _ in 0..2 {
+        let mut f = ChunkFiller::new(
+            &cache,
+            &parents,
+            &meta,
+            &o.info,
+            &sources,
+            Some(admit.clone()),
+        );
+        block_on(f.fill(0, 1)).unwrap();
+    }
+    let used = crate::zone::counter(&cache, &crate::zone::used_key(admit.zone)).unwrap();
+    assert_eq!(used, o.chunk(0).len() as u64);
 }

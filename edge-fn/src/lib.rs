@@ -21,6 +21,7 @@
 //! - [`plan`]: which header, chunk and trailer bytes a byte range of the object consists of.
 //! - [`origin`]: the [`Origin`] trait (ranged GETs on presigned parent URLs).
 //! - [`fill`]: verified chunk and meta fills with failover across parents.
+//! - [`lease`]: one fill per chunk: requests that miss a chunk being filled wait for it.
 //! - [`serve`]: the body of a content response as a sequence of verified pieces.
 //! - [`main_api`]: main's answers (grant or denial, fill sources, JWKS), interpreted.
 //! - [`grant`]: session grants cached at the edge, so one download session asks main once.
@@ -39,6 +40,7 @@ pub mod config;
 pub mod fill;
 pub mod grant;
 pub mod keys;
+pub mod lease;
 pub mod main_api;
 pub mod maintain;
 pub mod meta;

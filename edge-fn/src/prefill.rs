@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, MANIFEST_KEY, complete_key};
 use crate::fill::{ChunkFiller, cache_set, load_meta};
+use crate::lease::SystemClock;
 use crate::origin::Origin;
 use crate::reply::EdgeError;
 use crate::zone::{Admit, Zone};
@@ -169,7 +170,8 @@ async fn fill_item<C: Cache, O: Origin, M: FillSourceProvider>(
         &fill.object,
         &fill.sources,
         Some(admit),
-    );
+    )
+    .collapsing(&SystemClock);
     let mut complete = true;
     let mut index = 0;
     while index < count {

@@ -149,3 +149,33 @@ impl Origin for FakeParents {
         Ok(Pieces(body.chunks(1000).map(<[u8]>::to_vec).collect()))
     }
 }
+
+/// A clock that only moves when slept on; `on_sleep` runs at every sleep (e.g. another request
+/// storing a chunk meanwhile).
+#[derive(Default)]
+pub struct FakeClock<'a> {
+    now: std::cell::Cell<u64>,
+    pub on_sleep: std::cell::RefCell<Option<OnSleep<'a>>>,
+}
+
+/// What a [`FakeClock`] runs when slept on, given the new time.
+pub type OnSleep<'a> = Box<dyn FnMut(u64) + 'a>;
+
+impl std::fmt::Debug for FakeClock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeClock").field("now", &self.now).finish()
+    }
+}
+
+impl crate::lease::Clock for FakeClock<'_> {
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        self.now.set(self.now.get() + ms);
+        if let Some(f) = self.on_sleep.borrow_mut().as_mut() {
+            f(self.now.get());
+        }
+    }
+}

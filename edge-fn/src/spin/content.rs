@@ -13,6 +13,7 @@ use crate::config::EdgeConfig;
 use crate::fill::{ChunkFiller, load_meta};
 use crate::grant::{cached_grant, grant_key, keep_grant};
 use crate::keys::{check_token, token_kid};
+use crate::lease::SystemClock;
 use crate::meta::layout_of;
 use crate::plan::{chunk_indices, pieces};
 use crate::range::{RangeChoice, choose};
@@ -142,7 +143,8 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
         Ok(loaded) => loaded,
         Err(e) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,
     };
-    let filler = ChunkFiller::new(&ready.cache, &origin, &loaded.meta, info, sources, store);
+    let filler = ChunkFiller::new(&ready.cache, &origin, &loaded.meta, info, sources, store)
+        .collapsing(&SystemClock);
     let range = ready.choice.bytes(info.object_len).expect("satisfiable");
     let mut body = BodyPieces::new(filler, &loaded.meta, range);
     let hit = loaded.was_cached && body.all_cached();

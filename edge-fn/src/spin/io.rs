@@ -147,6 +147,24 @@ impl Cache for KvCache {
     fn increment(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
         atomics::increment(&self.1, key, delta).map_err(|e| CacheError(format!("{e:?}")))
     }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, CacheError> {
+        let error = |e: wasi_store::Error| CacheError(format!("{e:?}"));
+        let cas = atomics::Cas::new(&self.1, key).map_err(error)?;
+        if cas.current().map_err(error)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, new) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(error(e)),
+        }
+    }
 }
 
 /// The URL without its query, which for a presigned URL holds the signature.

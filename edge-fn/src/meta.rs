@@ -3,7 +3,9 @@
 //! `header || trailer` under [`crate::cache::meta_key`] and re-verified when read, which costs
 //! one hash over a few hundred kilobytes at most.
 
-use protocol::sealed::{self, Digest, HEADER_LEN, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use protocol::sealed::{
+    self, Digest, HEADER_LEN, MAX_CHUNK_SIZE, MAX_PLAINTEXT_LEN, MIN_CHUNK_SIZE,
+};
 use protocol::{Header, Layout, ObjectInfo, SealedError};
 
 /// Why meta (or the object info describing it) is refused.
@@ -32,6 +34,9 @@ pub struct ObjectMeta {
 pub fn layout_of(info: &ObjectInfo) -> Result<Layout, MetaError> {
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&info.chunk_size) {
         return Err(MetaError::BadInfo("chunk size out of range"));
+    }
+    if info.plaintext_len > MAX_PLAINTEXT_LEN {
+        return Err(MetaError::BadInfo("plaintext length out of range"));
     }
     let layout = Layout::new(info.chunk_size, info.plaintext_len);
     if layout.object_len() != info.object_len {
@@ -144,6 +149,10 @@ mod tests {
         ));
         let mut info = o.info.clone();
         info.object_len += 1;
+        assert!(matches!(layout_of(&info), Err(MetaError::BadInfo(_))));
+        // A length whose layout would overflow is refused before any offset is computed.
+        let mut info = o.info.clone();
+        info.plaintext_len = u64::MAX;
         assert!(matches!(layout_of(&info), Err(MetaError::BadInfo(_))));
     }
 }

@@ -10,12 +10,14 @@
 //! - [`manifest`]: the signed manifest of items, levels and regions.
 //! - [`authorize`]: the edge ↔ main authorize and fill-source messages.
 //! - [`internal`]: signed internal calls to an edge (prefill, maintenance).
+//! - [`kv_name`]: the file name of a key-value key on disk.
 //!
 //! `docs/formats.md` specifies the byte formats; `protocol/tests/vectors/` holds test vectors.
 
 pub mod authorize;
 pub mod ids;
 pub mod internal;
+pub mod kv_name;
 pub mod licence;
 pub mod manifest;
 pub mod seal;

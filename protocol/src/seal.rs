@@ -233,7 +233,9 @@ impl Opener {
         })
     }
 
-    /// Reads header and trailer from a seekable object and builds an opener.
+    /// Reads header and trailer from a seekable object and builds an opener. Fails with
+    /// [`SealedError::ObjectLength`] unless the object is as long as its header says (checked
+    /// before the trailer is read, so a damaged length never sizes a buffer).
     pub fn from_object<R: Read + Seek>(
         key: &ContentKey,
         object: &mut R,
@@ -242,6 +244,11 @@ impl Opener {
         object.seek(SeekFrom::Start(0))?;
         object.read_exact(&mut head)?;
         let header = Header::decode(&head)?;
+        let got = object.seek(SeekFrom::End(0))?;
+        let expected = header.layout().object_len();
+        if got != expected {
+            return Err(SealedError::ObjectLength { got, expected });
+        }
         let trailer = header.layout().trailer_range();
         let mut buf = vec![0u8; (trailer.end - trailer.start) as usize];
         object.seek(SeekFrom::Start(trailer.start))?;

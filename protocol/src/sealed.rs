@@ -32,6 +32,9 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 pub const MIN_CHUNK_SIZE: u32 = 4 << 10;
 /// Largest allowed chunk size (below hosted edge platforms' response and value caps).
 pub const MAX_CHUNK_SIZE: u32 = 8 << 20;
+/// Largest plaintext length a header may state (2^62 bytes): every offset of such an object,
+/// trailer included, fits in a `u64`, so [`Layout`]'s arithmetic cannot overflow.
+pub const MAX_PLAINTEXT_LEN: u64 = 1 << 62;
 
 /// Offset of the digest root inside the header; the root covers `header[..ROOT_OFFSET]`.
 const ROOT_OFFSET: usize = 128;
@@ -68,6 +71,8 @@ pub enum SealedError {
     },
     #[error("range {start}..{end} is outside the plaintext of {len} bytes")]
     RangeOutOfBounds { start: u64, end: u64, len: u64 },
+    #[error("the object has {got} bytes, its header says {expected}")]
+    ObjectLength { got: u64, expected: u64 },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -126,6 +131,10 @@ impl Header {
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
             return Err(SealedError::BadChunkSize(chunk_size));
         }
+        let plaintext_len = u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
+        if plaintext_len > MAX_PLAINTEXT_LEN {
+            return Err(SealedError::BadHeader("plaintext length above 2^62"));
+        }
         let id_len = bytes[28] as usize;
         if id_len == 0 || id_len > MAX_ITEM_ID_LEN {
             return Err(SealedError::BadHeader("item id length out of range"));
@@ -141,7 +150,7 @@ impl Header {
             item: id,
             key_version: u32_at(12),
             chunk_size,
-            plaintext_len: u64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes")),
+            plaintext_len,
             nonce_seed: bytes[96..128].try_into().expect("32 bytes"),
             digest_root: bytes[128..160].try_into().expect("32 bytes"),
         })
@@ -173,7 +182,9 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of an object with this chunk size and plaintext length.
+    /// The layout of an object with this chunk size and plaintext length. Offsets are exact for
+    /// the lengths a header may state (chunk size at least [`MIN_CHUNK_SIZE`], plaintext length at
+    /// most [`MAX_PLAINTEXT_LEN`]); check lengths from elsewhere against them first.
     pub fn new(chunk_size: u32, plaintext_len: u64) -> Self {
         Self {
             chunk_size: u64::from(chunk_size),
@@ -338,5 +349,21 @@ mod tests {
         b[29] = b'/';
         assert!(Header::decode(&b).is_err());
         assert!(Header::decode(&b[..100]).is_err());
+    }
+
+    #[test]
+    fn the_largest_plaintext_has_a_layout_and_one_more_byte_is_refused() {
+        let h = header(MAX_PLAINTEXT_LEN);
+        assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+        let l = h.layout();
+        assert!(l.object_len() > MAX_PLAINTEXT_LEN);
+        assert_eq!(
+            l.chunk_at_object_offset(l.trailer_range().start - 1),
+            Some(l.chunk_count() - 1)
+        );
+        assert!(matches!(
+            Header::decode(&header(MAX_PLAINTEXT_LEN + 1).encode()),
+            Err(SealedError::BadHeader(_))
+        ));
     }
 }

@@ -220,7 +220,8 @@ impl Verifier {
             .and_then(|m| m.key_id().map(str::to_owned))
     }
 
-    /// Checks signature, audience and times (at unix second `now`) and returns the claims.
+    /// Checks signature, audience and times (at unix second `now`) and returns the claims. A
+    /// document without `iat` or `exp` is invalid.
     pub fn verify<C: Serialize + DeserializeOwned>(
         &self,
         audience: Audience,
@@ -250,12 +251,16 @@ impl Verifier {
                 SignError::Invalid(text)
             }
         })?;
+        // Every document main signs has both; one without `exp` would never expire.
+        let (Some(issued_at), Some(expires_at)) = (claims.issued_at, claims.expires_at) else {
+            return Err(SignError::Invalid("iat or exp is missing".into()));
+        };
         Ok(Verified {
             claims: claims.custom,
             subject: claims.subject,
             id: claims.jwt_id,
-            issued_at: claims.issued_at.map_or(0, |t| t.as_secs()),
-            expires_at: claims.expires_at.map_or(0, |t| t.as_secs()),
+            issued_at: issued_at.as_secs(),
+            expires_at: expires_at.as_secs(),
         })
     }
 }
@@ -263,4 +268,28 @@ impl Verifier {
 /// The current unix time in seconds.
 pub fn unix_now() -> u64 {
     Clock::now_since_epoch().as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_without_an_expiry_is_refused() {
+        let signer = Signer::generate("k1");
+        let mut claims = jwt_simple::prelude::Claims::with_custom_claims(
+            serde_json::json!({"item": "film", "max_uses": 3}),
+            Duration::from_secs(60),
+        )
+        .with_audience(Audience::Download.as_str());
+        claims.expires_at = None;
+        let token = signer.key.sign(claims).unwrap();
+        assert_eq!(
+            signer
+                .verifier()
+                .verify::<serde_json::Value>(Audience::Download, &token, unix_now())
+                .unwrap_err(),
+            SignError::Invalid("iat or exp is missing".into())
+        );
+    }
 }

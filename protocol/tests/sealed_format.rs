@@ -253,3 +253,21 @@ fn vectors() {
         assert_eq!(open(&key, &object).unwrap(), plain);
     }
 }
+
+#[test]
+fn an_object_of_another_length_than_its_header_says_is_refused_before_reading_the_trailer() {
+    let key = ContentKey::generate();
+    let object = seal_to_vec(&key, params("film", MIN_CHUNK_SIZE), &plaintext(10_000)).unwrap();
+    let cut = &object[..object.len() - 1];
+    assert!(matches!(
+        open(&key, cut),
+        Err(SealedError::ObjectLength { got, expected }) if got + 1 == expected
+    ));
+    // A header claiming 2^62 bytes (found by fuzzing: it sized a 2^57-byte trailer buffer).
+    let mut huge = object.clone();
+    huge[20..28].copy_from_slice(&(1u64 << 62).to_le_bytes());
+    assert!(matches!(
+        open(&key, &huge),
+        Err(SealedError::ObjectLength { .. })
+    ));
+}

@@ -1,14 +1,15 @@
 //! [`DiskKv`]: Spin key-value on local disk, one file per key in one directory.
 //!
-//! File names are the key with every byte outside `[A-Za-z0-9_-]` written as `%XX`, so
-//! `/`, `.` and `%` never appear raw: no key can name a path outside the directory, and
-//! names starting with `.` are free for temporary files. A write goes to a temporary
+//! File names are the key with every byte outside `[A-Za-z0-9_-]` written as `%XX`
+//! ([`protocol::kv_name`]), so `/`, `.` and `%` never appear raw: no key can name a path
+//! outside the directory, and names starting with `.` are free for temporary files. A write goes to a temporary
 //! file in the same directory and is renamed over the old value, so concurrent readers
 //! see the old or the new value whole. Writers of one key (set, delete, increment,
 //! compare-and-swap) take one of a fixed set of striped locks, so read-modify-write
 //! operations are atomic within the process.
 
 use super::{KvBackend, KvError};
+use protocol::kv_name::{decode_key, encode_key};
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
@@ -20,8 +21,6 @@ use std::sync::{Mutex, MutexGuard};
 const MAX_FILE_NAME: usize = 255;
 /// Prefix of in-flight writes; never produced by [`encode_key`].
 const TEMP_PREFIX: &str = ".tmp.";
-/// File name of the empty key; `=` is never produced for a non-empty key.
-const EMPTY_KEY_NAME: &str = "=";
 /// Number of writer locks; keys hash onto them.
 const LOCK_STRIPES: usize = 64;
 
@@ -208,66 +207,6 @@ impl KvBackend for DiskKv {
         }
         Ok(keys)
     }
-}
-
-fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
-/// The file name for `key`: bytes outside `[A-Za-z0-9_-]` become `%XX` (upper-case hex);
-/// the empty key, which would name the directory itself, is `=`.
-pub(crate) fn encode_key(key: &str) -> String {
-    if key.is_empty() {
-        return EMPTY_KEY_NAME.to_owned();
-    }
-    let mut name = String::with_capacity(key.len());
-    for &b in key.as_bytes() {
-        if is_plain(b) {
-            name.push(b as char);
-        } else {
-            name.push('%');
-            name.push_str(&format!("{b:02X}"));
-        }
-    }
-    name
-}
-
-/// The key a file name stands for, or `None` if [`encode_key`] cannot have produced it.
-pub(crate) fn decode_key(name: &str) -> Option<String> {
-    if name == EMPTY_KEY_NAME {
-        return Some(String::new());
-    }
-    if name.is_empty() {
-        return None;
-    }
-    let bytes = name.as_bytes();
-    let mut key = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = name.get(i + 1..i + 3)?;
-                if !hex
-                    .bytes()
-                    .all(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(&h))
-                {
-                    return None;
-                }
-                let b = u8::from_str_radix(hex, 16).ok()?;
-                if is_plain(b) {
-                    return None;
-                }
-                key.push(b);
-                i += 3;
-            }
-            b if is_plain(b) => {
-                key.push(b);
-                i += 1;
-            }
-            _ => return None,
-        }
-    }
-    String::from_utf8(key).ok()
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub trait Cache {
     fn exists(&self, key: &str) -> Result<bool, CacheError>;
     /// Removes `key` if present.
     fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Every key present (for the maintenance call's rebuild; expensive on a large store).
+    fn list(&self) -> Result<Vec<String>, CacheError>;
 
     /// Adds `delta` to the decimal counter at `key` (absent counts as 0) and returns the new
     /// value. The default reads and writes back, so concurrent increments may lose one; a store
@@ -124,6 +126,10 @@ impl Cache for MemoryCache {
     fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.entries.borrow_mut().remove(key);
         Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<String>, CacheError> {
+        Ok(self.keys())
     }
 }
 

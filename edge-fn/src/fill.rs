@@ -101,6 +101,10 @@ pub async fn load_meta<C: Cache, O: Origin>(
     })
 }
 
+/// Most chunks one collapsing fill leases and fetches with one GET: all of them must arrive
+/// within a lease's lifetime, or the requests waiting for the last ones take them over.
+pub const LEASED_RUN_MAX: u64 = 32;
+
 /// An open ranged GET over consecutive chunks, positioned at chunk `next`.
 struct Run<B> {
     body: B,
@@ -345,6 +349,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             return run_end;
         };
         let mut end = index + 1;
+        let run_end = run_end.min(index + LEASED_RUN_MAX);
         while end < run_end && matches!(leases.take(end), Ok(Taken::Ours)) {
             end += 1;
         }

@@ -61,6 +61,13 @@ fn parse(value: &[u8]) -> Option<(&str, u64)> {
     Some((holder, expires.parse().ok()?))
 }
 
+/// Whether a stored lease value has lapsed at `now_ms` (an unreadable one has).
+pub fn lapsed(value: Option<&[u8]>, now_ms: u64) -> bool {
+    value
+        .and_then(parse)
+        .is_none_or(|(_, expires)| expires <= now_ms)
+}
+
 /// What [`Leases::take`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {

@@ -41,6 +41,10 @@ pub const LOW_WATERMARK_PCT: u64 = 80;
 pub const STRAGGLER_WATCH_SECS: u64 = 3600;
 /// Sequence number of the last access slot applied (shared by the zones).
 pub const APPLIED_KEY: &str = "access/applied";
+/// Unix second of the last rebuild of the counters.
+pub const REBUILT_AT_KEY: &str = "zone/rebuilt_at";
+/// A call rebuilds the counters unasked when the last rebuild is older than this.
+pub const REBUILD_EVERY_SECS: u64 = 24 * 3600;
 
 /// The policy key of an object version: `{item}/v{version}`.
 pub fn item_key(item: &ItemId, version: u32) -> ItemKey {
@@ -147,6 +151,39 @@ pub struct ZoneReport {
     pub freed_bytes: u64,
 }
 
+/// What a rebuild of the counters found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildReport {
+    /// Chunks in the store.
+    pub chunks: u64,
+    /// Their bytes: the zone's counter now.
+    pub bytes: u64,
+    /// What the counter said before (it drifts up when a process dies between reserving and
+    /// writing a chunk).
+    pub counted_before: u64,
+    /// Chunks deleted because nothing describes them (their meta was gone: a deletion cut short).
+    pub orphan_chunks: u64,
+    /// Leases past their expiry, deleted.
+    pub stale_leases: u64,
+}
+
+/// What one call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintainReport {
+    pub zones: Vec<ZoneReport>,
+    /// Present when the call rebuilt the counters from the store's keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildReport>,
+}
+
+/// An object version the rebuild found chunks of.
+#[derive(Debug, Clone)]
+struct Found {
+    key: ItemKey,
+    layout: (u32, u64),
+    object_len: u64,
+}
+
 /// How a call is bounded and where it runs.
 pub struct Context<'a> {
     pub now: u64,
@@ -167,23 +204,109 @@ impl std::fmt::Debug for Context<'_> {
 }
 
 /// Runs the maintenance of every zone; `manifest` is the last verified one (none yet: no pins,
-/// no purges).
+/// no purges). With `rebuild` (edge-host asks at its first call after starting, as a crash may
+/// have left the counters high), or when the last rebuild is a day old, the counters are first
+/// recounted from the store's keys.
 pub fn run<C: Cache>(
     cache: &C,
     manifest: Option<&Manifest>,
     cx: &Context<'_>,
-) -> Result<Vec<ZoneReport>, CacheError> {
+    rebuild: bool,
+) -> Result<MaintainReport, CacheError> {
+    let last_rebuild = counter(cache, REBUILT_AT_KEY)?;
+    let mut found = Vec::new();
+    let rebuild = if rebuild || cx.now.saturating_sub(last_rebuild) >= REBUILD_EVERY_SECS {
+        let (report, items) = recount(cache, cx.now)?;
+        cache.increment(REBUILT_AT_KEY, cx.now as i64 - last_rebuild as i64)?;
+        found = items;
+        Some(report)
+    } else {
+        None
+    };
     let applied = counter(cache, APPLIED_KEY)?;
     let (accesses, lost) = accesses_since(cache, applied)?;
-    let mut reports = Vec::new();
+    let mut zones = Vec::new();
     for zone in Zone::ALL {
         let mine: Vec<&Access> = accesses.iter().filter(|a| a.zone == zone).collect();
-        reports.push(run_zone(cache, zone, &mine, lost, manifest, cx)?);
+        let found: &[Found] = if zone == Zone::Licensed { &found } else { &[] };
+        zones.push(run_zone(cache, zone, &mine, lost, found, manifest, cx)?);
     }
     if let Some(last) = accesses.last() {
         cache.increment(APPLIED_KEY, last.seq as i64 - applied as i64)?;
     }
-    Ok(reports)
+    Ok(MaintainReport { zones, rebuild })
+}
+
+/// Sets counter `key` to `value` (by increment, so a store with its own counter encoding works).
+fn set_counter<C: Cache>(cache: &C, key: &str, value: u64) -> Result<u64, CacheError> {
+    let current = counter(cache, key)?;
+    cache.increment(key, value as i64 - current as i64)?;
+    Ok(current)
+}
+
+/// Recounts the licensed zone's bytes and every object version's from the chunks in the store,
+/// deletes chunks nothing describes any more and leases past their expiry.
+fn recount<C: Cache>(cache: &C, now: u64) -> Result<(RebuildReport, Vec<Found>), CacheError> {
+    let mut report = RebuildReport::default();
+    let mut chunks: BTreeMap<(ItemId, u32), Vec<(u64, String)>> = BTreeMap::new();
+    for key in cache.list()? {
+        if let Some(rest) = key.strip_prefix("chunk/") {
+            let parsed = rest.rsplit_once('/').and_then(|(object, index)| {
+                let (item, version) = parse_item_key(&ItemKey::new(object))?;
+                Some((item, version, index.parse::<u64>().ok()?))
+            });
+            if let Some((item, version, index)) = parsed {
+                chunks
+                    .entry((item, version))
+                    .or_default()
+                    .push((index, key));
+            }
+        } else if key.starts_with("lease/")
+            && key != crate::lease::HOLDER_SEQ_KEY
+            && crate::lease::lapsed(cache.get(&key)?.as_deref(), now * 1000)
+        {
+            cache.delete(&key)?;
+            report.stale_leases += 1;
+        }
+    }
+    let mut found = Vec::new();
+    for ((item, version), indices) in chunks {
+        let layout = cache
+            .get(&meta_key(&item, version))?
+            .and_then(|m| Some(Header::decode(m.get(..HEADER_LEN)?).ok()?.layout()));
+        let mut bytes = 0;
+        for (index, key) in indices {
+            match layout {
+                Some(l) if index < l.chunk_count() => {
+                    let r = l.sealed_chunk_range(index);
+                    bytes += r.end - r.start;
+                    report.chunks += 1;
+                }
+                _ => {
+                    cache.delete(&key)?;
+                    report.orphan_chunks += 1;
+                }
+            }
+        }
+        set_counter(cache, &held_key(&item, version), bytes)?;
+        report.bytes += bytes;
+        if let Some(l) = layout.filter(|_| bytes > 0) {
+            found.push(Found {
+                key: item_key(&item, version),
+                layout: (l.chunk_size() as u32, l.plaintext_len()),
+                object_len: l.object_len(),
+            });
+        }
+    }
+    report.counted_before = set_counter(cache, &used_key(Zone::Licensed), report.bytes)?;
+    if report.counted_before != report.bytes || report.orphan_chunks > 0 {
+        crate::log(format_args!(
+            "maintenance: rebuilt the counters: {} bytes in {} chunks (counted {}), {} orphan \
+             chunks deleted",
+            report.bytes, report.chunks, report.counted_before, report.orphan_chunks
+        ));
+    }
+    Ok((report, found))
 }
 
 fn run_zone<C: Cache>(
@@ -191,6 +314,7 @@ fn run_zone<C: Cache>(
     zone: Zone,
     accesses: &[&Access],
     lost: u64,
+    found: &[Found],
     manifest: Option<&Manifest>,
     cx: &Context<'_>,
 ) -> Result<ZoneReport, CacheError> {
@@ -208,6 +332,17 @@ fn run_zone<C: Cache>(
             "maintenance: {lost} download starts were overwritten before they were read; \
              call maintenance more often"
         ));
+    }
+
+    // Items the rebuild found in the store that the policy does not know (its state was lost,
+    // or written back before a crash): one access each, so they are kept or evicted like any.
+    for f in found {
+        if state.policy.contains(&f.key) || state.deleting.contains_key(&f.key) {
+            continue;
+        }
+        state.layouts.insert(f.key.clone(), f.layout);
+        let victims = state.policy.record(&f.key, f.object_len, cx.now);
+        state.evict(victims, cx.now);
     }
 
     // 2. Downloads started since the last call.

@@ -2,6 +2,7 @@ use protocol::{ManifestItem, ObjectInfo};
 
 use super::*;
 use crate::cache::MemoryCache;
+use crate::zone::policy_key;
 use crate::zone::{Admit, record_access};
 
 const CHUNK: u32 = 4096;
@@ -99,7 +100,9 @@ fn filling_three_times_the_budget_never_stores_past_it() {
     for (t, o) in items.iter().enumerate() {
         download(&cache, budget, o, t as u64);
         assert!(chunk_bytes(&cache) <= budget, "after {}", o.item);
-        let reports = run(&cache, None, &cx(t as u64, budget)).unwrap();
+        let reports = run(&cache, None, &cx(t as u64, budget), false)
+            .unwrap()
+            .zones;
         let r = licensed(&reports);
         assert_eq!(r.used, chunk_bytes(&cache), "the counter is the truth");
         assert!(r.used <= budget / 100 * HIGH_WATERMARK_PCT, "{r:?}");
@@ -119,11 +122,11 @@ fn a_title_asked_for_often_outlives_newer_one_offs() {
     let budget = 3 * popular.object_len;
     for t in 0..3 {
         download(&cache, budget, &popular, t);
-        run(&cache, None, &cx(t, budget)).unwrap();
+        run(&cache, None, &cx(t, budget), false).unwrap();
     }
     for (t, o) in items.iter().enumerate() {
         download(&cache, budget, o, 10 + t as u64);
-        run(&cache, None, &cx(10 + t as u64, budget)).unwrap();
+        run(&cache, None, &cx(10 + t as u64, budget), false).unwrap();
         assert!(chunk_bytes(&cache) <= budget);
     }
     assert_eq!(cached_chunks(&cache, &popular), 10);
@@ -139,7 +142,7 @@ fn the_request_path_stops_storing_at_the_budget_and_maintenance_makes_room() {
     assert!(stored > 0 && stored < 10);
     assert!(chunk_bytes(&cache) <= budget);
     // The item is bigger than the budget: the policy does not admit it, so it is deleted.
-    let reports = run(&cache, None, &cx(1, budget)).unwrap();
+    let reports = run(&cache, None, &cx(1, budget), false).unwrap().zones;
     assert_eq!(licensed(&reports).used, 0);
     assert_eq!(chunk_bytes(&cache), 0);
     assert!(cache.keys().iter().all(|k| !k.starts_with("chunk/")));
@@ -155,7 +158,9 @@ fn pins_are_kept_refused_over_budget_and_purged_when_withdrawn() {
         serial: 1,
         items: vec![listed(&hot, Some(1), &[]), listed(&huge, Some(1), &[])],
     };
-    let reports = run(&cache, Some(&manifest), &cx(0, budget)).unwrap();
+    let reports = run(&cache, Some(&manifest), &cx(0, budget), false)
+        .unwrap()
+        .zones;
     let r = licensed(&reports);
     assert_eq!(r.refused_pins, vec!["huge/v1".to_string()]);
     assert_eq!(r.pinned, hot.object_len);
@@ -164,14 +169,16 @@ fn pins_are_kept_refused_over_budget_and_purged_when_withdrawn() {
     // Many other downloads later, the pinned item is still there.
     for t in 0..12 {
         download(&cache, budget, &object(&format!("c{t}"), 1, 10), 2 + t);
-        run(&cache, Some(&manifest), &cx(2 + t, budget)).unwrap();
+        run(&cache, Some(&manifest), &cx(2 + t, budget), false).unwrap();
         assert!(chunk_bytes(&cache) <= budget);
     }
     assert_eq!(cached_chunks(&cache, &hot), 10);
 
     // The region is withdrawn: the item is purged, pinned or not.
     manifest.items[0].regions = vec!["us".into()];
-    let reports = run(&cache, Some(&manifest), &cx(100, budget)).unwrap();
+    let reports = run(&cache, Some(&manifest), &cx(100, budget), false)
+        .unwrap()
+        .zones;
     assert_eq!(licensed(&reports).purged, vec!["hot/v1".to_string()]);
     assert_eq!(cached_chunks(&cache, &hot), 0);
     assert_eq!(
@@ -187,13 +194,15 @@ fn an_old_version_is_purged_when_the_manifest_moves_on() {
     let v1 = object("film", 1, 4);
     let budget = 100 * v1.object_len;
     download(&cache, budget, &v1, 0);
-    run(&cache, None, &cx(0, budget)).unwrap();
+    run(&cache, None, &cx(0, budget), false).unwrap();
     assert_eq!(cached_chunks(&cache, &v1), 4);
     let manifest = Manifest {
         serial: 2,
         items: vec![listed(&object("film", 2, 4), None, &[])],
     };
-    let reports = run(&cache, Some(&manifest), &cx(1, budget)).unwrap();
+    let reports = run(&cache, Some(&manifest), &cx(1, budget), false)
+        .unwrap()
+        .zones;
     assert_eq!(licensed(&reports).purged, vec!["film/v1".to_string()]);
     assert_eq!(cached_chunks(&cache, &v1), 0);
 }
@@ -204,7 +213,7 @@ fn deletion_stops_when_time_is_up_and_continues_next_call() {
     let o = object("long", 1, 50);
     let budget = 100 * o.object_len;
     download(&cache, budget, &o, 0);
-    run(&cache, None, &cx(0, budget)).unwrap();
+    run(&cache, None, &cx(0, budget), false).unwrap();
     let manifest = Manifest {
         serial: 1,
         items: vec![],
@@ -216,10 +225,12 @@ fn deletion_stops_when_time_is_up_and_continues_next_call() {
     };
     let mut c = cx(1, budget);
     c.out_of_time = &stop_after_20;
-    let r = run(&cache, Some(&manifest), &c).unwrap();
+    let r = run(&cache, Some(&manifest), &c, false).unwrap().zones;
     assert_eq!(licensed(&r).deleting, 1);
     assert_eq!(cached_chunks(&cache, &o), 30);
-    let r = run(&cache, Some(&manifest), &cx(2, budget)).unwrap();
+    let r = run(&cache, Some(&manifest), &cx(2, budget), false)
+        .unwrap()
+        .zones;
     assert_eq!((licensed(&r).deleting, licensed(&r).used), (0, 0));
     assert_eq!(cached_chunks(&cache, &o), 0);
 }
@@ -230,18 +241,20 @@ fn chunks_stored_after_an_eviction_are_deleted_again() {
     let o = object("film", 1, 4);
     let budget = 100 * o.object_len;
     download(&cache, budget, &o, 0);
-    run(&cache, None, &cx(0, budget)).unwrap();
+    run(&cache, None, &cx(0, budget), false).unwrap();
     // Withdrawn, purged — while a download that had its grant keeps storing chunks.
     let empty = Manifest {
         serial: 1,
         items: vec![],
     };
-    run(&cache, Some(&empty), &cx(1, budget)).unwrap();
+    run(&cache, Some(&empty), &cx(1, budget), false).unwrap();
     let admit = Admit::new(Zone::Licensed, budget, &o.item, 1);
     assert!(admit.reserve(&cache, 10));
     cache.set(&chunk_key(&o.item, 1, 0), &[0; 10]).unwrap();
     admit.stored(&cache, 10);
-    let r = run(&cache, Some(&empty), &cx(2, budget)).unwrap();
+    let r = run(&cache, Some(&empty), &cx(2, budget), false)
+        .unwrap()
+        .zones;
     assert_eq!(licensed(&r).used, 0);
     assert_eq!(cached_chunks(&cache, &o), 0);
 }
@@ -254,10 +267,10 @@ fn state_survives_a_round_trip_and_budget_changes_apply() {
     for (t, o) in items.iter().enumerate() {
         download(&cache, budget, o, t as u64);
     }
-    let r = run(&cache, None, &cx(5, budget)).unwrap();
+    let r = run(&cache, None, &cx(5, budget), false).unwrap().zones;
     assert_eq!(licensed(&r).resident, 4);
     // The operator halves the budget: the next call evicts down to the low watermark.
-    let r = run(&cache, None, &cx(6, budget / 4)).unwrap();
+    let r = run(&cache, None, &cx(6, budget / 4), false).unwrap().zones;
     let r = licensed(&r);
     assert!(r.used <= budget / 4 / 100 * LOW_WATERMARK_PCT, "{r:?}");
     assert!(!r.evicted.is_empty());
@@ -274,4 +287,65 @@ fn item_keys_round_trip() {
     );
     assert_eq!(parse_item_key(&ItemKey::new("../x/v1")), None);
     assert_eq!(parse_item_key(&ItemKey::new("film")), None);
+}
+
+/// The meta a fill stores first: here only the header matters.
+fn store_meta(cache: &MemoryCache, o: &ObjectInfo) {
+    let header = protocol::Header {
+        item: o.item.clone(),
+        key_version: 1,
+        chunk_size: o.chunk_size,
+        plaintext_len: o.plaintext_len,
+        nonce_seed: [0; 32],
+        digest_root: [0; 32],
+    };
+    cache
+        .set(&meta_key(&o.item, o.version), &header.encode())
+        .unwrap();
+}
+
+#[test]
+fn a_rebuild_recounts_what_a_crash_left_behind() {
+    let cache = MemoryCache::default();
+    let kept = object("kept", 1, 6);
+    let orphan = object("orphan", 1, 4);
+    let budget = 100 * kept.object_len;
+    store_meta(&cache, &kept);
+    download(&cache, budget, &kept, 0);
+    download(&cache, budget, &orphan, 0);
+    run(&cache, None, &cx(1, budget), false).unwrap();
+    let orphan_bytes = chunk_bytes(&cache) - {
+        let l = Layout::new(CHUNK, kept.plaintext_len);
+        (0..6)
+            .map(|i| l.sealed_chunk_range(i).end - l.sealed_chunk_range(i).start)
+            .sum::<u64>()
+    };
+    // A crash: a reservation whose chunk was never written, a lease nobody will release, and
+    // the zone's state lost.
+    cache.increment(&used_key(Zone::Licensed), 5000).unwrap();
+    cache.set("lease/kept/v1/3", b"someone 1").unwrap();
+    cache.delete(&policy_key(Zone::Licensed)).unwrap();
+    let before = counter(&cache, &used_key(Zone::Licensed)).unwrap();
+
+    let out = run(&cache, None, &cx(10, budget), true).unwrap();
+    let rebuild = out.rebuild.unwrap();
+    assert_eq!(rebuild.chunks, 6);
+    assert_eq!(rebuild.orphan_chunks, 4, "chunks without meta are deleted");
+    assert_eq!(rebuild.stale_leases, 1);
+    assert_eq!(rebuild.counted_before, before);
+    assert_eq!(rebuild.bytes, chunk_bytes(&cache));
+    assert!(orphan_bytes > 0 && cached_chunks(&cache, &orphan) == 0);
+    let r = licensed(&out.zones);
+    assert_eq!((r.used, r.resident), (chunk_bytes(&cache), 1), "{r:?}");
+    assert_eq!(
+        counter(&cache, &held_key(&kept.item, 1)).unwrap(),
+        chunk_bytes(&cache)
+    );
+    // Not again until asked or a day has passed.
+    assert!(
+        run(&cache, None, &cx(11, budget), false)
+            .unwrap()
+            .rebuild
+            .is_none()
+    );
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// Path of the component's maintenance entry point.
 pub const MAINTAIN_PATH: &str = "/v1/internal/maintain";
+/// The maintenance call that first recounts the cache's counters from its keys.
+pub const REBUILD_PATH: &str = "/v1/internal/maintain?rebuild=1";
 /// Its older name, still answered: maintenance includes prefill.
 pub const PREFILL_PATH: &str = "/v1/internal/prefill";
 /// Delay before the first call, so that start-up is not slowed down by it.
@@ -26,19 +28,23 @@ const FIRST_TICK: Duration = Duration::from_secs(1);
 pub async fn run_ticker(runtime: EdgeRuntime, secret: String, interval: Duration) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_TICK, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first call after a start recounts the cache's counters: a crash may have left
+    // reservations whose chunks were never written.
+    let mut path = REBUILD_PATH;
     loop {
         ticks.tick().await;
-        prefill_once(&runtime, &secret).await;
+        prefill_once(&runtime, &secret, path).await;
+        path = MAINTAIN_PATH;
     }
 }
 
 /// One maintenance call: log the status and read the body to its end.
-pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
+pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str, path: &str) {
     let started = Instant::now();
-    let signature = sign_call(secret, "POST", MAINTAIN_PATH, protocol::unix_now());
+    let signature = sign_call(secret, "POST", path, protocol::unix_now());
     let mut request = http::Request::builder()
         .method(http::Method::POST)
-        .uri(MAINTAIN_PATH)
+        .uri(path)
         .header(http::header::HOST, "localhost")
         .header(SIGNATURE_HEADER, signature)
         .body(Empty::<Bytes>::new())
@@ -72,6 +78,7 @@ pub async fn prefill_once(runtime: &EdgeRuntime, secret: &str) {
         status = status.as_u16(),
         body_bytes = bytes,
         ms = started.elapsed().as_millis() as u64,
+        path,
         "maintenance"
     );
 }

@@ -144,6 +144,10 @@ impl Cache for KvCache {
         self.0.delete(key).map_err(|e| CacheError(format!("{e:?}")))
     }
 
+    fn list(&self) -> Result<Vec<String>, CacheError> {
+        self.0.get_keys().map_err(|e| CacheError(format!("{e:?}")))
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
         atomics::increment(&self.1, key, delta).map_err(|e| CacheError(format!("{e:?}")))
     }

@@ -14,7 +14,7 @@ use crate::cache::MANIFEST_KEY;
 use crate::config::EdgeConfig;
 use crate::fill::{cache_get, cache_set};
 use crate::keys::token_kid;
-use crate::maintain::{Context, ZoneReport, item_key, run as maintain_zones};
+use crate::maintain::{Context, RebuildReport, ZoneReport, item_key, run as maintain_zones};
 use crate::prefill::{Budget, PrefillReport, run as prefill, signed_manifest, verify_manifest};
 use crate::reply::{EdgeError, json_reply};
 
@@ -29,6 +29,8 @@ const MAX_CHUNKS: u64 = 256;
 #[derive(Debug, Serialize)]
 struct Report {
     zones: Vec<ZoneReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rebuild: Option<RebuildReport>,
     /// Absent when main's manifest could not be had (then the last verified one was used for
     /// pins and purges, and nothing was prefilled).
     prefill: Option<PrefillReport>,
@@ -36,14 +38,15 @@ struct Report {
     manifest_error: Option<String>,
 }
 
-pub async fn serve(out: ResponseOutparam) {
-    match maintain(Instant::now()).await {
+/// Answers the call; `rebuild` (query `rebuild=1`) recounts the cache's counters first.
+pub async fn serve(out: ResponseOutparam, rebuild: bool) {
+    match maintain(Instant::now(), rebuild).await {
         Ok(report) => send_reply(out, json_reply(200, &report)).await,
         Err(e) => send_error(out, &e).await,
     }
 }
 
-async fn maintain(started: Instant) -> Result<Report, EdgeError> {
+async fn maintain(started: Instant, rebuild: bool) -> Result<Report, EdgeError> {
     let config = config()?;
     let cache = KvCache::open()?;
     let now = now();
@@ -69,8 +72,9 @@ async fn maintain(started: Instant) -> Result<Report, EdgeError> {
         budgets: config.budgets,
         out_of_time: &deleting,
     };
-    let zones = maintain_zones(&cache, manifest.as_ref(), &cx)
+    let done = maintain_zones(&cache, manifest.as_ref(), &cx, rebuild)
         .map_err(|e| EdgeError::Cache(format!("maintenance: {e}")))?;
+    let zones = done.zones;
     let prefill = match (&manifest, &manifest_error) {
         (Some(manifest), None) => {
             let refused: Vec<&String> = zones.iter().flat_map(|z| &z.refused_pins).collect();
@@ -99,6 +103,7 @@ async fn maintain(started: Instant) -> Result<Report, EdgeError> {
     };
     Ok(Report {
         zones,
+        rebuild: done.rebuild,
         prefill,
         manifest_error,
     })

@@ -37,7 +37,11 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
         }
         Ok(Route::Content(content)) => content::serve(&request, content, out).await,
         Ok(Route::Maintain) => match internal_call(&request, &method, &path) {
-            Ok(()) => maintain::serve(out).await,
+            Ok(()) => {
+                let query = path.split_once('?').map_or("", |(_, q)| q);
+                let rebuild = crate::route::query_param(query, "rebuild").is_some_and(|v| v == "1");
+                maintain::serve(out, rebuild).await
+            }
             Err(e) => io::send_error(out, &e).await,
         },
         Err(e) => io::send_error(out, &e).await,

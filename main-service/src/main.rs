@@ -2,6 +2,7 @@
 //! API as a plain server, or under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -17,7 +18,7 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let args = Args::parse();
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -34,6 +35,18 @@ async fn main() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
+    match serve(&args, on_lambda).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A log line rather than anyhow's report, so that on Lambda the reason of a failed
+            // cold start is one JSON record in the function's log group.
+            tracing::error!(error = format!("{e:#}"), "main-service stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {
     let config = Config::load(&args.config)
         .with_context(|| format!("configuration {}", args.config.display()))?;
     let listen = config.listen;

@@ -2,8 +2,10 @@
 //! over HTTP, as the launcher (`local-network`) and the end-to-end tests do.
 //!
 //! - [`process`]: one child process, awaited by its `listening on` line, killed on drop.
+//! - [`lambda`]: a local Lambda Runtime API and a function binary run against it.
 //! - [`network`]: parents, main and edges wired together, plus ingest, sync and player helpers.
 
+pub mod lambda;
 pub mod network;
 pub mod process;
 

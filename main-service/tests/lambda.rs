@@ -1,0 +1,334 @@
+//! Main on Lambda for real: the `main-service` binary started as a `provided.al2023` function
+//! against a local Lambda Runtime API (real sockets), fed function-URL events (API Gateway v2
+//! payload) for the customer and edge flows — ingest, register, log in, rent, authorize — with a
+//! local S3 parent behind it. Checks the answers, that one process serves many invocations, and
+//! that every log line is JSON.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use e2e::lambda::{Function, RuntimeApi};
+use serde_json::{Value, json};
+
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+const EDGE_SECRET: &str = "edge-eu-1-secret-0123456789";
+const DEADLINE: Duration = Duration::from_secs(60);
+const ACCESS_KEY: &str = "test-access-key";
+const SECRET_KEY: &str = "test-secret-key";
+
+/// A function-URL request, turned into an event by [`Request::event`].
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: Vec<(&'a str, String)>,
+    body: Option<Vec<u8>>,
+    source_ip: &'a str,
+}
+
+impl<'a> Request<'a> {
+    fn new(method: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            query: "",
+            headers: Vec::new(),
+            body: None,
+            source_ip: "127.0.0.1",
+        }
+    }
+
+    fn json(mut self, body: Value) -> Self {
+        self.headers
+            .push(("content-type", "application/json".into()));
+        self.body = Some(body.to_string().into_bytes());
+        self
+    }
+
+    fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The event Lambda delivers for this request through a function URL: the recorded fixture
+    /// with this request's method, path, query, headers, body and source address. Bodies that
+    /// are not JSON travel base64-encoded, as Lambda sends them.
+    fn event(&self) -> Vec<u8> {
+        let mut event: Value =
+            serde_json::from_str(include_str!("data/function-url-post-rental.json"))
+                .expect("fixture is JSON");
+        event["rawPath"] = self.path.into();
+        event["rawQueryString"] = self.query.into();
+        if !self.query.is_empty() {
+            let params: serde_json::Map<String, Value> = self
+                .query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.into()))
+                .collect();
+            event["queryStringParameters"] = params.into();
+        }
+        let ctx = &mut event["requestContext"]["http"];
+        ctx["method"] = self.method.into();
+        ctx["path"] = self.path.into();
+        ctx["sourceIp"] = self.source_ip.into();
+        let headers = event["headers"].as_object_mut().expect("headers object");
+        headers.retain(|k, _| k == "host" || k.starts_with("x-forwarded-"));
+        headers.insert("x-forwarded-for".into(), self.source_ip.into());
+        for (k, v) in &self.headers {
+            headers.insert((*k).into(), v.clone().into());
+        }
+        let is_json = self
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "content-type" && v == "application/json");
+        match &self.body {
+            None => {
+                event.as_object_mut().expect("object").remove("body");
+                event["isBase64Encoded"] = false.into();
+            }
+            Some(b) if is_json => {
+                event["body"] = String::from_utf8(b.clone()).expect("JSON is UTF-8").into();
+                event["isBase64Encoded"] = false.into();
+            }
+            Some(b) => {
+                event["body"] = base64::engine::general_purpose::STANDARD.encode(b).into();
+                event["isBase64Encoded"] = true.into();
+            }
+        }
+        serde_json::to_vec(&event).expect("serializes")
+    }
+}
+
+/// What main answered through the function URL (the API Gateway v2 response payload).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Value,
+    body: Value,
+}
+
+fn call(api: &RuntimeApi, req: Request<'_>) -> Answer {
+    let raw = api
+        .invoke(&req.event(), DEADLINE)
+        .and_then(|a| a.response())
+        .unwrap_or_else(|e| panic!("{} {}: {e:#}", req.method, req.path));
+    let payload: Value = serde_json::from_slice(&raw).expect("the response payload is JSON");
+    let body = payload["body"].as_str().unwrap_or("");
+    let body = if payload["isBase64Encoded"] == true {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64 body");
+        String::from_utf8(bytes).expect("UTF-8 body")
+    } else {
+        body.to_owned()
+    };
+    Answer {
+        status: payload["statusCode"].as_u64().expect("statusCode") as u16,
+        headers: payload["headers"].clone(),
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    }
+}
+
+/// The local parent main ingests into, served by this test's runtime.
+fn start_parent(rt: &tokio::runtime::Runtime, root: &Path) -> std::net::SocketAddr {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = parent_sync::ServerConfig {
+        root: root.to_owned(),
+        bucket: "parents".into(),
+        region: "eu".into(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        limits: Default::default(),
+    };
+    // Runs until the runtime is dropped at the end of the test.
+    drop(rt.spawn(async move {
+        parent_sync::run(listener, &config, std::future::pending::<()>()).await
+    }));
+    addr
+}
+
+fn main_config(dir: &Path, parent: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+data_dir = {data_dir:?}
+admin_token = "{ADMIN_TOKEN}"
+[[regions]]
+name = "eu"
+countries = ["DE"]
+[geo]
+overrides = [ {{ cidr = "127.0.0.0/8", country = "DE" }}, {{ cidr = "127.0.0.99/32", country = "KP" }} ]
+[[parents]]
+name = "p1"
+region = "eu"
+bucket = "parents"
+endpoint = "http://{parent}"
+access_key = "{ACCESS_KEY}"
+secret_key = "{SECRET_KEY}"
+primary = true
+[[edges]]
+id = "edge-eu-1"
+region = "eu"
+url = "http://edge-eu-1.test"
+secret = "{EDGE_SECRET}"
+"#,
+        data_dir = dir.join("data"),
+    )
+}
+
+#[test]
+fn main_serves_function_url_events_through_the_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let parent = start_parent(&rt, &dir.path().join("parent"));
+    let config = dir.path().join("main.toml");
+    std::fs::write(&config, main_config(dir.path(), parent)).unwrap();
+
+    let api = RuntimeApi::start().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_main-service"));
+    cmd.env("MAIN_CONFIG", &config).env("RUST_LOG", "info");
+    let function = Function::start(&api, cmd, &dir.path().join("main.log")).unwrap();
+    let log = || function.log();
+
+    let health = call(&api, Request::new("GET", "/healthz"));
+    assert_eq!(health.status, 200, "{health:?}\n{}", log());
+    assert_eq!(health.body["status"], "ok");
+
+    // Ingest: the body is binary, so the event carries it base64-encoded.
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut ingest = Request::new("POST", "/v1/admin/items")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/octet-stream");
+    ingest.query = "id=film&title=Film&regions=eu";
+    ingest.body = Some(content);
+    let item = call(&api, ingest);
+    assert_eq!(item.status, 201, "{item:?}\n{}", log());
+    assert_eq!(item.body["id"], "film");
+
+    let creds = json!({"email": "lambda@example.com", "password": "correct horse"});
+    let registered = call(
+        &api,
+        Request::new("POST", "/v1/accounts").json(creds.clone()),
+    );
+    assert_eq!(registered.status, 201, "{registered:?}");
+    let again = call(
+        &api,
+        Request::new("POST", "/v1/accounts").json(creds.clone()),
+    );
+    assert_eq!(again.status, 409, "the email is taken: {again:?}");
+    assert_eq!(again.body["error"], "email_taken");
+    let login = call(&api, Request::new("POST", "/v1/sessions").json(creds));
+    assert_eq!(login.status, 200, "{login:?}");
+    let session = login.body["session"].as_str().unwrap().to_owned();
+
+    let rent = |ip: &'static str, key: &'static str| {
+        let mut r = Request::new("POST", "/v1/rentals")
+            .json(json!({"item": "film", "card": "4242424242424242"}))
+            .header("authorization", format!("Bearer {session}"))
+            .header("idempotency-key", key);
+        r.source_ip = ip;
+        call(&api, r)
+    };
+    // The client's address is the function URL's source IP: 127.0.0.99 is outside the region.
+    let denied = rent("127.0.0.99", "lambda-1");
+    assert_eq!(denied.status, 403, "{denied:?}");
+    let rental = rent("127.0.0.1", "lambda-2");
+    assert_eq!(rental.status, 201, "{rental:?}\n{}", log());
+    assert!(
+        rental.body["download_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://edge-eu-1.test/v1/content/film?token="),
+        "{rental:?}"
+    );
+    let token = rental.body["token"].as_str().unwrap().to_owned();
+
+    let authorize = |edge_secret: &str, sid: &str| {
+        call(
+            &api,
+            Request::new("POST", "/v1/edge/authorize")
+                .json(json!({"token": token, "item": "film", "client_ip": "127.0.0.1", "session_hint": sid}))
+                .header("x-edge-id", "edge-eu-1")
+                .header("authorization", format!("Bearer {edge_secret}")),
+        )
+    };
+    let grant = authorize(EDGE_SECRET, "s1");
+    assert_eq!(grant.status, 200, "{grant:?}\n{}", log());
+    assert_eq!(grant.body["new_session"], true);
+    assert_eq!(grant.body["uses_left"], 2);
+    assert_eq!(grant.body["object"]["item"], "film");
+    let source = grant.body["sources"][0]["url"].as_str().unwrap();
+    assert!(
+        source.starts_with(&format!("http://{parent}/parents/items/film/v1.sealed?")),
+        "a presigned URL on the parent: {source}"
+    );
+    let resumed = authorize(EDGE_SECRET, "s1");
+    assert_eq!(resumed.body["new_session"], false, "{resumed:?}");
+    let refused = authorize("not-the-edge-secret-0000", "s2");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(
+        refused.headers["content-type"], "application/json",
+        "{refused:?}"
+    );
+
+    // Logs: JSON lines only (CloudWatch's JSON log format), with the domain events of this run
+    // inside the runtime's per-invocation span, which carries the request id.
+    let text = log();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for message in ["ingested", "rented", "download session started"] {
+        let line = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} line in\n{text}"));
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert!(
+            line.to_string().contains("00000000-0000-4000-8000-"),
+            "the line names its invocation's request id: {line}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_configuration_stops_main_at_cold_start_with_a_json_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("main.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"/tmp/x\"\nadmin_token = \"short\"\nparents = []\n",
+    )
+    .unwrap();
+    let api = RuntimeApi::start().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_main-service"));
+    cmd.env("MAIN_CONFIG", &config);
+    let mut function = Function::start(&api, cmd, &dir.path().join("main.log")).unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = function.exited() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "main did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    assert!(api.first_poll().is_none(), "main never asked for an event");
+    let log = function.log();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|l: &Value| l["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no JSON error line in\n{log}"));
+    let error = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("admin_token"),
+        "the line names the setting: {line}"
+    );
+}

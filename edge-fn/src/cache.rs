@@ -33,6 +33,12 @@ pub fn stat_key(name: &str) -> String {
 
 /// Chunks found changed at rest (digest mismatch when read), dropped and refilled.
 pub const STAT_CORRUPT_CHUNKS: &str = "corrupt_chunks";
+/// Object versions the maintenance call evicted or purged.
+pub const STAT_EVICTED_ITEMS: &str = "evicted_items";
+/// Chunk bytes the maintenance call deleted.
+pub const STAT_EVICTED_BYTES: &str = "evicted_bytes";
+/// Chunks a request awaited from another request's fill ([`crate::lease`]).
+pub const STAT_LEASE_WAITS: &str = "lease_waits";
 
 /// Present once prefill found every chunk of the object version cached.
 pub fn complete_key(item: &ItemId, version: u32) -> String {

@@ -19,6 +19,41 @@ pub struct EdgeConfig {
     pub main_url: String,
     /// Bytes each cache zone may hold.
     pub budgets: Budgets,
+    /// Most bytes per second prefill fetches (`prefill_rate_bytes`; `None`: no cap).
+    pub prefill_rate: Option<u64>,
+    /// The time of day (UTC) when prefill may run (`prefill_window`, e.g. `01:00-06:00`).
+    pub prefill_window: Option<Window>,
+}
+
+/// A daily time window in UTC, as minutes after midnight; `start > end` wraps past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Window {
+    /// Parses `HH:MM-HH:MM`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let minutes = |t: &str| {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+            (h < 24 && m < 60 && t.trim().len() == 5).then_some(h * 60 + m)
+        };
+        let (a, b) = text.split_once('-')?;
+        let (start, end) = (minutes(a)?, minutes(b)?);
+        (start != end).then_some(Self { start, end })
+    }
+
+    /// Whether unix second `now` falls in the window.
+    pub fn contains(&self, now: u64) -> bool {
+        let minute = ((now / 60) % (24 * 60)) as u32;
+        if self.start < self.end {
+            (self.start..self.end).contains(&minute)
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
 }
 
 impl std::fmt::Debug for EdgeConfig {
@@ -41,6 +76,8 @@ pub enum ConfigError {
     BadMainUrl(String),
     #[error("Spin variable `{0}` must be a whole number of bytes, at least 1 MiB, got {1:?}")]
     BadBudget(&'static str, String),
+    #[error("Spin variable `prefill_window` must be HH:MM-HH:MM (UTC), got {0:?}")]
+    BadWindow(String),
 }
 
 impl EdgeConfig {
@@ -73,8 +110,25 @@ impl EdgeConfig {
             licensed: budget("licensed_budget_bytes", DEFAULT_LICENSED_BUDGET)?,
             other: budget("other_budget_bytes", DEFAULT_OTHER_BUDGET)?,
         };
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let prefill_rate = match set("prefill_rate_bytes") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|b| *b >= 1 << 20)
+                    .ok_or(ConfigError::BadBudget("prefill_rate_bytes", v))?,
+            ),
+        };
+        let prefill_window = match set("prefill_window") {
+            None => None,
+            Some(v) => Some(Window::parse(&v).ok_or(ConfigError::BadWindow(v))?),
+        };
         Ok(Self {
             budgets,
+            prefill_rate,
+            prefill_window,
             edge_id: get("edge_id")?,
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
@@ -129,6 +183,32 @@ mod tests {
         v.push(("licensed_budget_bytes", " 1073741824 "));
         let c = EdgeConfig::from_lookup(vars(&v)).unwrap();
         assert_eq!(c.budgets.licensed, 1 << 30);
+    }
+
+    #[test]
+    fn prefill_rate_and_window() {
+        let mut v = FULL.to_vec();
+        v.push(("prefill_rate_bytes", "52428800"));
+        v.push(("prefill_window", "23:30-05:00"));
+        let c = EdgeConfig::from_lookup(vars(&v)).unwrap();
+        assert_eq!(c.prefill_rate, Some(50 << 20));
+        let w = c.prefill_window.unwrap();
+        let at = |h: u64, m: u64| 1_800_000_000 / 86_400 * 86_400 + h * 3600 + m * 60;
+        assert!(w.contains(at(23, 45)) && w.contains(at(4, 59)));
+        assert!(!w.contains(at(5, 0)) && !w.contains(at(12, 0)));
+        let day = Window::parse("01:00-06:00").unwrap();
+        assert!(day.contains(at(1, 0)) && !day.contains(at(6, 0)));
+        for bad in ["1:00-06:00", "01:00", "25:00-01:00", "01:00-01:00"] {
+            let mut v = FULL.to_vec();
+            v.push(("prefill_window", bad));
+            assert!(
+                matches!(
+                    EdgeConfig::from_lookup(vars(&v)),
+                    Err(ConfigError::BadWindow(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -26,7 +26,10 @@ use protocol::sealed::HEADER_LEN;
 use protocol::{Header, ItemId, Layout, Manifest};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{Cache, CacheError, chunk_key, complete_key, meta_key};
+use crate::cache::{
+    Cache, CacheError, STAT_EVICTED_BYTES, STAT_EVICTED_ITEMS, chunk_key, complete_key, meta_key,
+    stat_key,
+};
 use crate::policy::{EvictionPolicy, ItemKey, Policy};
 use crate::zone::{
     Access, Budgets, Zone, accesses_since, counter, held_key, policy_key, release, used_key,
@@ -433,6 +436,7 @@ fn run_zone<C: Cache>(
     }
 
     // 5. Deletions, as far as time allows.
+    let mut completed = 0i64;
     let queued: Vec<(ItemKey, u64)> = state
         .deleting
         .iter()
@@ -453,6 +457,7 @@ fn run_zone<C: Cache>(
             }
             None => {
                 state.deleting.remove(&key);
+                completed += 1;
             }
         }
     }
@@ -460,6 +465,14 @@ fn run_zone<C: Cache>(
         state.policy.contains(k) || state.deleting.contains_key(k) || state.evicted.contains_key(k)
     });
 
+    // For the host's metrics.
+    set_counter(cache, &stat_key(&format!("budget_{zone}")), budget)?;
+    if completed > 0 {
+        cache.increment(&stat_key(STAT_EVICTED_ITEMS), completed)?;
+    }
+    if report.freed_bytes > 0 {
+        cache.increment(&stat_key(STAT_EVICTED_BYTES), report.freed_bytes as i64)?;
+    }
     report.used = counter(cache, &used_key(zone))?;
     report.accounted = state.policy.used();
     report.pinned = state.policy.pinned();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, MANIFEST_KEY, complete_key};
 use crate::fill::{ChunkFiller, cache_set, load_meta};
-use crate::lease::SystemClock;
+use crate::lease::{Clock, SystemClock};
 use crate::origin::Origin;
 use crate::reply::EdgeError;
 use crate::zone::{Admit, Zone};
@@ -23,6 +23,8 @@ const RUN_MAX: u64 = 16;
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefillReport {
     pub filled_chunks: u64,
+    /// Bytes fetched (chunks awaited from a client's fill included).
+    pub filled_bytes: u64,
     pub complete_items: Vec<String>,
     pub pending_items: Vec<String>,
 }
@@ -38,6 +40,11 @@ pub struct Budget<'a> {
     /// Whether the maintenance call accepted the pin of an item (it refuses pins beyond the
     /// zone's budget); refused ones are not filled.
     pub accepted: &'a dyn Fn(&ManifestItem) -> bool,
+    /// Most bytes per second to fetch, paced with `clock` (`None`: as fast as the parents go).
+    pub rate: Option<u64>,
+    pub clock: &'a dyn Clock,
+    /// When the call started, on `clock`.
+    pub started_ms: u64,
 }
 
 impl std::fmt::Debug for Budget<'_> {
@@ -133,6 +140,18 @@ pub async fn run<C: Cache, O: Origin, M: FillSourceProvider>(
     report
 }
 
+/// Waits until fetching `filled` bytes since the call started keeps within the rate cap.
+fn pace(budget: &Budget<'_>, filled: u64) {
+    let Some(rate) = budget.rate.filter(|r| *r > 0) else {
+        return;
+    };
+    let elapsed = budget.clock.now_ms().saturating_sub(budget.started_ms);
+    let due = filled.saturating_mul(1000) / rate;
+    if due > elapsed {
+        budget.clock.sleep_ms(due - elapsed);
+    }
+}
+
 /// Fills one item as far as the budget allows; true once every chunk is cached.
 async fn fill_item<C: Cache, O: Origin, M: FillSourceProvider>(
     cache: &C,
@@ -187,11 +206,15 @@ async fn fill_item<C: Cache, O: Origin, M: FillSourceProvider>(
         while run_end < count && run_end - index < RUN_MAX && !filler.is_cached(run_end) {
             run_end += 1;
         }
-        if let Err(e) = filler.fill(index, run_end).await {
-            crate::log(format_args!("prefill {}: {e}", item.id));
-            complete = false;
-            break;
+        match filler.fill(index, run_end).await {
+            Ok(chunk) => report.filled_bytes += chunk.len() as u64,
+            Err(e) => {
+                crate::log(format_args!("prefill {}: {e}", item.id));
+                complete = false;
+                break;
+            }
         }
+        pace(budget, report.filled_bytes);
         index += 1;
     }
     report.filled_chunks += filler.filled();

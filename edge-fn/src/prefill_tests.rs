@@ -3,6 +3,7 @@ use protocol::{Signer, Source};
 
 use super::*;
 use crate::cache::MemoryCache;
+use crate::lease::{Clock, SystemClock};
 use crate::testing::{FakeParents, Parent, TestObject};
 
 struct FakeMain<'a> {
@@ -65,6 +66,9 @@ fn fills_hot_items_of_this_region_only_and_marks_them_complete() {
         max_chunks: 100,
         zone_bytes: 1 << 40,
         accepted: ACCEPT_ALL,
+        rate: None,
+        clock: &SystemClock,
+        started_ms: 0,
     };
     let report = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(report.filled_chunks, 3);
@@ -103,6 +107,9 @@ fn work_is_bounded_and_resumes() {
         max_chunks: 2,
         zone_bytes: 1 << 40,
         accepted: ACCEPT_ALL,
+        rate: None,
+        clock: &SystemClock,
+        started_ms: 0,
     };
     let first = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!((first.filled_chunks, first.pending_items.len()), (2, 1));
@@ -118,6 +125,9 @@ fn work_is_bounded_and_resumes() {
             max_chunks: 9,
             zone_bytes: 1 << 40,
             accepted: ACCEPT_ALL,
+            rate: None,
+            clock: &SystemClock,
+            started_ms: 0,
         },
     ));
     assert_eq!((stopped.filled_chunks, stopped.pending_items.len()), (0, 1));
@@ -126,6 +136,9 @@ fn work_is_bounded_and_resumes() {
         max_chunks: 100,
         zone_bytes: 1 << 40,
         accepted: ACCEPT_ALL,
+        rate: None,
+        clock: &SystemClock,
+        started_ms: 0,
     };
     let rest = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(rest.filled_chunks, 3);
@@ -150,6 +163,9 @@ fn fill_sources_that_disagree_with_the_manifest_are_refused() {
         max_chunks: 100,
         zone_bytes: 1 << 40,
         accepted: ACCEPT_ALL,
+        rate: None,
+        clock: &SystemClock,
+        started_ms: 0,
     };
     let report = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
     assert_eq!(report.pending_items, vec!["film/v1"]);
@@ -176,4 +192,34 @@ fn forged_manifests_are_refused() {
     assert!(verify_manifest(&body(&Signer::generate("k1")), &main_key.jwks(), now).is_err());
     assert!(signed_manifest(b"{}").is_err());
     assert!(verify_manifest(&body(&main_key), &main_key.jwks(), now + 3600).is_err());
+}
+
+#[test]
+fn a_rate_cap_paces_prefill() {
+    let hot = TestObject::new("hot", 3 * 4096);
+    let parents = FakeParents::new(&hot, &[Parent::Good]);
+    let main = FakeMain {
+        objects: vec![(&hot, parents.sources())],
+    };
+    let manifest = Manifest {
+        serial: 1,
+        items: vec![listed(&hot, Some(1), &[])],
+    };
+    let cache = MemoryCache::default();
+    let clock = crate::testing::FakeClock::default();
+    let chunk = hot.layout.sealed_chunk_range(0);
+    let budget = Budget {
+        out_of_time: ALWAYS,
+        max_chunks: 100,
+        zone_bytes: 1 << 40,
+        accepted: ACCEPT_ALL,
+        rate: Some(chunk.end - chunk.start),
+        clock: &clock,
+        started_ms: 0,
+    };
+    let report = block_on(run(&cache, &parents, &main, &manifest, "eu", &budget));
+    assert_eq!(report.filled_chunks, 3);
+    assert_eq!(report.filled_bytes, 3 * (chunk.end - chunk.start));
+    // One chunk's worth per second: the third chunk is due after 3 s.
+    assert_eq!(clock.now_ms(), 3000);
 }

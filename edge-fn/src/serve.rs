@@ -73,6 +73,11 @@ impl<'a, C: Cache, O: Origin> BodyPieces<'a, C, O> {
         self.filler.filled()
     }
 
+    /// How many chunks were awaited from another request's fill so far.
+    pub fn awaited(&self) -> u64 {
+        self.filler.awaited()
+    }
+
     /// The next bytes of the body, `None` at its end. An error means no source could deliver a
     /// verified chunk: the response must be aborted.
     pub async fn next_piece(&mut self) -> Option<Result<Vec<u8>, FillError>> {

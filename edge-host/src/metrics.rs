@@ -83,7 +83,34 @@ pub struct Metrics {
     degraded: Gauge,
     cache_bytes: Gauge<u64, AtomicU64>,
     corrupt_chunks: Gauge,
+    zone_used: Family<Zone, Gauge>,
+    zone_budget: Family<Zone, Gauge>,
+    evicted_items: Gauge,
+    evicted_bytes: Gauge,
+    lease_waits: Gauge,
 }
+
+/// Counters the component keeps in its store, read at scrape time: (key, metric name, help).
+const STORED: [(&str, &str, &str); 3] = [
+    (
+        "stats/evicted_items",
+        "evicted_items",
+        "Object versions evicted or purged by the maintenance call (since the cache was created)",
+    ),
+    (
+        "stats/evicted_bytes",
+        "evicted_bytes",
+        "Chunk bytes deleted by the maintenance call (since the cache was created)",
+    ),
+    (
+        "stats/lease_waits",
+        "lease_waits",
+        "Chunks a request awaited from another request's fill instead of fetching them",
+    ),
+];
+
+/// The component's cache zones.
+const ZONES: [&str; 2] = ["licensed", "other"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -142,7 +169,29 @@ impl Default for Metrics {
             "Cached chunks found changed at rest, dropped and refilled (since the cache was created)",
             corrupt_chunks.clone(),
         );
+        let zone_used = Family::<Zone, Gauge>::default();
+        registry.register(
+            "zone_used_bytes",
+            "Bytes of chunks each cache zone holds (the component's own count)",
+            zone_used.clone(),
+        );
+        let zone_budget = Family::<Zone, Gauge>::default();
+        registry.register(
+            "zone_budget_bytes",
+            "Each cache zone's byte budget, as the last maintenance call applied it",
+            zone_budget.clone(),
+        );
+        let [evicted_items, evicted_bytes, lease_waits] = STORED.map(|(_, name, help)| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        });
         Self {
+            zone_used,
+            zone_budget,
+            evicted_items,
+            evicted_bytes,
+            lease_waits,
             registry: Arc::new(registry),
             responses,
             lookups,
@@ -198,9 +247,27 @@ impl Metrics {
     /// The text exposition, with the gauges read now.
     pub fn encode(&self, health: &Health, kv: &dyn KvBackend, now: u64) -> String {
         self.degraded.set(i64::from(health.report(now).degraded()));
-        if let Ok(Some(v)) = kv.get("stats/corrupt_chunks") {
-            let n = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
-            self.corrupt_chunks.set(n.unwrap_or(0));
+        let read = |key: &str| -> Option<i64> {
+            let v = kv.get(key).ok()??;
+            std::str::from_utf8(&v).ok()?.parse().ok()
+        };
+        if let Some(n) = read("stats/corrupt_chunks") {
+            self.corrupt_chunks.set(n);
+        }
+        for ((key, _, _), gauge) in
+            STORED
+                .iter()
+                .zip([&self.evicted_items, &self.evicted_bytes, &self.lease_waits])
+        {
+            gauge.set(read(key).unwrap_or(0));
+        }
+        for zone in ZONES {
+            let label = Zone { zone };
+            let used = read(&format!("zone/{zone}/used")).unwrap_or(0);
+            self.zone_used.get_or_create(&label).set(used);
+            if let Some(budget) = read(&format!("stats/budget_{zone}")) {
+                self.zone_budget.get_or_create(&label).set(budget);
+            }
         }
         if let Some(bytes) = kv.bytes_held() {
             self.cache_bytes.set(bytes);
@@ -232,6 +299,9 @@ mod tests {
         m.filled_counter("http://127.0.0.1:9000").inc_by(5);
         let kv = crate::DiskKv::open(tempfile::tempdir().unwrap().keep()).unwrap();
         kv.set("stats/corrupt_chunks", b"2").unwrap();
+        kv.set("zone/licensed/used", b"4096").unwrap();
+        kv.set("stats/budget_licensed", b"8192").unwrap();
+        kv.set("stats/lease_waits", b"7").unwrap();
         let text = m.encode(&Health::new(None), &kv, protocol::unix_now());
         for line in [
             "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"} 1",
@@ -241,6 +311,11 @@ mod tests {
             "cdn_edge_filled_bytes_total{parent=\"http://127.0.0.1:9000\"} 5",
             "cdn_edge_corrupt_chunks 2",
             "cdn_edge_health_degraded 0",
+            "cdn_edge_zone_used_bytes{zone=\"licensed\"} 4096",
+            "cdn_edge_zone_used_bytes{zone=\"other\"} 0",
+            "cdn_edge_zone_budget_bytes{zone=\"licensed\"} 8192",
+            "cdn_edge_lease_waits 7",
+            "cdn_edge_evicted_items 0",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }

@@ -8,7 +8,7 @@ use super::io::{
     KvCache, SpinOrigin, header, header_values, send_error, send_head_only, start_response, write,
 };
 use super::main_client::{authorize, config, jwks_for, now};
-use crate::cache::{Cache, meta_key};
+use crate::cache::{Cache, STAT_LEASE_WAITS, meta_key, stat_key};
 use crate::config::EdgeConfig;
 use crate::fill::{ChunkFiller, load_meta};
 use crate::grant::{cached_grant, grant_key, keep_grant};
@@ -184,6 +184,13 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
                 return;
             }
         }
+    }
+    if body.awaited() > 0
+        && let Err(e) = ready
+            .cache
+            .increment(&stat_key(STAT_LEASE_WAITS), body.awaited() as i64)
+    {
+        crate::log(format_args!("counting {STAT_LEASE_WAITS}: {e}"));
     }
     if body.filled() > 0 {
         crate::log(format_args!(

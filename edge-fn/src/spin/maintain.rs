@@ -14,6 +14,7 @@ use crate::cache::MANIFEST_KEY;
 use crate::config::EdgeConfig;
 use crate::fill::{cache_get, cache_set};
 use crate::keys::token_kid;
+use crate::lease::{Clock, SystemClock};
 use crate::maintain::{Context, RebuildReport, ZoneReport, item_key, run as maintain_zones};
 use crate::prefill::{Budget, PrefillReport, run as prefill, signed_manifest, verify_manifest};
 use crate::reply::{EdgeError, json_reply};
@@ -32,7 +33,7 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     rebuild: Option<RebuildReport>,
     /// Absent when main's manifest could not be had (then the last verified one was used for
-    /// pins and purges, and nothing was prefilled).
+    /// pins and purges, and nothing was prefilled) or outside the prefill window.
     prefill: Option<PrefillReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     manifest_error: Option<String>,
@@ -75,8 +76,9 @@ async fn maintain(started: Instant, rebuild: bool) -> Result<Report, EdgeError> 
     let done = maintain_zones(&cache, manifest.as_ref(), &cx, rebuild)
         .map_err(|e| EdgeError::Cache(format!("maintenance: {e}")))?;
     let zones = done.zones;
+    let in_window = config.prefill_window.is_none_or(|w| w.contains(now));
     let prefill = match (&manifest, &manifest_error) {
-        (Some(manifest), None) => {
+        (Some(manifest), None) if in_window => {
             let refused: Vec<&String> = zones.iter().flat_map(|z| &z.refused_pins).collect();
             let accepted = |m: &ManifestItem| !refused.contains(&&item_key(&m.id, m.version).0);
             let out_of_time = move || started.elapsed() >= WORK_TIME;
@@ -85,6 +87,9 @@ async fn maintain(started: Instant, rebuild: bool) -> Result<Report, EdgeError> 
                 max_chunks: MAX_CHUNKS,
                 zone_bytes: config.budgets.licensed,
                 accepted: &accepted,
+                rate: config.prefill_rate,
+                clock: &SystemClock,
+                started_ms: SystemClock.now_ms(),
             };
             let main = MainClient(&config);
             Some(

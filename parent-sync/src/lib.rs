@@ -14,25 +14,30 @@
 //! - [`limits`]: the HTTP/1 accept loop with header, body and idle timeouts and a connection
 //!   cap, shared by the local parent and main.
 //! - [`verify`]: checks a sealed object held by a parent, chunk by chunk, against its digest root.
-//! - [`mod@replicate`]: one replication round primary → secondaries with verification, and the
-//!   `watch` loop (`parent-sync` binary).
+//! - [`mod@replicate`]: one replication round primary → secondaries with verification.
+//! - [`mod@scrub`]: one scrub round: every copy on every parent read and verified against the
+//!   digest root, damaged copies re-copied from a verified one; paced in bytes per second.
+//! - [`mod@watch`]: replication and scrub rounds on their schedules (`parent-sync watch`).
 //!
 //! Object keys are `items/{item}/v{version}.sealed` (see `docs/interfaces.md`).
 
 pub mod config;
 pub mod limits;
 pub mod replicate;
+pub mod scrub;
 pub mod server;
 pub mod store;
 mod upload;
 pub mod verify;
+pub mod watch;
 
 pub use config::{ConfigError, ParentConfig, SyncConfig};
 pub use limits::{BodyError, RequestBody, ServerLimits};
 pub use replicate::{
     ITEMS_PREFIX, ObjectOutcome, Outcome, ReplicateOptions, Report, replicate, replicate_with,
-    watch,
 };
+pub use scrub::{ScrubLine, ScrubOptions, ScrubOutcome, ScrubReport, scrub, scrub_every};
 pub use server::{ServerConfig, ServerError, run, shutdown_signal};
 pub use store::{ObjectMeta, ObjectReader, PART_SIZE, ParentStore, StoreError};
 pub use verify::{VerifyError, verify_sealed};
+pub use watch::{WatchOptions, watch};

@@ -1,16 +1,18 @@
 //! Replication: copy every object under `items/` from the primary to each secondary that lacks it
 //! (streaming, never a whole object in memory), then verify the copy as a sealed object
 //! ([`crate::verify`]) and check its header is the primary's; a copy that fails is deleted so the
-//! next round copies it again.
+//! next round copies it again. A copy that looks present (same length and ETag) is not read: the
+//! ETag is the store's record of what it was sent, not proof that the bytes on disk are still
+//! those; the scrub ([`crate::scrub`]) reads them.
 
 use std::fmt;
-use std::future::Future;
-use std::time::Duration;
 
+use async_speed_limit::Limiter;
+use bytes::Bytes;
 use protocol::sealed::{HEADER_LEN, Header};
 
 use crate::store::{ObjectMeta, ParentStore, StoreError};
-use crate::verify::{VerifyError, verify_sealed};
+use crate::verify::{VerifyError, verify_sealed, verify_sealed_paced};
 
 /// The prefix under which parents hold sealed items (`items/{item}/v{version}.sealed`).
 pub const ITEMS_PREFIX: &str = "items/";
@@ -186,37 +188,44 @@ async fn sync_object(
         }
         Ok(_) => {}
     }
-    match copy_and_verify(primary, secondary, key).await {
+    match copy_and_verify(primary, secondary, key, Some(&source.etag), None).await {
         Ok(bytes) => Outcome::Copied { bytes },
         Err(reason) => Outcome::Failed { reason },
     }
 }
 
-/// Streams `key` from the primary to the secondary, verifies the copy, deletes it if it fails.
-async fn copy_and_verify(
-    primary: &ParentStore,
-    secondary: &ParentStore,
+/// Streams `key` from `source` to `dest` (paced by `limiter` when given), verifies the copy and
+/// checks its header is the source's; deletes the copy if it fails. `replicated_from` is the
+/// primary's ETag to record on a replica (`None` when `dest` is the primary).
+pub(crate) async fn copy_and_verify(
+    source: &ParentStore,
+    dest: &ParentStore,
     key: &str,
+    replicated_from: Option<&str>,
+    limiter: Option<&Limiter>,
 ) -> Result<u64, String> {
-    let reader = primary
+    let reader = source
         .get_stream(key)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{key:?} vanished from the primary during the round"))?;
+        .ok_or_else(|| format!("{key:?} vanished from {} during the round", source.name()))?;
     let len = reader.content_len();
-    let etag = reader.etag().to_owned();
-    secondary
-        .put_stream(key, reader, len, Some(&etag))
-        .await
-        .map_err(|e| e.to_string())?;
-    let verified = match verify_sealed(secondary, key).await {
-        Ok(header) => check_same_header(primary, key, &header).await,
+    let put = match limiter {
+        Some(limiter) => {
+            dest.put_stream(key, limiter.clone().limit(reader), len, replicated_from)
+                .await
+        }
+        None => dest.put_stream(key, reader, len, replicated_from).await,
+    };
+    put.map_err(|e| e.to_string())?;
+    let verified = match verify_sealed_paced(dest, key, limiter).await {
+        Ok(header) => check_same_header(source, key, &header).await,
         Err(e) => Err(e),
     };
     match verified {
         Ok(()) => Ok(len),
         Err(e) => {
-            let cleanup = match secondary.delete(key).await {
+            let cleanup = match dest.delete(key).await {
                 Ok(()) => "deleted".to_owned(),
                 Err(d) => format!("could not be deleted ({d})"),
             };
@@ -225,19 +234,13 @@ async fn copy_and_verify(
     }
 }
 
-/// The copy's header must be the primary's, not merely some valid sealed object.
+/// The copy's header must be the source's, not merely some valid sealed object.
 async fn check_same_header(
-    primary: &ParentStore,
+    source: &ParentStore,
     key: &str,
     copy: &Header,
 ) -> Result<(), VerifyError> {
-    let bytes = primary
-        .get_range(key, 0, HEADER_LEN as u64 - 1)
-        .await?
-        .ok_or_else(|| VerifyError::Missing {
-            key: key.to_owned(),
-        })?;
-    if bytes.as_ref() == copy.encode().as_slice() {
+    if header_bytes(source, key).await?.as_ref() == copy.encode().as_slice() {
         Ok(())
     } else {
         Err(VerifyError::NotThePrimarysObject {
@@ -246,30 +249,14 @@ async fn check_same_header(
     }
 }
 
-/// Runs a round every `interval` until `shutdown` completes. Shutdown interrupts a round in
-/// progress: nothing half-copied becomes visible (a multipart upload left open is cleaned up by
-/// the bucket's lifecycle rule), and the next start copies what is still missing.
-pub async fn watch(
-    primary: &ParentStore,
-    secondaries: &[ParentStore],
-    options: ReplicateOptions,
-    interval: Duration,
-    shutdown: impl Future<Output = ()>,
-) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            result = replicate_with(primary, secondaries, options) => match result {
-                Ok(report) => tracing::info!(%report, "replication round done"),
-                Err(e) => tracing::error!(error = %e, "replication round failed: cannot list the primary"),
-            },
-            () = shutdown.as_mut() => return,
-        }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = shutdown.as_mut() => return,
-        }
-    }
+/// The first [`HEADER_LEN`] bytes of `key` on `store` (fewer if the object is shorter).
+pub(crate) async fn header_bytes(store: &ParentStore, key: &str) -> Result<Bytes, VerifyError> {
+    store
+        .get_range(key, 0, HEADER_LEN as u64 - 1)
+        .await?
+        .ok_or_else(|| VerifyError::Missing {
+            key: key.to_owned(),
+        })
 }
 
 #[cfg(test)]

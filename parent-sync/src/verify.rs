@@ -1,6 +1,7 @@
 //! Verification of a sealed object held by a parent: one front-to-back read that checks the
 //! header, the length, every chunk digest and the digest root, holding one chunk in memory.
 
+use async_speed_limit::Limiter;
 use protocol::sealed::{
     Digest, HEADER_LEN, Header, SealedError, TAG_LEN, chunk_digest, verify_digest_list,
 };
@@ -42,6 +43,21 @@ pub enum VerifyError {
 /// header decodes, the length matches the layout, every chunk's digest matches the digest list,
 /// and the list matches the header's root. Holds one chunk in memory. Returns the header.
 pub async fn verify_sealed(store: &ParentStore, key: &str) -> Result<Header, VerifyError> {
+    verify_sealed_paced(store, key, None).await
+}
+
+/// [`verify_sealed`], reading no faster than `limiter` allows (its budget is shared by every
+/// clone, so one limiter paces a whole scrub round).
+pub(crate) async fn verify_sealed_paced(
+    store: &ParentStore,
+    key: &str,
+    limiter: Option<&Limiter>,
+) -> Result<Header, VerifyError> {
+    let pace = async |n: usize| {
+        if let Some(limiter) = limiter {
+            limiter.consume(n).await;
+        }
+    };
     let read_err = |source| VerifyError::Read {
         key: key.to_owned(),
         source,
@@ -69,6 +85,7 @@ pub async fn verify_sealed(store: &ParentStore, key: &str) -> Result<Header, Ver
         .read_exact(&mut header_bytes)
         .await
         .map_err(read_err)?;
+    pace(HEADER_LEN).await;
     let header = Header::decode(&header_bytes).map_err(sealed_err)?;
     let layout = header.layout();
     if layout.object_len() != actual {
@@ -85,10 +102,12 @@ pub async fn verify_sealed(store: &ParentStore, key: &str) -> Result<Header, Ver
         let sealed = &mut chunk[..(range.end - range.start) as usize];
         reader.read_exact(sealed).await.map_err(read_err)?;
         digests.push(chunk_digest(sealed));
+        pace(sealed.len()).await;
     }
     let trailer_range = layout.trailer_range();
     let mut trailer = vec![0u8; (trailer_range.end - trailer_range.start) as usize];
     reader.read_exact(&mut trailer).await.map_err(read_err)?;
+    pace(trailer.len()).await;
     let listed = verify_digest_list(&header, &trailer).map_err(sealed_err)?;
     if let Some(index) = (0..listed.len()).find(|&i| listed[i] != digests[i]) {
         return Err(sealed_err(SealedError::ChunkDigestMismatch {

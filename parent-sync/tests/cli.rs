@@ -3,97 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::process::{ChildProcess, STORE_BIN, SYNC_BIN, write_config};
 use common::{ACCESS_KEY, LocalParent, SECRET_KEY, item_key, put, read_all, sealed_object};
 use parent_sync::{ParentConfig, ParentStore};
-
-const STORE_BIN: &str = env!("CARGO_BIN_EXE_parent-store");
-const SYNC_BIN: &str = env!("CARGO_BIN_EXE_parent-sync");
-
-/// A child process whose stderr is captured for failure messages; killed on drop.
-struct ChildProcess {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl ChildProcess {
-    fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Reads the `listening on ADDR` line within 60 s.
-    fn listening_addr(&mut self) -> String {
-        let stdout = self.child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no listening line; stderr:\n{}", self.stderr()));
-        line.trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected line {line:?}; stderr:\n{}", self.stderr()))
-            .to_owned()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not stop on SIGTERM; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parent_store_binary_serves_and_stops_on_sigterm() {
@@ -157,23 +73,6 @@ fn help_and_bad_arguments() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bucket"));
-}
-
-fn write_config(path: &Path, parents: &[ParentConfig]) {
-    let mut text = String::new();
-    for p in parents {
-        text.push_str(&format!(
-            "[[parents]]\nname = {:?}\nregion = {:?}\nendpoint = {:?}\nbucket = {:?}\n\
-             access_key = {:?}\nprimary = {}\n\n",
-            p.name,
-            p.region,
-            p.endpoint.as_deref().unwrap(),
-            p.bucket,
-            p.access_key.as_deref().unwrap(),
-            p.primary,
-        ));
-    }
-    std::fs::write(path, text).unwrap();
 }
 
 async fn run_sync(config: &Path, args: &[&str]) -> std::process::Output {

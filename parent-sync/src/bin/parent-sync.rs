@@ -1,15 +1,18 @@
-//! `parent-sync`: replicate the primary parent to the secondaries and verify the copies.
+//! `parent-sync`: replicate the primary parent to the secondaries, verify the copies, and scrub
+//! every copy on a schedule.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use parent_sync::{ParentStore, ReplicateOptions, SyncConfig};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use parent_sync::{ParentStore, ReplicateOptions, ScrubOptions, SyncConfig, WatchOptions};
 
 /// Copy every object under `items/` from the primary parent to each secondary that lacks it,
-/// verifying each copy as a sealed object (a copy that fails is deleted and retried next round).
+/// verifying each copy as a sealed object (a copy that fails is deleted and retried next round),
+/// and scrub: read every copy on every parent, verify it against its digest root and re-copy a
+/// damaged one from a parent whose copy verified.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -26,13 +29,54 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one round and exit (status 1 if any copy failed).
+    /// Run one replication round and exit (status 1 if any copy failed).
     Once,
-    /// Run a round every interval until SIGINT or SIGTERM.
+    /// Run a replication round every interval and a scrub round every scrub interval, until
+    /// SIGINT or SIGTERM.
     Watch {
         #[arg(long, default_value_t = 5)]
         interval_secs: u64,
+        /// Seconds between scrub rounds (the first runs after the first replication round).
+        #[arg(
+            long,
+            env = "PARENT_SYNC_SCRUB_INTERVAL_SECS",
+            default_value_t = 86_400
+        )]
+        scrub_interval_secs: u64,
+        #[command(flatten)]
+        pace: Pace,
     },
+    /// Read every copy on every parent, verify it against its digest root and re-copy what is
+    /// damaged: one round and exit (status 1 if a copy could not be read or repaired), or a round
+    /// every `--interval-secs` until SIGINT or SIGTERM.
+    Scrub {
+        #[arg(long)]
+        interval_secs: Option<u64>,
+        #[command(flatten)]
+        pace: Pace,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+struct Pace {
+    /// Bytes per second a scrub reads from all parents together.
+    #[arg(long, env = "PARENT_SYNC_SCRUB_BYTES_PER_SEC", default_value_t = ScrubOptions::default().bytes_per_sec)]
+    scrub_bytes_per_sec: u64,
+}
+
+impl Pace {
+    fn options(&self) -> anyhow::Result<ScrubOptions> {
+        let options = ScrubOptions {
+            bytes_per_sec: self.scrub_bytes_per_sec,
+        };
+        options.validate().map_err(anyhow::Error::msg)?;
+        Ok(options)
+    }
+}
+
+fn interval(secs: u64, flag: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(secs > 0, "{flag} must be at least 1");
+    Ok(Duration::from_secs(secs))
 }
 
 #[tokio::main]
@@ -58,12 +102,12 @@ async fn main() -> anyhow::Result<ExitCode> {
     for parent in config.secondaries() {
         secondaries.push(ParentStore::connect(parent).await?);
     }
-    let options = ReplicateOptions {
+    let replicate = ReplicateOptions {
         verify_present: args.verify_present,
     };
     match args.command {
         Command::Once => {
-            let report = parent_sync::replicate_with(&primary, &secondaries, options).await?;
+            let report = parent_sync::replicate_with(&primary, &secondaries, replicate).await?;
             tracing::info!(%report, "replication round done");
             println!("{report}");
             Ok(if report.failed() == 0 {
@@ -72,16 +116,50 @@ async fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Watch { interval_secs } => {
-            anyhow::ensure!(interval_secs > 0, "--interval-secs must be at least 1");
+        Command::Watch {
+            interval_secs,
+            scrub_interval_secs,
+            pace,
+        } => {
+            let options = WatchOptions {
+                interval: interval(interval_secs, "--interval-secs")?,
+                replicate,
+                scrub_interval: interval(scrub_interval_secs, "--scrub-interval-secs")?,
+                scrub: pace.options()?,
+            };
             parent_sync::watch(
                 &primary,
                 &secondaries,
-                options,
-                Duration::from_secs(interval_secs),
+                &options,
                 parent_sync::shutdown_signal(),
             )
             .await;
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scrub {
+            interval_secs: None,
+            pace,
+        } => {
+            let report = parent_sync::scrub(&primary, &secondaries, &pace.options()?).await?;
+            tracing::info!(%report, bytes = report.bytes_checked(), "scrub round done");
+            println!("{report}");
+            Ok(if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Scrub {
+            interval_secs: Some(secs),
+            pace,
+        } => {
+            let options = pace.options()?;
+            let every = interval(secs, "--interval-secs")?;
+            tokio::select! {
+                () = parent_sync::scrub_every(&primary, &secondaries, &options, every) => {}
+                () = parent_sync::shutdown_signal() => {}
+            }
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }

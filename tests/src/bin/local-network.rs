@@ -1,6 +1,7 @@
 //! `local-network`: starts the whole delivery network on this machine — three parent stores in
-//! three regions with replication, the main service, three edges in two regions running the real
-//! edge component, and a demo catalog — then prints what to run next. Ctrl-C stops it all.
+//! three regions with replication and a scrub, the main service, three edges in two regions
+//! running the real edge component, and a demo catalog — then prints what to run next. Ctrl-C
+//! stops it all.
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -23,6 +24,9 @@ struct Args {
     /// Seconds between replication rounds from the primary parent.
     #[arg(long, default_value_t = 5)]
     sync_interval_secs: u64,
+    /// Seconds between scrub rounds (every copy on every parent read, verified and repaired).
+    #[arg(long, default_value_t = 60)]
+    scrub_interval_secs: u64,
 }
 
 /// A demo item: id, title, size, level, regions.
@@ -109,6 +113,8 @@ fn main() -> anyhow::Result<()> {
         "watch",
         "--interval-secs",
         &args.sync_interval_secs.to_string(),
+        "--scrub-interval-secs",
+        &args.scrub_interval_secs.to_string(),
     ]);
     watch
         .stdout(Stdio::null())

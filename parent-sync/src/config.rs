@@ -26,6 +26,35 @@ pub struct ParentConfig {
     /// Whether this is the parent that main writes to and the others copy from.
     #[serde(default)]
     pub primary: bool,
+    /// Seconds to open a connection to the parent before the attempt fails.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds from starting a request (sending its body included: at most one part) until the
+    /// first byte of the answer; the parent assembling a multipart object counts too.
+    #[serde(default = "default_first_byte_timeout")]
+    pub first_byte_timeout_secs: u64,
+    /// Seconds a body being downloaded or uploaded may send nothing before the transfer fails.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+}
+
+/// Default of [`ParentConfig::connect_timeout_secs`].
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+/// Default of [`ParentConfig::first_byte_timeout_secs`].
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 30;
+/// Default of [`ParentConfig::idle_timeout_secs`].
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 15;
+
+fn default_connect_timeout() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_SECS
+}
+
+fn default_first_byte_timeout() -> u64 {
+    DEFAULT_FIRST_BYTE_TIMEOUT_SECS
+}
+
+fn default_idle_timeout() -> u64 {
+    DEFAULT_IDLE_TIMEOUT_SECS
 }
 
 // The secret key must never reach a log line.
@@ -42,6 +71,9 @@ impl std::fmt::Debug for ParentConfig {
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("primary", &self.primary)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("first_byte_timeout_secs", &self.first_byte_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
             .finish()
     }
 }
@@ -82,6 +114,14 @@ impl ParentConfig {
         if !valid_bucket_name(&self.bucket) {
             return fail(
                 "bucket must be 3-63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit",
+            );
+        }
+        if self.connect_timeout_secs == 0
+            || self.first_byte_timeout_secs == 0
+            || self.idle_timeout_secs == 0
+        {
+            return fail(
+                "connect_timeout_secs, first_byte_timeout_secs and idle_timeout_secs must be at least 1",
             );
         }
         if let Some(endpoint) = &self.endpoint
@@ -217,6 +257,7 @@ mod tests {
         access_key = "ak"
         secret_key = "sk"
         primary = true
+        connect_timeout_secs = 2
 
         [[parents]]
         name = "us-east"
@@ -231,6 +272,14 @@ mod tests {
         assert_eq!(c.primary().name, "eu");
         assert_eq!(c.secondaries().count(), 1);
         assert_eq!(c.parents[1].endpoint, None);
+        assert_eq!(
+            (
+                c.parents[0].connect_timeout_secs,
+                c.parents[0].first_byte_timeout_secs
+            ),
+            (2, DEFAULT_FIRST_BYTE_TIMEOUT_SECS)
+        );
+        assert_eq!(c.parents[1].idle_timeout_secs, DEFAULT_IDLE_TIMEOUT_SECS);
         assert!(!format!("{:?}", c.primary()).contains("sk\""));
     }
 
@@ -279,6 +328,9 @@ mod tests {
         let mut c = SyncConfig::parse(GOOD).unwrap();
         c.parents[0].endpoint = Some("127.0.0.1:9000".into());
         assert!(c.validate().unwrap_err().to_string().contains("http://"));
+        let mut c = SyncConfig::parse(GOOD).unwrap();
+        c.parents[1].idle_timeout_secs = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("at least 1"));
     }
 
     #[test]

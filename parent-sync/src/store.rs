@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use bytes::Bytes;
@@ -100,7 +101,8 @@ pub struct ParentStore {
 
 impl ParentStore {
     /// Builds the client for `config`: static credentials when given (else the default AWS
-    /// chain), the region set, and path-style addressing when an endpoint is given.
+    /// chain), the region set, path-style addressing when an endpoint is given, and the
+    /// connect, first-byte and idle timeouts (a stopped parent fails a call like a dead one).
     ///
     /// Fails only when the config does not validate; nothing is sent to the parent.
     pub async fn connect(config: &ParentConfig) -> Result<Self, StoreError> {
@@ -125,7 +127,19 @@ impl ParentStore {
                 aws_sdk_s3::config::Builder::from(&shared)
             }
         };
-        builder = builder.region(Region::new(config.region.clone()));
+        builder = builder
+            .region(Region::new(config.region.clone()))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
+                    .read_timeout(Duration::from_secs(config.first_byte_timeout_secs))
+                    .build(),
+            )
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_secs(config.idle_timeout_secs))
+                    .build(),
+            );
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint).force_path_style(true);
         }

@@ -40,6 +40,9 @@ async fn parent_store_binary_serves_and_stops_on_sigterm() {
         access_key: Some(ACCESS_KEY.into()),
         secret_key: Some(SECRET_KEY.into()),
         primary: true,
+        connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
+        first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+        idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
     })
     .await
     .unwrap();

@@ -35,6 +35,9 @@ pub struct Options {
     pub outbound_timeout_secs: Option<u64>,
     /// The edge component to run (else [`edge_wasm`]).
     pub edge_wasm: Option<PathBuf>,
+    /// Extra lines in every `[[parents]]` table of main's and parent-sync's configs, e.g.
+    /// `first_byte_timeout_secs = 2`.
+    pub parent_settings: String,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             spin_like_headers: false,
             outbound_timeout_secs: None,
             edge_wasm: None,
+            parent_settings: String::new(),
         }
     }
 }
@@ -207,11 +211,12 @@ impl Network {
             .iter()
             .map(|p| {
                 format!(
-                    "[[parents]]\nname = \"{}\"\nregion = \"{}\"\nendpoint = \"{}\"\nbucket = \"parents\"\naccess_key = \"{access_key}\"\nsecret_key = \"{secret_key}\"\nprimary = {}\n",
+                    "[[parents]]\nname = \"{}\"\nregion = \"{}\"\nendpoint = \"{}\"\nbucket = \"parents\"\naccess_key = \"{access_key}\"\nsecret_key = \"{secret_key}\"\nprimary = {}\n{}\n",
                     p.name,
                     p.region,
                     p.server.url(),
-                    p.region == "eu"
+                    p.region == "eu",
+                    opts.parent_settings,
                 )
             })
             .collect::<Vec<_>>()

@@ -194,7 +194,13 @@ impl From<IngestError> for ApiError {
             }
             IngestError::Body(_) => ApiError::bad_request(msg),
             IngestError::UnknownRegion(_) => ApiError::bad_request(msg),
-            IngestError::Seal(m) | IngestError::Parent(m) => ApiError::internal(m),
+            IngestError::Seal(m) => ApiError::internal(m),
+            // An admin call: the cause (a parent that failed or did not answer within its
+            // timeouts) is what the operator needs to act on.
+            IngestError::Parent(_) => {
+                tracing::warn!(error = %msg, "ingest failed at the primary parent");
+                ApiError::new(StatusCode::BAD_GATEWAY, "parent_unavailable", msg)
+            }
             IngestError::Store(s) => s.into(),
         }
     }

@@ -82,6 +82,9 @@ impl LocalParent {
             access_key: Some(ACCESS_KEY.into()),
             secret_key: Some(SECRET_KEY.into()),
             primary,
+            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
+            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
         }
     }
 

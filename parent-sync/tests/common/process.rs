@@ -135,6 +135,9 @@ impl StoreProcess {
             access_key: Some(ACCESS_KEY.into()),
             secret_key: Some(SECRET_KEY.into()),
             primary,
+            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
+            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
         }
     }
 
@@ -166,13 +169,17 @@ pub fn write_config(path: &Path, parents: &[ParentConfig]) {
     for p in parents {
         text.push_str(&format!(
             "[[parents]]\nname = {:?}\nregion = {:?}\nendpoint = {:?}\nbucket = {:?}\n\
-             access_key = {:?}\nprimary = {}\n\n",
+             access_key = {:?}\nprimary = {}\nconnect_timeout_secs = {}\n\
+             first_byte_timeout_secs = {}\nidle_timeout_secs = {}\n\n",
             p.name,
             p.region,
             p.endpoint.as_deref().unwrap(),
             p.bucket,
             p.access_key.as_deref().unwrap(),
             p.primary,
+            p.connect_timeout_secs,
+            p.first_byte_timeout_secs,
+            p.idle_timeout_secs,
         ));
     }
     std::fs::write(path, text).unwrap();

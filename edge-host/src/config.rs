@@ -53,6 +53,17 @@ pub struct Config {
     /// Seconds an outbound response body may go without a byte before it fails.
     #[serde(default = "default_idle_timeout")]
     pub outbound_idle_timeout_secs: u64,
+    /// Client connections open at once; past that, new ones wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a response may wait on a client that reads nothing before its connection is
+    /// closed.
+    #[serde(default = "default_client_stall_timeout")]
+    pub client_stall_timeout_secs: u64,
+    /// Bytes of one response body that edge-host holds for a client that reads slower than
+    /// the component writes.
+    #[serde(default = "default_response_buffer_bytes")]
+    pub response_buffer_bytes: usize,
 }
 
 /// See [`Config::platform_headers`].
@@ -83,6 +94,21 @@ fn default_idle_timeout() -> u64 {
     15
 }
 
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_client_stall_timeout() -> u64 {
+    30
+}
+
+fn default_response_buffer_bytes() -> usize {
+    256 << 10
+}
+
+/// The smallest [`Config::response_buffer_bytes`]: a quarter of it must hold a request header.
+pub const MIN_RESPONSE_BUFFER_BYTES: usize = 64 << 10;
+
 fn default_listen() -> String {
     "127.0.0.1:3000".to_owned()
 }
@@ -100,6 +126,35 @@ pub struct Settings {
     pub platform_headers: PlatformHeaders,
     pub metrics_allowed_cidrs: Vec<ipnet::IpNet>,
     pub outbound_timeouts: OutboundTimeouts,
+    pub client_limits: ClientLimits,
+}
+
+/// What one client may hold of the edge: connections open at once, how long a response waits
+/// on a client that reads nothing, and how many bytes of a response wait for it in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    pub max_connections: usize,
+    pub stall_timeout: Duration,
+    pub response_buffer_bytes: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            stall_timeout: Duration::from_secs(default_client_stall_timeout()),
+            response_buffer_bytes: default_response_buffer_bytes(),
+        }
+    }
+}
+
+impl ClientLimits {
+    /// The largest piece the component may write to a response body at once. A response holds
+    /// at most four: two in the channel from the component, one queued for the socket and one
+    /// being written (see `server.rs`).
+    pub fn body_chunk_bytes(&self) -> usize {
+        self.response_buffer_bytes / 4
+    }
 }
 
 /// Limits on every outbound request of the component, so that a stuck peer (main or a parent
@@ -149,6 +204,8 @@ pub enum ConfigError {
     Variable(#[from] InvalidVariableName),
     #[error("{name} must be at least 1 second")]
     Timeout { name: &'static str },
+    #[error("{name} must be at least {min}")]
+    TooSmall { name: &'static str, min: usize },
 }
 
 impl Config {
@@ -213,6 +270,23 @@ impl Config {
                 self.outbound_idle_timeout_secs,
             )?,
         };
+        if self.max_connections == 0 {
+            return Err(ConfigError::TooSmall {
+                name: "max_connections",
+                min: 1,
+            });
+        }
+        if self.response_buffer_bytes < MIN_RESPONSE_BUFFER_BYTES {
+            return Err(ConfigError::TooSmall {
+                name: "response_buffer_bytes",
+                min: MIN_RESPONSE_BUFFER_BYTES,
+            });
+        }
+        let client_limits = ClientLimits {
+            max_connections: self.max_connections,
+            stall_timeout: secs("client_stall_timeout_secs", self.client_stall_timeout_secs)?,
+            response_buffer_bytes: self.response_buffer_bytes,
+        };
         Ok(Settings {
             listen,
             component: self.component,
@@ -224,6 +298,7 @@ impl Config {
             platform_headers: self.platform_headers,
             metrics_allowed_cidrs: self.metrics_allowed_cidrs,
             outbound_timeouts,
+            client_limits,
         })
     }
 }

@@ -53,6 +53,30 @@ fn defaults_and_absolute_paths() {
         settings.allowed_outbound_hosts,
         AllowedOutboundHosts::default()
     );
+    assert_eq!(settings.client_limits, ClientLimits::default());
+    assert_eq!(settings.client_limits.body_chunk_bytes(), 64 << 10);
+}
+
+#[test]
+fn client_limits_are_checked() {
+    let dir = base();
+    // Top-level keys go before the `[variables]` table.
+    let with = |line: &str| {
+        validate(
+            &GOOD.replace("[variables]", &format!("{line}\n[variables]")),
+            dir.path(),
+        )
+    };
+    let settings = with("client_stall_timeout_secs = 2").unwrap();
+    assert_eq!(settings.client_limits.stall_timeout, Duration::from_secs(2));
+    for (line, name) in [
+        ("max_connections = 0", "max_connections"),
+        ("client_stall_timeout_secs = 0", "client_stall_timeout_secs"),
+        ("response_buffer_bytes = 1000", "response_buffer_bytes"),
+    ] {
+        let err = with(line).unwrap_err().to_string();
+        assert!(err.contains(name), "{line}: {err}");
+    }
 }
 
 #[test]

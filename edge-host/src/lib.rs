@@ -6,7 +6,7 @@
 //! - [`runtime`]: [`EdgeRuntime`], the component compiled and pre-instantiated once, run
 //!   in a fresh `Store` per request.
 //! - [`server`]: the hyper HTTP/1.1 front (client-address and internal headers,
-//!   `/healthz`, graceful shutdown).
+//!   `/healthz`, graceful shutdown, the connection cap and stalled clients closed).
 //! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`,
 //!   signed with the edge secret.
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
@@ -37,7 +37,7 @@ mod spin_kv;
 pub mod variables;
 mod wasi_kv;
 
-pub use config::{Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings};
+pub use config::{ClientLimits, Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings};
 pub use kv::{DiskKv, KvBackend, KvError};
 pub use runtime::{EdgeRuntime, RuntimeError, SharedState};
 
@@ -70,6 +70,7 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
         variables: Arc::new(settings.variables.clone()),
         allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
         outbound_timeouts: settings.outbound_timeouts,
+        body_chunk_bytes: settings.client_limits.body_chunk_bytes(),
     };
     let component = settings.component.clone();
     // Compiling takes seconds of CPU; keep it off the async workers.
@@ -123,6 +124,7 @@ pub async fn run(
     let front = server::Front {
         platform_headers: settings.platform_headers,
         metrics_allowed: settings.metrics_allowed_cidrs.clone(),
+        limits: settings.client_limits,
     };
     server::serve(runtime, listener, front, shutdown).await?;
     Ok(())

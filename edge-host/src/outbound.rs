@@ -133,6 +133,7 @@ pub struct OutboundHooks {
     timeouts: OutboundTimeouts,
     health: Arc<Health>,
     metrics: Metrics,
+    body_chunk_bytes: usize,
 }
 
 impl OutboundHooks {
@@ -147,7 +148,15 @@ impl OutboundHooks {
             timeouts,
             health,
             metrics,
+            body_chunk_bytes: wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE,
         }
+    }
+
+    /// Bodies the component writes (responses above all) accept at most `bytes` per write, so
+    /// a response waiting for a slow client holds little ([`crate::config::ClientLimits`]).
+    pub fn with_body_chunk_bytes(mut self, bytes: usize) -> Self {
+        self.body_chunk_bytes = bytes;
+        self
     }
 }
 
@@ -177,6 +186,10 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for OutboundHooks {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        self.body_chunk_bytes
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -56,6 +56,8 @@ pub struct SharedState {
     pub variables: Arc<Variables>,
     pub allowed_outbound_hosts: Arc<AllowedOutboundHosts>,
     pub outbound_timeouts: OutboundTimeouts,
+    /// The most the component writes to a body at once ([`crate::ClientLimits::body_chunk_bytes`]).
+    pub body_chunk_bytes: usize,
     pub health: Arc<Health>,
     pub metrics: Metrics,
 }
@@ -91,7 +93,8 @@ impl RequestState {
                 shared.outbound_timeouts,
                 shared.health.clone(),
                 shared.metrics.clone(),
-            ),
+            )
+            .with_body_chunk_bytes(shared.body_chunk_bytes),
             shared: shared.clone(),
         }
     }

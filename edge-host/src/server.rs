@@ -1,7 +1,14 @@
 //! The HTTP/1.1 front: accepts connections, rewrites the headers a network client must
 //! not control, answers `/healthz`, and hands every other request to the component.
+//!
+//! What a client can hold is bounded ([`ClientLimits`]): at most `max_connections` are open
+//! (the rest wait in the kernel's backlog); a write to a client that reads nothing fails after
+//! the stall timeout, which closes the connection, drops the response body and so ends the
+//! component's instance; and a response body waits in at most four pieces of
+//! [`ClientLimits::body_chunk_bytes`]: two in the channel from the component, one in hyper's
+//! write queue (capped at one piece) and the one being written.
 
-use crate::config::PlatformHeaders;
+use crate::config::{ClientLimits, PlatformHeaders};
 use crate::runtime::EdgeRuntime;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -10,10 +17,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Spin's per-request headers, which a client must not be able to forge.
@@ -87,11 +96,25 @@ pub(crate) fn text_response(status: StatusCode, text: &'static str) -> Response<
     full_response(status, "text/plain; charset=utf-8", text)
 }
 
-/// How the front treats requests: platform headers, who may read `/metrics`.
+/// How the front treats requests: platform headers, who may read `/metrics`, what a client
+/// may hold.
 #[derive(Debug, Clone)]
 pub struct Front {
     pub platform_headers: PlatformHeaders,
     pub metrics_allowed: Vec<ipnet::IpNet>,
+    pub limits: ClientLimits,
+}
+
+/// Whether `error` (hyper's, for a connection) is a write that outlasted the stall timeout.
+fn is_stall(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// `/metrics` in the Prometheus text format.
@@ -192,12 +215,21 @@ pub async fn serve(
     front: Front,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let front = std::sync::Arc::new(front);
+    let limits = front.limits;
+    let front = Arc::new(front);
     let local = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // hyper queues body pieces while its write buffer is under this; one piece at most.
+    let write_queue = limits.body_chunk_bytes().max(8192);
     tokio::pin!(shutdown);
     loop {
+        // At the cap, stop accepting: new connections wait in the backlog, not in memory.
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         let (stream, client) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -211,10 +243,13 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.stall_timeout));
         let runtime = runtime.clone();
         let front = front.clone();
         let mut stop_rx = stop_rx.clone();
         connections.spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let runtime = runtime.clone();
                 let front = front.clone();
@@ -225,7 +260,8 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service);
+                .max_buf_size(write_queue)
+                .serve_connection(TokioIo::new(Box::pin(stream)), service);
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
@@ -236,8 +272,14 @@ pub async fn serve(
                     connection.await
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(%client, error = %e, "connection ended with an error");
+            match result {
+                Err(e) if is_stall(&e) => tracing::info!(
+                    %client,
+                    stall_secs = limits.stall_timeout.as_secs(),
+                    "closed a connection whose client read nothing within the stall timeout"
+                ),
+                Err(e) => tracing::debug!(%client, error = %e, "connection ended with an error"),
+                Ok(()) => {}
             }
         });
         // Reap finished connections so the set does not grow without bound.

@@ -35,6 +35,8 @@ pub struct Options {
     pub outbound_timeout_secs: Option<u64>,
     /// The edge component to run (else [`edge_wasm`]).
     pub edge_wasm: Option<PathBuf>,
+    /// Extra top-level lines in every edge's config, e.g. `client_stall_timeout_secs = 2`.
+    pub edge_settings: String,
     /// Extra lines in every `[[parents]]` table of main's and parent-sync's configs, e.g.
     /// `first_byte_timeout_secs = 2`.
     pub parent_settings: String,
@@ -53,6 +55,7 @@ impl Default for Options {
             spin_like_headers: false,
             outbound_timeout_secs: None,
             edge_wasm: None,
+            edge_settings: String::new(),
             parent_settings: String::new(),
         }
     }
@@ -278,7 +281,7 @@ impl Network {
                     "outbound_first_byte_timeout_secs = {t}\noutbound_idle_timeout_secs = {t}\n"
                 )
             });
-            let config = format!("{timeouts}{config}");
+            let config = format!("{timeouts}{}\n{config}", opts.edge_settings);
             let path = dir.join("edges").join(format!("{id}.toml"));
             std::fs::write(&path, config)?;
             let mut cmd = command("edge-host");

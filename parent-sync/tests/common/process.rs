@@ -189,7 +189,8 @@ pub fn write_config(path: &Path, parents: &[ParentConfig]) {
 /// environment, as an operator keeps them out of the file.
 pub fn sync_command(config: &Path) -> Command {
     let mut cmd = Command::new(SYNC_BIN);
-    cmd.arg("--config").arg(config);
+    // Plain log lines, so tests can look for `field=value`.
+    cmd.arg("--config").arg(config).env("NO_COLOR", "1");
     for name in ["P", "S1", "S2"] {
         cmd.env(format!("PARENT_{name}_SECRET_KEY"), SECRET_KEY);
     }

@@ -18,10 +18,13 @@
 //! - [`mod@scrub`]: one scrub round: every copy on every parent read and verified against the
 //!   digest root, damaged copies re-copied from a verified one; paced in bytes per second.
 //! - [`mod@watch`]: replication and scrub rounds on their schedules (`parent-sync watch`).
+//! - [`event`]: the AWS Lambda entry point: S3 "object created" notifications, each object
+//!   replicated and verified.
 //!
 //! Object keys are `items/{item}/v{version}.sealed` (see `docs/interfaces.md`).
 
 pub mod config;
+pub mod event;
 pub mod limits;
 pub mod replicate;
 pub mod scrub;
@@ -34,7 +37,8 @@ pub mod watch;
 pub use config::{ConfigError, ParentConfig, SyncConfig};
 pub use limits::{BodyError, RequestBody, ServerLimits};
 pub use replicate::{
-    ITEMS_PREFIX, ObjectOutcome, Outcome, ReplicateOptions, Report, replicate, replicate_with,
+    ITEMS_PREFIX, ObjectOutcome, Outcome, ReplicateOptions, Report, replicate, replicate_key,
+    replicate_with,
 };
 pub use scrub::{ScrubLine, ScrubOptions, ScrubOutcome, ScrubReport, scrub, scrub_every};
 pub use server::{ServerConfig, ServerError, run, shutdown_signal};

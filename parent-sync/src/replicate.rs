@@ -111,42 +111,82 @@ pub async fn replicate_with(
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
     for (key, _) in primary.list(ITEMS_PREFIX).await? {
-        let source = match primary.head(&key).await {
-            Ok(Some(meta)) => meta,
+        match primary.head(&key).await {
+            Ok(Some(source)) => {
+                sync_everywhere(primary, secondaries, &key, &source, options, &mut report).await;
+            }
             Ok(None) => continue, // deleted since the listing
             Err(e) => {
                 for s in secondaries {
                     report.objects.push(failed(&key, s, e.to_string()));
                 }
-                continue;
             }
-        };
-        for secondary in secondaries {
-            let outcome = sync_object(primary, secondary, &key, &source, options).await;
-            match &outcome {
-                Outcome::Copied { bytes } => {
-                    tracing::info!(
-                        key,
-                        secondary = secondary.name(),
-                        bytes,
-                        "copied and verified"
-                    );
-                }
-                Outcome::AlreadyPresent => {
-                    tracing::debug!(key, secondary = secondary.name(), "already present");
-                }
-                Outcome::Failed { reason } => {
-                    tracing::warn!(key, secondary = secondary.name(), reason, "not replicated");
-                }
-            }
-            report.objects.push(ObjectOutcome {
-                key: key.clone(),
-                secondary: secondary.name().to_owned(),
-                outcome,
-            });
         }
     }
     Ok(report)
+}
+
+/// Replicates one object, `key`, from the primary to every secondary as a round would (the S3
+/// event entry point, [`crate::event`]). An object the primary does not hold is a failure on
+/// every secondary.
+pub async fn replicate_key(
+    primary: &ParentStore,
+    secondaries: &[ParentStore],
+    key: &str,
+    options: ReplicateOptions,
+) -> Report {
+    let mut report = Report::default();
+    match primary.head(key).await {
+        Ok(Some(source)) => {
+            sync_everywhere(primary, secondaries, key, &source, options, &mut report).await;
+        }
+        Ok(None) => {
+            for s in secondaries {
+                let reason = format!("not on the primary {}", primary.name());
+                report.objects.push(failed(key, s, reason));
+            }
+        }
+        Err(e) => {
+            for s in secondaries {
+                report.objects.push(failed(key, s, e.to_string()));
+            }
+        }
+    }
+    report
+}
+
+async fn sync_everywhere(
+    primary: &ParentStore,
+    secondaries: &[ParentStore],
+    key: &str,
+    source: &ObjectMeta,
+    options: ReplicateOptions,
+    report: &mut Report,
+) {
+    for secondary in secondaries {
+        let outcome = sync_object(primary, secondary, key, source, options).await;
+        match &outcome {
+            Outcome::Copied { bytes } => {
+                tracing::info!(
+                    key,
+                    secondary = secondary.name(),
+                    bytes,
+                    "copied and verified"
+                );
+            }
+            Outcome::AlreadyPresent => {
+                tracing::debug!(key, secondary = secondary.name(), "already present");
+            }
+            Outcome::Failed { reason } => {
+                tracing::warn!(key, secondary = secondary.name(), reason, "not replicated");
+            }
+        }
+        report.objects.push(ObjectOutcome {
+            key: key.to_owned(),
+            secondary: secondary.name().to_owned(),
+            outcome,
+        });
+    }
 }
 
 fn failed(key: &str, secondary: &ParentStore, reason: String) -> ObjectOutcome {

@@ -21,10 +21,12 @@ struct Args {
     #[arg(long, env = "PARENT_SYNC_CONFIG")]
     config: PathBuf,
     /// Also read back and verify copies that look present, to catch damage at rest.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "PARENT_SYNC_VERIFY_PRESENT")]
     verify_present: bool,
+    /// What to do; required except on AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set), where
+    /// parent-sync serves S3 "object created" events instead.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,12 +84,17 @@ fn interval(secs: u64, flag: &str) -> anyhow::Result<Duration> {
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        );
+    if on_lambda {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let mut config =
@@ -105,7 +112,17 @@ async fn main() -> anyhow::Result<ExitCode> {
     let replicate = ReplicateOptions {
         verify_present: args.verify_present,
     };
-    match args.command {
+    let Some(command) = args.command else {
+        anyhow::ensure!(
+            on_lambda,
+            "a command is required (once, watch or scrub; see --help)"
+        );
+        parent_sync::event::serve(primary, secondaries, replicate)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::Once => {
             let report = parent_sync::replicate_with(&primary, &secondaries, replicate).await?;
             tracing::info!(%report, "replication round done");

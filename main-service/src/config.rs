@@ -23,7 +23,9 @@ pub struct Config {
     /// The DynamoDB table, when `store = "dynamodb"`.
     #[serde(default)]
     pub dynamodb: Option<DynamoDbSettings>,
-    /// Bearer token for `/v1/admin/*`.
+    /// Bearer token for `/v1/admin/*`; required unless it comes from the environment or from
+    /// Secrets Manager (`MAIN_ADMIN_TOKEN_SECRET_ARN`).
+    #[serde(default)]
     pub admin_token: String,
     /// 32-byte key (hex) that wraps content keys at rest; generated into `data_dir` when absent.
     #[serde(default)]
@@ -50,6 +52,10 @@ pub struct Config {
     pub server: parent_sync::ServerLimits,
     #[serde(default)]
     pub passwords: PasswordSettings,
+    /// The signing key pair, when it comes from Secrets Manager (never from the file); absent,
+    /// the key in `data_dir` is used or generated.
+    #[serde(skip)]
+    pub signing_key: Option<crate::secrets::SigningKeyBytes>,
 }
 
 /// Bounds on password hashing (argon2id, 19 MiB and one core for tens of milliseconds each).
@@ -228,7 +234,9 @@ pub struct EdgeConfig {
     pub region: String,
     /// Base URL clients download from, e.g. `https://edge-eu-1.example.net`.
     pub url: String,
-    /// The credential the edge presents (`Authorization: Bearer`).
+    /// The credential the edge presents (`Authorization: Bearer`); required unless it comes from
+    /// Secrets Manager (`MAIN_EDGE_SECRETS_SECRET_ARN`).
+    #[serde(default)]
     pub secret: String,
 }
 
@@ -272,14 +280,54 @@ impl Config {
 
     /// Reads the file, applies `MAIN_*` environment overrides, and validates.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let config = Self::read(path)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the file and applies `MAIN_*` environment overrides, without validating (secrets
+    /// may still have to be applied).
+    pub fn read(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
         let mut config = Self::from_toml(&text, path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
-        config.validate()?;
         Ok(config)
+    }
+
+    /// Puts the values read from Secrets Manager in place; each replaces what the file or the
+    /// environment said. Every configured edge must have an entry in the edge secrets when they
+    /// are given; an entry for an edge that is not configured is ignored with a warning.
+    pub fn apply_secrets(&mut self, secrets: crate::secrets::Secrets) -> Result<(), ConfigError> {
+        if let Some(token) = secrets.admin_token {
+            self.admin_token = token;
+        }
+        if let Some(kek) = secrets.key_encryption_key {
+            self.key_encryption_key = Some(kek);
+        }
+        if let Some(key) = secrets.signing_key {
+            self.signing_key = Some(key);
+        }
+        if let Some(mut given) = secrets.edge_secrets {
+            for edge in &mut self.edges {
+                edge.secret = given.remove(&edge.id).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "edge {:?} has no entry in the secret named by {}",
+                        edge.id,
+                        crate::secrets::EDGE_SECRETS_ENV
+                    ))
+                })?;
+            }
+            for id in given.keys() {
+                tracing::warn!(
+                    edge = id,
+                    "the edge secrets name an edge that is not configured; ignored"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Applies overrides: `MAIN_LISTEN`, `MAIN_DATA_DIR`, `MAIN_ADMIN_TOKEN`, `MAIN_KEY_ENCRYPTION_KEY`.
@@ -350,6 +398,13 @@ impl Config {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.admin_token.is_empty() {
+            return bad(
+                "admin_token is required: in the file, as MAIN_ADMIN_TOKEN, or from Secrets Manager \
+                 (MAIN_ADMIN_TOKEN_SECRET_ARN)"
+                    .into(),
+            );
+        }
         if self.admin_token.len() < 16 {
             return bad("admin_token must be at least 16 characters".into());
         }
@@ -383,6 +438,13 @@ impl Config {
         for e in &self.edges {
             if !ids.insert(&e.id) {
                 return bad(format!("edge id {:?} appears twice", e.id));
+            }
+            if e.secret.is_empty() {
+                return bad(format!(
+                    "edge {:?}: secret is required, in the file or from Secrets Manager \
+                     (MAIN_EDGE_SECRETS_SECRET_ARN)",
+                    e.id
+                ));
             }
             if e.secret.len() < 16 {
                 return bad(format!(
@@ -460,6 +522,44 @@ mod tests {
         let mut c = Config::from_toml(MINIMAL, "x.toml".as_ref()).unwrap();
         c.apply_env(|k| (k == "MAIN_LISTEN").then(|| "nonsense".to_string()))
             .unwrap_err();
+    }
+
+    #[test]
+    fn secrets_replace_and_complete_the_file() {
+        use crate::secrets::Secrets;
+        let text = MINIMAL
+            .replace("admin_token = \"0123456789abcdef\"", "")
+            .replace("countries = [\"DE\"]", "countries = [\"DE\"]\n[[edges]]\nid = \"e1\"\nregion = \"eu\"\nurl = \"https://e1\"");
+        let c = Config::from_toml(&text, "x.toml".as_ref()).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("MAIN_ADMIN_TOKEN_SECRET_ARN"), "{err}");
+        let secrets = |edges: &[(&str, &str)]| Secrets {
+            admin_token: Some("admin-token-from-secrets".into()),
+            key_encryption_key: Some("ab".repeat(32)),
+            edge_secrets: Some(
+                edges
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Secrets::default()
+        };
+        let mut c = Config::from_toml(&text, "x.toml".as_ref()).unwrap();
+        let err = c.apply_secrets(secrets(&[("other", "other-secret-0123456789")]));
+        assert!(err.unwrap_err().to_string().contains("\"e1\" has no entry"));
+        let mut c = Config::from_toml(&text, "x.toml".as_ref()).unwrap();
+        c.apply_secrets(secrets(&[
+            ("e1", "e1-secret-0123456789"),
+            ("other", "x-secret-0123456789"),
+        ]))
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.admin_token, "admin-token-from-secrets");
+        assert_eq!(c.edges[0].secret, "e1-secret-0123456789");
+        assert_eq!(
+            c.key_encryption_key.as_deref(),
+            Some("ab".repeat(32).as_str())
+        );
     }
 
     #[test]

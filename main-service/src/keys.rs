@@ -55,11 +55,27 @@ impl Keys {
     /// Loads the keys from `data_dir` (creating them on first start); a configured
     /// key-encryption key (hex) wins over the file.
     pub fn load_or_create(data_dir: &Path, kek_hex: Option<&str>) -> Result<Self, KeyError> {
+        Self::load(data_dir, kek_hex, None)
+    }
+
+    /// [`Keys::load_or_create`], with a signing key pair given (from Secrets Manager), which
+    /// wins over the file: with both keys given, nothing is read from or written to `data_dir`.
+    pub fn load(
+        data_dir: &Path,
+        kek_hex: Option<&str>,
+        signing_key: Option<&[u8]>,
+    ) -> Result<Self, KeyError> {
         let signing_path = data_dir.join("signing-key.hex");
-        let raw = read_or_create(&signing_path, || Signer::generate("k").to_bytes())?;
+        let (raw, origin) = match signing_key {
+            Some(raw) => (raw.to_vec(), crate::secrets::SIGNING_KEY_ENV.to_owned()),
+            None => (
+                read_or_create(&signing_path, || Signer::generate("k").to_bytes())?,
+                signing_path.display().to_string(),
+            ),
+        };
         // The key id is derived from the public key, so a rotated key gets a new id.
         let signer = Signer::from_bytes("k", &raw).map_err(|e| KeyError::File {
-            path: signing_path.display().to_string(),
+            path: origin,
             message: e.to_string(),
         })?;
         let kid = format!(
@@ -142,5 +158,18 @@ mod tests {
         let w = a.wrap_content_key("film", &key);
         assert_eq!(b.unwrap_content_key("film", &w).unwrap(), key);
         assert!(b.unwrap_content_key("other", &w).is_err());
+    }
+
+    #[test]
+    fn given_keys_win_and_touch_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = Signer::generate("k").to_bytes();
+        let kek = "cd".repeat(32);
+        let a = Keys::load(dir.path(), Some(kek.as_str()), Some(pair.as_slice())).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let b = Keys::load(dir.path(), Some(kek.as_str()), Some(pair.as_slice())).unwrap();
+        assert_eq!(a.signer.jwks(), b.signer.jwks());
+        let w = a.wrap_content_key("film", &ContentKey::generate());
+        b.unwrap_content_key("film", &w).unwrap();
     }
 }

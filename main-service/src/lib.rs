@@ -6,6 +6,7 @@
 //! - [`store`]: the storage trait and its backends, embedded (redb) and DynamoDB.
 //! - [`records`]: the stored records.
 //! - [`keys`]: signing key and content-key wrapping at rest.
+//! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
 //! - [`accounts`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
 //! - [`geo`], [`edges`]: client location and edge selection.
@@ -31,6 +32,7 @@ pub mod passwords;
 pub mod payment;
 pub mod records;
 pub mod rentals;
+pub mod secrets;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -83,9 +85,12 @@ impl AppState {
         let store = store::open(&config)
             .await
             .with_context(|| format!("opening the {:?} store", config.store))?;
-        let keys =
-            keys::Keys::load_or_create(&config.data_dir, config.key_encryption_key.as_deref())
-                .context("loading keys")?;
+        let keys = keys::Keys::load(
+            &config.data_dir,
+            config.key_encryption_key.as_deref(),
+            config.signing_key.as_ref().map(|k| k.0.as_slice()),
+        )
+        .context("loading keys")?;
         let mut parents = Vec::new();
         for p in &config.parents {
             let store = ParentStore::connect(p)

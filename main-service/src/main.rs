@@ -1,11 +1,14 @@
-//! `main-service --config FILE`: reads and validates the config, builds the state, and serves the
-//! API as a plain server, or under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set.
+//! `main-service --config FILE`: reads the config, applies the secrets that `MAIN_*_SECRET_ARN`
+//! name (AWS Secrets Manager), validates, builds the state, and serves the API as a plain server,
+//! or under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use aws_config::BehaviorVersion;
 use clap::Parser;
+use main_service::secrets::SecretIds;
 use main_service::{AppState, Config};
 
 /// The main service of the delivery network.
@@ -47,8 +50,21 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)
-        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let in_file = || format!("configuration {}", args.config.display());
+    let mut config = Config::read(&args.config).with_context(in_file)?;
+    let ids = SecretIds::from_env(|k| std::env::var(k).ok())?;
+    if !ids.is_empty() {
+        // Read once, before the first request; the values live in the state for the process's
+        // life (a changed secret reaches main when Lambda starts new instances).
+        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let client = aws_sdk_secretsmanager::Client::new(&aws);
+        let secrets = main_service::secrets::load(&client, &ids)
+            .await
+            .context("reading secrets from AWS Secrets Manager")?;
+        tracing::info!(?secrets, "secrets read");
+        config.apply_secrets(secrets).with_context(in_file)?;
+    }
+    config.validate().with_context(in_file)?;
     let listen = config.listen;
     let state = AppState::from_config(config).await?;
     if on_lambda {

@@ -2,15 +2,20 @@
 //! against a local Lambda Runtime API (real sockets), fed function-URL events (API Gateway v2
 //! payload) for the customer and edge flows — ingest, register, log in, rent, authorize — with a
 //! local S3 parent behind it. Checks the answers, that one process serves many invocations, and
-//! that every log line is JSON.
+//! that every log line is JSON; and the same with main's keys and tokens read from Secrets
+//! Manager (served by `moto`) instead of the file and the data directory.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+mod support;
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
 use e2e::lambda::{Function, RuntimeApi};
 use serde_json::{Value, json};
+use support::moto::Moto;
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const EDGE_SECRET: &str = "edge-eu-1-secret-0123456789";
@@ -153,8 +158,10 @@ fn start_parent(rt: &tokio::runtime::Runtime, root: &Path) -> std::net::SocketAd
     addr
 }
 
-fn main_config(dir: &Path, parent: std::net::SocketAddr) -> String {
-    format!(
+/// main's file; without `secrets_in_file` it has no admin token and no edge secret (as
+/// Terraform renders it: they come from Secrets Manager).
+fn main_config(dir: &Path, parent: std::net::SocketAddr, secrets_in_file: bool) -> String {
+    let text = format!(
         r#"
 data_dir = {data_dir:?}
 admin_token = "{ADMIN_TOKEN}"
@@ -178,7 +185,14 @@ url = "http://edge-eu-1.test"
 secret = "{EDGE_SECRET}"
 "#,
         data_dir = dir.join("data"),
-    )
+    );
+    if secrets_in_file {
+        return text;
+    }
+    text.lines()
+        .filter(|l| !l.starts_with("admin_token") && !l.starts_with("secret ="))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -187,42 +201,52 @@ fn main_serves_function_url_events_through_the_runtime_api() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let parent = start_parent(&rt, &dir.path().join("parent"));
     let config = dir.path().join("main.toml");
-    std::fs::write(&config, main_config(dir.path(), parent)).unwrap();
+    std::fs::write(&config, main_config(dir.path(), parent, true)).unwrap();
 
     let api = RuntimeApi::start().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_main-service"));
     cmd.env("MAIN_CONFIG", &config).env("RUST_LOG", "info");
     let function = Function::start(&api, cmd, &dir.path().join("main.log")).unwrap();
-    let log = || function.log();
+    walk_the_flows(&api, &function, parent, ADMIN_TOKEN, EDGE_SECRET);
+}
 
-    let health = call(&api, Request::new("GET", "/healthz"));
+/// Health, ingest, register, log in, rent and authorize through `api`, then the logs.
+fn walk_the_flows(
+    api: &RuntimeApi,
+    function: &Function,
+    parent: std::net::SocketAddr,
+    admin_token: &str,
+    edge_secret: &str,
+) {
+    let log = || function.log();
+    let health = call(api, Request::new("GET", "/healthz"));
     assert_eq!(health.status, 200, "{health:?}\n{}", log());
     assert_eq!(health.body["status"], "ok");
 
     // Ingest: the body is binary, so the event carries it base64-encoded.
     let content: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut ingest = Request::new("POST", "/v1/admin/items")
-        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("authorization", format!("Bearer {admin_token}"))
         .header("content-type", "application/octet-stream");
     ingest.query = "id=film&title=Film&regions=eu";
     ingest.body = Some(content);
-    let item = call(&api, ingest);
+    let item = call(api, ingest);
     assert_eq!(item.status, 201, "{item:?}\n{}", log());
     assert_eq!(item.body["id"], "film");
 
     let creds = json!({"email": "lambda@example.com", "password": "correct horse"});
     let registered = call(
-        &api,
+        api,
         Request::new("POST", "/v1/accounts").json(creds.clone()),
     );
     assert_eq!(registered.status, 201, "{registered:?}");
     let again = call(
-        &api,
+        api,
         Request::new("POST", "/v1/accounts").json(creds.clone()),
     );
     assert_eq!(again.status, 409, "the email is taken: {again:?}");
     assert_eq!(again.body["error"], "email_taken");
-    let login = call(&api, Request::new("POST", "/v1/sessions").json(creds));
+    let login = call(api, Request::new("POST", "/v1/sessions").json(creds));
     assert_eq!(login.status, 200, "{login:?}");
     let session = login.body["session"].as_str().unwrap().to_owned();
 
@@ -232,7 +256,7 @@ fn main_serves_function_url_events_through_the_runtime_api() {
             .header("authorization", format!("Bearer {session}"))
             .header("idempotency-key", key);
         r.source_ip = ip;
-        call(&api, r)
+        call(api, r)
     };
     // The client's address is the function URL's source IP: 127.0.0.99 is outside the region.
     let denied = rent("127.0.0.99", "lambda-1");
@@ -250,14 +274,14 @@ fn main_serves_function_url_events_through_the_runtime_api() {
 
     let authorize = |edge_secret: &str, sid: &str| {
         call(
-            &api,
+            api,
             Request::new("POST", "/v1/edge/authorize")
                 .json(json!({"token": token, "item": "film", "client_ip": "127.0.0.1", "session_hint": sid}))
                 .header("x-edge-id", "edge-eu-1")
                 .header("authorization", format!("Bearer {edge_secret}")),
         )
     };
-    let grant = authorize(EDGE_SECRET, "s1");
+    let grant = authorize(edge_secret, "s1");
     assert_eq!(grant.status, 200, "{grant:?}\n{}", log());
     assert_eq!(grant.body["new_session"], true);
     assert_eq!(grant.body["uses_left"], 2);
@@ -267,7 +291,7 @@ fn main_serves_function_url_events_through_the_runtime_api() {
         source.starts_with(&format!("http://{parent}/parents/items/film/v1.sealed?")),
         "a presigned URL on the parent: {source}"
     );
-    let resumed = authorize(EDGE_SECRET, "s1");
+    let resumed = authorize(edge_secret, "s1");
     assert_eq!(resumed.body["new_session"], false, "{resumed:?}");
     let refused = authorize("not-the-edge-secret-0000", "s2");
     assert_eq!(refused.status, 401, "{refused:?}");
@@ -331,4 +355,93 @@ fn a_bad_configuration_stops_main_at_cold_start_with_a_json_log_line() {
         error.contains("admin_token"),
         "the line names the setting: {line}"
     );
+}
+
+#[test]
+fn main_on_lambda_takes_its_keys_and_tokens_from_secrets_manager() {
+    let Some(moto) = Moto::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let parent = start_parent(&rt, &dir.path().join("parent"));
+    let config = dir.path().join("main.toml");
+    std::fs::write(&config, main_config(dir.path(), parent, false)).unwrap();
+
+    // The four secrets as the operator puts them (docs/deploy-aws.md, step 4).
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build(),
+    );
+    let pair = protocol::Signer::generate("k").to_bytes();
+    let admin_token = "admin-token-from-secrets-manager";
+    let edge_secret = "edge-eu-1-secret-from-secrets-manager";
+    let values = [
+        (
+            "MAIN_SIGNING_KEY_SECRET_ARN",
+            "cdn/main/signing-key",
+            hex::encode(&pair),
+        ),
+        (
+            "MAIN_KEY_ENCRYPTION_KEY_SECRET_ARN",
+            "cdn/main/key-encryption-key",
+            "3c".repeat(32),
+        ),
+        (
+            "MAIN_ADMIN_TOKEN_SECRET_ARN",
+            "cdn/main/admin-token",
+            admin_token.to_owned(),
+        ),
+        (
+            "MAIN_EDGE_SECRETS_SECRET_ARN",
+            "cdn/main/edge-secrets",
+            json!({ "edge-eu-1": edge_secret, "edge-gone": "an-edge-no-longer-configured" })
+                .to_string(),
+        ),
+    ];
+    let api = RuntimeApi::start().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_main-service"));
+    cmd.env("MAIN_CONFIG", &config)
+        .env("RUST_LOG", "info")
+        // The SDK's own variable for a service's endpoint; the role's credentials on Lambda.
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    for (var, name, value) in &values {
+        let arn = rt
+            .block_on(sm.create_secret().name(*name).secret_string(value).send())
+            .unwrap()
+            .arn
+            .unwrap();
+        cmd.env(var, arn);
+    }
+    let function = Function::start(&api, cmd, &dir.path().join("main.log")).unwrap();
+
+    // Tokens are signed with the key from the secret.
+    let jwks = call(&api, Request::new("GET", "/.well-known/jwks.json"));
+    assert_eq!(jwks.status, 200, "{jwks:?}\n{}", function.log());
+    let expected = protocol::Signer::from_bytes("k", &pair).unwrap().jwks();
+    assert_eq!(jwks.body["keys"][0]["x"], expected.keys[0].x.as_str());
+
+    walk_the_flows(&api, &function, parent, admin_token, edge_secret);
+
+    // No key was generated or written: both came from Secrets Manager.
+    let data = dir.path().join("data");
+    for file in ["signing-key.hex", "key-encryption-key.hex"] {
+        assert!(!data.join(file).exists(), "{file} was written");
+    }
+    let log = function.log();
+    assert!(log.contains("secrets read"), "{log}");
+    assert!(
+        log.contains("edge-gone"),
+        "the unknown edge is named in a warning: {log}"
+    );
+    for (_, _, value) in &values {
+        assert!(
+            !log.contains(value.as_str()),
+            "a secret value reached the log"
+        );
+    }
 }

@@ -1,6 +1,13 @@
 //! The local network as real processes: three parent stores (eu primary, us, ap), the main
 //! service, and edges in two regions running the real edge component on edge-host.
+//!
+//! Parents and main bind port 0 and report the port they got; the network then writes that port
+//! into main's config and, for every process, its command line into `commands/NAME.sh`, so that a
+//! process restarted with that command line comes back at the address the others call
+//! ([`Network::restart`]).
 
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -192,17 +199,26 @@ impl Network {
             ("parent-ap", "ap"),
         ] {
             let root = dir.join("parents").join(region);
-            let mut cmd = command("parent-store");
-            cmd.arg("--root").arg(&root).args([
-                "--listen",
-                "127.0.0.1:0",
-                "--access-key",
-                &access_key,
-                "--secret-key",
-                &secret_key,
-            ]);
-            cmd.args(["--bucket", "parents", "--region", region]);
-            let server = Server::spawn(name, cmd, &dir.join(format!("logs/{name}.log")), STARTUP)?;
+            let parent_store = |listen: &str| {
+                let mut cmd = command("parent-store");
+                cmd.arg("--root").arg(&root).args([
+                    "--listen",
+                    listen,
+                    "--access-key",
+                    &access_key,
+                    "--secret-key",
+                    &secret_key,
+                ]);
+                cmd.args(["--bucket", "parents", "--region", region]);
+                cmd
+            };
+            let server = Server::spawn(
+                name,
+                parent_store("127.0.0.1:0"),
+                &dir.join(format!("logs/{name}.log")),
+                STARTUP,
+            )?;
+            write_command_file(dir, name, &parent_store(&server.addr.to_string()))?;
             parents.push(Parent {
                 name: name.into(),
                 region: region.into(),
@@ -242,12 +258,14 @@ impl Network {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let main_toml = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}",
-            dir.join("main").display(),
-            opts.max_uses
-        );
-        std::fs::write(dir.join("main.toml"), main_toml)?;
+        let main_toml = |listen: &str| {
+            format!(
+                "listen = \"{listen}\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}",
+                dir.join("main").display(),
+                opts.max_uses
+            )
+        };
+        std::fs::write(dir.join("main.toml"), main_toml("127.0.0.1:0"))?;
         let mut cmd = command("main-service");
         cmd.arg("--config").arg(dir.join("main.toml"));
         let main = Server::spawn(
@@ -256,6 +274,11 @@ impl Network {
             &dir.join("logs/main-service.log"),
             STARTUP,
         )?;
+        // The same command line now binds the port every edge was given.
+        std::fs::write(dir.join("main.toml"), main_toml(&main.addr.to_string()))?;
+        let mut cmd = command("main-service");
+        cmd.arg("--config").arg(dir.join("main.toml"));
+        write_command_file(dir, "main-service", &cmd)?;
 
         let outbound: Vec<String> = std::iter::once(main.url())
             .chain(parents.iter().map(|p| p.server.url()))
@@ -286,6 +309,7 @@ impl Network {
             std::fs::write(&path, config)?;
             let mut cmd = command("edge-host");
             cmd.arg("--config").arg(&path);
+            write_command_file(dir, id, &cmd)?;
             let server = Server::spawn(id, cmd, &dir.join(format!("logs/{id}.log")), STARTUP)?;
             edges.push(Edge {
                 id: id.clone(),
@@ -304,6 +328,44 @@ impl Network {
             access_key,
             secret_key,
         })
+    }
+
+    /// The command line that starts process `name` (`main-service`, a parent's or an edge's
+    /// name) where it listened first: `commands/NAME.sh`.
+    pub fn command_file(&self, name: &str) -> PathBuf {
+        command_file(&self.dir, name)
+    }
+
+    /// Stops process `name` and starts it again with its command file; fails unless it comes
+    /// back at the address it had.
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let file = self.command_file(name);
+        let dir = self.dir.clone();
+        let server = if name == self.main.name {
+            &mut self.main
+        } else if let Some(p) = self.parents.iter_mut().find(|p| p.name == name) {
+            &mut p.server
+        } else if let Some(e) = self.edges.iter_mut().find(|e| e.id == name) {
+            &mut e.server
+        } else {
+            bail!("no process named {name}");
+        };
+        server.stop();
+        let restarted = Server::spawn(
+            name,
+            Command::new(&file),
+            &dir.join(format!("logs/{name}.log")),
+            STARTUP,
+        )?;
+        if restarted.addr != server.addr {
+            bail!(
+                "{name} came back at {} instead of {}",
+                restarted.addr,
+                server.addr
+            );
+        }
+        *server = restarted;
+        Ok(())
     }
 
     /// Ingests the file at `path` as `id` through main's admin API.
@@ -372,6 +434,29 @@ impl Network {
         out.extend(self.parents.iter().map(|p| p.server.log_tail()));
         out.join("\n")
     }
+}
+
+fn command_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("commands").join(format!("{name}.sh"))
+}
+
+/// Writes `cmd` as an executable shell script: the command line that restarts process `name`.
+fn write_command_file(dir: &Path, name: &str, cmd: &Command) -> anyhow::Result<()> {
+    let quote = |s: &OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line = std::iter::once(quote(cmd.get_program()))
+        .chain(cmd.get_args().map(quote))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let path = command_file(dir, name);
+    std::fs::create_dir_all(path.parent().expect("commands dir"))?;
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n# Starts {name} where the local network first started it.\nexec {line}\n"
+        ),
+    )?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
 }
 
 /// Writes `len` bytes of deterministic pseudo-random content to `path`, streaming.

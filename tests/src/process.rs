@@ -27,8 +27,12 @@ impl Server {
         log: &Path,
         deadline: Duration,
     ) -> anyhow::Result<Self> {
-        let err =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        // Appended to: a restarted process keeps its earlier lines.
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         cmd.stdout(Stdio::piped()).stderr(err).stdin(Stdio::null());
         let mut child = cmd
             .spawn()

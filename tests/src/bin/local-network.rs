@@ -146,6 +146,10 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("  logs      {}/logs", dir.display());
+    println!(
+        "  restart   {}/commands/NAME.sh (stop one first; it comes back at its address)",
+        dir.display()
+    );
     println!("  admin     token {}", net.admin_token);
     println!(
         "\nTry it (the player keeps its state in {}/player):\n",

@@ -44,6 +44,8 @@ pub struct Options {
     pub edge_wasm: Option<PathBuf>,
     /// Extra top-level lines in every edge's config, e.g. `client_stall_timeout_secs = 2`.
     pub edge_settings: String,
+    /// Extra lines in every edge's `[variables]`, e.g. `licensed_budget_bytes = "8388608"`.
+    pub edge_variables: String,
     /// Extra lines in every `[[parents]]` table of main's and parent-sync's configs, e.g.
     /// `first_byte_timeout_secs = 2`.
     pub parent_settings: String,
@@ -63,6 +65,7 @@ impl Default for Options {
             outbound_timeout_secs: None,
             edge_wasm: None,
             edge_settings: String::new(),
+            edge_variables: String::new(),
             parent_settings: String::new(),
         }
     }
@@ -304,7 +307,10 @@ impl Network {
                     "outbound_first_byte_timeout_secs = {t}\noutbound_idle_timeout_secs = {t}\n"
                 )
             });
-            let config = format!("{timeouts}{}\n{config}", opts.edge_settings);
+            let config = format!(
+                "{timeouts}{}\n{config}{}\n",
+                opts.edge_settings, opts.edge_variables
+            );
             let path = dir.join("edges").join(format!("{id}.toml"));
             std::fs::write(&path, config)?;
             let mut cmd = command("edge-host");

@@ -138,7 +138,19 @@ fn spin_manifest_declares_what_it_uses() {
         hosts.iter().all(|h| !h.as_str().unwrap().contains('*')),
         "the outbound allow-list names main and the parents, no wildcard: {hosts:?}"
     );
-    for needed in ["edge_id", "edge_secret", "edge_region", "main_url"] {
+    let given = component["variables"].as_table().unwrap();
+    for needed in [
+        "edge_id",
+        "edge_secret",
+        "edge_region",
+        "main_url",
+        "licensed_budget_bytes",
+        "other_budget_bytes",
+    ] {
         assert!(declared.contains_key(needed), "{needed} is not declared");
+        assert!(
+            given.contains_key(needed),
+            "{needed} is not given to the component"
+        );
     }
 }

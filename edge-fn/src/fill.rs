@@ -326,7 +326,19 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         loop {
             let (leases, clock) = self.leases.as_mut()?;
             match leases.take(index) {
-                Ok(Taken::Ours) => return None,
+                Ok(Taken::Ours) => {
+                    // The lease may be free because its holder stored the chunk and let go.
+                    if self.is_cached(index)
+                        && let Some(bytes) = self.cached(index)
+                    {
+                        if let Some((leases, _)) = self.leases.as_mut() {
+                            leases.release(index);
+                        }
+                        self.awaited += 1;
+                        return Some(bytes);
+                    }
+                    return None;
+                }
                 Err(e) => {
                     crate::log(format_args!("fill lease of chunk {index}: {e}"));
                     return None;
@@ -345,12 +357,21 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
     /// With the lease of chunk `index` held, takes the leases of the chunks after it up to
     /// `run_end` that nobody else holds; the end of the run to fetch.
     fn lease_run(&mut self, index: u64, run_end: u64) -> u64 {
-        let Some((leases, _)) = self.leases.as_mut() else {
-            return run_end;
-        };
-        let mut end = index + 1;
         let run_end = run_end.min(index + LEASED_RUN_MAX);
-        while end < run_end && matches!(leases.take(end), Ok(Taken::Ours)) {
+        let mut end = index + 1;
+        while end < run_end {
+            let Some((leases, _)) = self.leases.as_mut() else {
+                return run_end;
+            };
+            if !matches!(leases.take(end), Ok(Taken::Ours)) {
+                break;
+            }
+            // Stored by another request meanwhile: the run stops before it.
+            let key = chunk_key(&self.info.item, self.info.version, end);
+            if self.cache.exists(&key).unwrap_or(false) {
+                leases.release(end);
+                break;
+            }
             end += 1;
         }
         end

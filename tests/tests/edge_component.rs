@@ -96,6 +96,9 @@ fn edge_component_has_the_spin_shape() {
         "wasi:http/outgoing-handler@",
         "fermyon:spin/key-value@2.0.0",
         "fermyon:spin/variables@2.0.0",
+        // The same store's counters and compare-and-swap (Spin 3+, edge-host's wasi_kv).
+        "wasi:keyvalue/store@0.2.0-draft2",
+        "wasi:keyvalue/atomics@0.2.0-draft2",
     ];
     for import in &shape.imports {
         assert!(

@@ -204,8 +204,15 @@ async fn watch_scrubs_on_its_schedule_and_repairs_what_the_etag_hides() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let stderr = watcher.stderr();
-    assert!(stderr.contains("scrub repaired a damaged copy"), "{stderr}");
+    // The log line follows the write that repaired the file: wait for it too.
+    while !watcher.stderr().contains("scrub repaired a damaged copy") {
+        assert!(
+            Instant::now() < deadline,
+            "repaired without saying so; stderr:\n{}",
+            watcher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let status = watcher.terminate();
     assert!(status.success(), "{status}; stderr:\n{}", watcher.stderr());
     let stderr = watcher.stderr();

@@ -127,7 +127,7 @@ pub struct ChunkFiller<'a, C, O: Origin> {
     /// A chunk was not stored for want of room (logged once per filler).
     full: bool,
     /// Fill leases, when collapsing fills with other requests ([`ChunkFiller::collapsing`]).
-    leases: Option<(Leases<'a>, &'a dyn Clock)>,
+    leases: Option<Leases<'a>>,
     /// Chunks another request filled while this one waited.
     awaited: u64,
     preferred: usize,
@@ -177,7 +177,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
     pub fn collapsing(mut self, clock: &'a dyn Clock) -> Self {
         if self.store.is_some() {
             let leases = Leases::new(self.cache, clock, &self.info.item, self.info.version);
-            self.leases = Some((leases, clock));
+            self.leases = Some(leases);
         }
         self
     }
@@ -324,14 +324,14 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
     /// stored it, or `None` when this filler holds the lease and must fetch it (or leases fail).
     fn await_other(&mut self, index: u64) -> Option<Vec<u8>> {
         loop {
-            let (leases, clock) = self.leases.as_mut()?;
+            let leases = self.leases.as_mut()?;
             match leases.take(index) {
                 Ok(Taken::Ours) => {
                     // The lease may be free because its holder stored the chunk and let go.
                     if self.is_cached(index)
                         && let Some(bytes) = self.cached(index)
                     {
-                        if let Some((leases, _)) = self.leases.as_mut() {
+                        if let Some(leases) = self.leases.as_mut() {
                             leases.release(index);
                         }
                         self.awaited += 1;
@@ -343,7 +343,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
                     crate::log(format_args!("fill lease of chunk {index}: {e}"));
                     return None;
                 }
-                Ok(Taken::HeldUntil(_)) => clock.sleep_ms(POLL_MS),
+                Ok(Taken::HeldUntil(_)) => leases.clock().sleep_ms(POLL_MS),
             }
             if self.is_cached(index)
                 && let Some(bytes) = self.cached(index)
@@ -360,7 +360,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         let run_end = run_end.min(index + LEASED_RUN_MAX);
         let mut end = index + 1;
         while end < run_end {
-            let Some((leases, _)) = self.leases.as_mut() else {
+            let Some(leases) = self.leases.as_mut() else {
                 return run_end;
             };
             if !matches!(leases.take(end), Ok(Taken::Ours)) {
@@ -381,7 +381,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
     /// releases its lease.
     fn keep(&mut self, index: u64, bytes: &[u8]) {
         self.store_chunk(index, bytes);
-        if let Some((leases, _)) = self.leases.as_mut() {
+        if let Some(leases) = self.leases.as_mut() {
             leases.release(index);
         }
     }

@@ -98,17 +98,26 @@ impl std::fmt::Debug for Leases<'_> {
 }
 
 impl<'a> Leases<'a> {
-    /// Leases on chunks of `item`/`version`, held under a name unique to this request.
+    /// Leases on chunks of `item`/`version`, held under a name unique to this request. The name
+    /// is drawn at the first [`Leases::take`], so a request served from the cache writes nothing.
     pub fn new(cache: &'a dyn Cache, clock: &'a dyn Clock, item: &ItemId, version: u32) -> Self {
-        let seq = cache.increment(HOLDER_SEQ_KEY, 1).unwrap_or(0);
         Self {
             cache,
             clock,
-            holder: format!("{}-{seq}", clock.now_ms()),
+            holder: String::new(),
             item: item.clone(),
             version,
             held: Vec::new(),
         }
+    }
+
+    /// This request's holder name, drawn on first use.
+    fn holder(&mut self) -> &str {
+        if self.holder.is_empty() {
+            let seq = self.cache.increment(HOLDER_SEQ_KEY, 1).unwrap_or(0);
+            self.holder = format!("{}-{seq}", self.clock.now_ms());
+        }
+        &self.holder
     }
 
     /// The clock the leases run on.
@@ -119,6 +128,7 @@ impl<'a> Leases<'a> {
     /// Takes the lease of chunk `index` unless another live holder has it.
     pub fn take(&mut self, index: u64) -> Result<Taken, CacheError> {
         let key = lease_key(&self.item, self.version, index);
+        self.holder();
         let now = self.clock.now_ms();
         let current = self.cache.get(&key)?;
         if let Some((holder, expires)) = current.as_deref().and_then(parse)

@@ -433,6 +433,27 @@ impl Network {
         cmd
     }
 
+    /// Registers `email` with the player in `home` and logs in.
+    pub fn customer(&self, home: &Path, email: &str) -> anyhow::Result<()> {
+        for step in ["register", "login"] {
+            let mut cmd = self.player(home);
+            cmd.args([step, "--email", email, "--password", "pw pw pw pw"]);
+            run(cmd, Duration::from_secs(120))?;
+        }
+        Ok(())
+    }
+
+    /// Rents `item` with the player logged in in `home`; the download URL it prints.
+    pub fn rent(&self, home: &Path, item: &str) -> anyhow::Result<String> {
+        let mut cmd = self.player(home);
+        cmd.args(["rent", item]);
+        let out = run(cmd, Duration::from_secs(120))?;
+        out.lines()
+            .find_map(|l| l.strip_prefix("download_url:"))
+            .map(|url| url.trim().to_owned())
+            .with_context(|| format!("no download_url in {out}"))
+    }
+
     /// All logs' tails, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = vec![self.main.log_tail()];

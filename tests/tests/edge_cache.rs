@@ -108,20 +108,7 @@ fn downloads(net: &Network, dir: &Path, cold: &[String]) {
     let kv = &net.edges[0].kv_dir;
     let eu = client();
     let home = dir.join("player");
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(&home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    for step in ["register", "login"] {
-        player(&[
-            step,
-            "--email",
-            "fan@example.com",
-            "--password",
-            "pw pw pw pw",
-        ]);
-    }
+    net.customer(&home, "fan@example.com").unwrap();
     let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
     let fetch = |id: &str, url: &str, sid: &str| {
         let r = eu.get(format!("{url}&sid={sid}")).send().unwrap();
@@ -136,13 +123,7 @@ fn downloads(net: &Network, dir: &Path, cold: &[String]) {
 
     let mut urls = Vec::new();
     for id in cold {
-        let out = player(&["rent", id]);
-        let url = out
-            .lines()
-            .find_map(|l| l.strip_prefix("download_url:"))
-            .unwrap_or_else(|| panic!("no download_url in {out}"))
-            .trim()
-            .to_owned();
+        let url = net.rent(&home, id).unwrap();
         fetch(id, &url, "first");
         maintain(net);
         urls.push(url);
@@ -241,27 +222,8 @@ fn stampede(net: &Network, dir: &Path) {
     write_content(&src, 48 * MIB, 3).unwrap();
     net.ingest("stampede", "Stampede", None, &[], &src).unwrap();
     let home = dir.join("player");
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(&home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    for step in ["register", "login"] {
-        player(&[
-            step,
-            "--email",
-            "crowd@example.com",
-            "--password",
-            "pw pw pw pw",
-        ]);
-    }
-    let out = player(&["rent", "stampede"]);
-    let url = out
-        .lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    net.customer(&home, "crowd@example.com").unwrap();
+    let url = net.rent(&home, "stampede").unwrap();
     let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
     let sealed = std::fs::read(primary.root.join("parents/items/stampede/v1.sealed")).unwrap();
     let edge = net.edges[0].server.url();
@@ -328,30 +290,8 @@ fn killed(net: &mut Network, dir: &Path) {
     write_content(&src, 64 * MIB, 5).unwrap();
     net.ingest("long", "Long", None, &[], &src).unwrap();
     let home = dir.join("player");
-    let player = |net: &Network, args: &[&str]| {
-        let mut cmd = net.player(&home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    for step in ["register", "login"] {
-        player(
-            net,
-            &[
-                step,
-                "--email",
-                "k@example.com",
-                "--password",
-                "pw pw pw pw",
-            ],
-        );
-    }
-    let out = player(net, &["rent", "long"]);
-    let url = out
-        .lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    net.customer(&home, "k@example.com").unwrap();
+    let url = net.rent(&home, "long").unwrap();
     let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
     let sealed = std::fs::read(primary.root.join("parents/items/long/v1.sealed")).unwrap();
 

@@ -32,20 +32,8 @@ fn get(client: &Client, url: &str, headers: &[(&str, &str)]) -> Response {
 
 /// Registers `email` with the player in `home`, logs in, rents `item`; the download URL.
 fn rent(net: &Network, home: &Path, email: &str, item: &str) -> String {
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    for step in ["register", "login"] {
-        player(&[step, "--email", email, "--password", "pw pw pw pw"]);
-    }
-    let out = player(&["rent", item]);
-    out.lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap_or_else(|| panic!("no download_url in {out}"))
-        .trim()
-        .to_owned()
+    net.customer(home, email).unwrap();
+    net.rent(home, item).unwrap()
 }
 
 fn text(r: Response) -> String {

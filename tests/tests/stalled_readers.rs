@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e::network::{Network, Options, write_content};
-use e2e::process::run;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use socket2::{Domain, Socket, Type};
@@ -33,26 +32,8 @@ fn rss(pid: u32) -> u64 {
 
 /// Registers with the player in `home`, logs in, rents `item`; the download URL.
 fn rent(net: &Network, home: &Path, item: &str) -> String {
-    let player = |args: &[&str]| {
-        let mut cmd = net.player(home);
-        cmd.args(args);
-        run(cmd, Duration::from_secs(120)).unwrap()
-    };
-    for step in ["register", "login"] {
-        player(&[
-            step,
-            "--email",
-            "sam@example.com",
-            "--password",
-            "pw pw pw pw",
-        ]);
-    }
-    let out = player(&["rent", item]);
-    out.lines()
-        .find_map(|l| l.strip_prefix("download_url:"))
-        .unwrap_or_else(|| panic!("no download_url in {out}"))
-        .trim()
-        .to_owned()
+    net.customer(home, "sam@example.com").unwrap();
+    net.rent(home, item).unwrap()
 }
 
 /// Sends a GET for `path_and_query` and reads nothing; a small receive buffer so the edge's

@@ -1,7 +1,7 @@
 //! The bodies of the fuzz targets: each takes the fuzzer's bytes, feeds them to a parser of the
 //! network the way its real caller does, and checks what the result promises. A panic is a
 //! finding. The libFuzzer binaries in `fuzz_targets/` are one line each around these functions,
-//! and the stable replay test (`tests/tests/fuzz_corpus.rs`) runs every corpus file through them.
+//! and the stable replay test (`tests/tests/integration/fuzz_corpus.rs`) runs every corpus file through them.
 //!
 //! - [`sealed`]: the sealed header and trailer, the edge's stored meta, range unsealing.
 //! - [`signed`]: download tokens, licences and the manifest, as raw strings and as documents

@@ -2,7 +2,7 @@
 //! connections, a stalled body, a connection flood past the cap, and a flood of logins whose
 //! password hashes would exhaust memory.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! where moto is missing). Each behaviour is a function over a fresh store. Races are run for
 //! real: many tasks on a multi-threaded runtime against one store.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
@@ -62,7 +62,7 @@ impl<'a> Request<'a> {
     /// are not JSON travel base64-encoded, as Lambda sends them.
     fn event(&self) -> Vec<u8> {
         let mut event: Value =
-            serde_json::from_str(include_str!("data/function-url-post-rental.json"))
+            serde_json::from_str(include_str!("../data/function-url-post-rental.json"))
                 .expect("fixture is JSON");
         event["rawPath"] = self.path.into();
         event["rawQueryString"] = self.query.into();

@@ -2,7 +2,7 @@
 //! Through `Router::oneshot` against the embedded store and the sandbox gateway, which reports
 //! what it charged and refunded; the faults are injected at the fault points of the rent path.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

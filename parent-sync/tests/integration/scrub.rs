@@ -2,7 +2,7 @@
 //! (length and ETag untouched) are found and repaired, by the library, `parent-sync scrub` and
 //! `parent-sync watch`.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! `{"error": CODE, "message": ...}` with `Content-Type: application/json`. Through
 //! `Router::oneshot`, no socket.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;

@@ -3,7 +3,7 @@
 //! them (docs/deploy-aws.md, step 4), and the errors for a missing, empty or malformed one —
 //! which name the variable and the secret, never the value.
 
-mod support;
+use crate::support;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};

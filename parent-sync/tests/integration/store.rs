@@ -1,6 +1,6 @@
 //! `ParentStore` against a real local parent (s3s-fs with SigV4 checked), in process.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

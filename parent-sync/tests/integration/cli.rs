@@ -1,7 +1,7 @@
 //! The two binaries as child processes: `parent-store` on port 0, `parent-sync once` and `watch`
 //! against in-process parents.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Replication between three real local parents, with real sealed objects.
 
-mod common;
+use crate::common;
 
 use common::{LocalParent, item_key, put, read_all, sealed_object};
 use parent_sync::{

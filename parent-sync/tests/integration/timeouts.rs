@@ -3,7 +3,7 @@
 //! so, instead of hanging: a request, an upload, a download stalled mid-body, and
 //! `parent-sync once`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -369,7 +369,7 @@ async fn concurrent_sessions_spend_exactly_the_uses() {
 #[tokio::test]
 async fn lambda_function_url_events_are_served() {
     let api = Api::new().await;
-    let event = include_str!("data/function-url-get-healthz.json");
+    let event = include_str!("../data/function-url-get-healthz.json");
     let req = lambda_http::request::from_str(event).unwrap();
     let resp = main_service::app(api.state.clone())
         .oneshot(req)
@@ -384,7 +384,7 @@ async fn lambda_function_url_events_are_served() {
 
     // The client address comes from the request context: 127.0.0.99 is in a denied country.
     let session = api.session("l@example.com").await;
-    let event = include_str!("data/function-url-post-rental.json").replace("SESSION", &session);
+    let event = include_str!("../data/function-url-post-rental.json").replace("SESSION", &session);
     let req = lambda_http::request::from_str(&event).unwrap();
     let resp = main_service::app(api.state.clone())
         .oneshot(req)

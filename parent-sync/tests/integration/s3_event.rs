@@ -3,7 +3,7 @@
 //! `parent-sync` binary running as a Lambda function against a local Lambda Runtime API, with
 //! real local parents behind both.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use parent_sync::ReplicateOptions;
 use parent_sync::event::{EventError, handle};
 use serde_json::Value;
 
-const FIXTURE: &str = include_str!("data/s3-object-created-multipart.json");
+const FIXTURE: &str = include_str!("../data/s3-object-created-multipart.json");
 
 /// The fixture, naming `key` instead of its own object.
 fn event_for(key: &str) -> String {

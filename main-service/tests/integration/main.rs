@@ -1,0 +1,17 @@
+//! Integration tests of main-service: its HTTP API in process and as a child process, the store
+//! behaviour suite on both backends, secrets, Lambda.
+//!
+//! One test binary per crate: each file below is a module, so the crate's integration tests link
+//! once (less build time and disk than a binary per file). Run one file's tests with
+//! `cargo nextest run --workspace -E 'test(/^FILE::/)'`.
+
+mod api;
+mod common;
+mod dynamodb_retries;
+mod hostile_clients;
+mod lambda;
+mod money;
+mod rejections;
+mod secrets;
+mod store_behaviour;
+mod support;

@@ -1,6 +1,8 @@
 //! The component's settings, read from Spin variables (`edge_id`, `edge_secret`, `edge_region`,
-//! `main_url`, and the cache budgets `licensed_budget_bytes` and `other_budget_bytes`) and
-//! validated before any request is handled.
+//! `main_url`, the cache budgets `licensed_budget_bytes` and `other_budget_bytes`, prefill's pace
+//! and the outbound timeouts) and validated before any request is handled.
+
+use std::time::Duration;
 
 use crate::zone::Budgets;
 
@@ -23,6 +25,31 @@ pub struct EdgeConfig {
     pub prefill_rate: Option<u64>,
     /// The time of day (UTC) when prefill may run (`prefill_window`, e.g. `01:00-06:00`).
     pub prefill_window: Option<Window>,
+    /// How long a call to main or a parent may wait (sent as wasi-http request options).
+    pub timeouts: Timeouts,
+}
+
+/// The limits of every outbound call, so that a stuck peer is treated like a dead one: main
+/// answers 503 `main_unreachable`, a fill moves on to the next parent. A host may cap them lower
+/// (edge-host does, with its own `outbound_*_timeout_secs`), never higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting (`outbound_connect_timeout_secs`, default 5 s).
+    pub connect: Duration,
+    /// From the request sent to the response's head (`outbound_first_byte_timeout_secs`, 15 s).
+    pub first_byte: Duration,
+    /// Between two pieces of a response body (`outbound_idle_timeout_secs`, 15 s).
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(15),
+            idle: Duration::from_secs(15),
+        }
+    }
 }
 
 /// A daily time window in UTC, as minutes after midnight; `start > end` wraps past midnight.
@@ -63,6 +90,7 @@ impl std::fmt::Debug for EdgeConfig {
             .field("edge_region", &self.edge_region)
             .field("main_url", &self.main_url)
             .field("budgets", &self.budgets)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +106,8 @@ pub enum ConfigError {
     BadBudget(&'static str, String),
     #[error("Spin variable `prefill_window` must be HH:MM-HH:MM (UTC), got {0:?}")]
     BadWindow(String),
+    #[error("Spin variable `{0}` must be a whole number of seconds from 1 to 600, got {1:?}")]
+    BadTimeout(&'static str, String),
 }
 
 impl EdgeConfig {
@@ -125,10 +155,27 @@ impl EdgeConfig {
             None => None,
             Some(v) => Some(Window::parse(&v).ok_or(ConfigError::BadWindow(v))?),
         };
+        let seconds = |name: &'static str, default: Duration| match set(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=600).contains(s))
+                .map(Duration::from_secs)
+                .ok_or(ConfigError::BadTimeout(name, v)),
+        };
+        let defaults = Timeouts::default();
+        let timeouts = Timeouts {
+            connect: seconds("outbound_connect_timeout_secs", defaults.connect)?,
+            first_byte: seconds("outbound_first_byte_timeout_secs", defaults.first_byte)?,
+            idle: seconds("outbound_idle_timeout_secs", defaults.idle)?,
+        };
         Ok(Self {
             budgets,
             prefill_rate,
             prefill_window,
+            timeouts,
             edge_id: get("edge_id")?,
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
@@ -207,6 +254,28 @@ mod tests {
                     Err(ConfigError::BadWindow(_))
                 ),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn outbound_timeouts_have_defaults_and_bounds() {
+        let c = EdgeConfig::from_lookup(vars(&FULL)).unwrap();
+        assert_eq!(c.timeouts, Timeouts::default());
+        let mut v = FULL.to_vec();
+        v.push(("outbound_first_byte_timeout_secs", " 2 "));
+        let c = EdgeConfig::from_lookup(vars(&v)).unwrap();
+        assert_eq!(c.timeouts.first_byte, Duration::from_secs(2));
+        assert_eq!(c.timeouts.connect, Timeouts::default().connect);
+        for bad in ["0", "601", "1.5", "soon"] {
+            let mut v = FULL.to_vec();
+            v.push(("outbound_idle_timeout_secs", bad));
+            assert_eq!(
+                EdgeConfig::from_lookup(vars(&v)),
+                Err(ConfigError::BadTimeout(
+                    "outbound_idle_timeout_secs",
+                    bad.into()
+                )),
             );
         }
     }

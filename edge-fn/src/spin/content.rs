@@ -138,7 +138,9 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
         let budget = ready.config.budgets.licensed;
         Admit::new(Zone::Licensed, budget, &info.item, info.version)
     });
-    let origin = SpinOrigin;
+    let origin = SpinOrigin {
+        timeouts: ready.config.timeouts,
+    };
     let loaded = match load_meta(&ready.cache, &origin, info, sources, store.is_some()).await {
         Ok(loaded) => loaded,
         Err(e) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,

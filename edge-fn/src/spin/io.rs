@@ -12,6 +12,7 @@ use spin_sdk::wit::wasi::keyvalue::atomics;
 use spin_sdk::wit::wasi::keyvalue::store::{self as wasi_store, Bucket};
 
 use crate::cache::{Cache, CacheError};
+use crate::config::Timeouts;
 use crate::origin::{ByteStream, FetchError, Origin};
 use crate::reply::{ContentHead, EdgeError, ErrorReply};
 
@@ -176,9 +177,12 @@ pub fn redact(url: &str) -> &str {
     url.split_once('?').map_or(url, |(u, _)| u)
 }
 
-/// Parents reached with `wasi:http/outgoing-handler`.
+/// Parents reached with `wasi:http/outgoing-handler`, each call under this edge's timeouts: a
+/// parent that stops answering fails like a dead one, and the fill moves on to the next.
 #[derive(Debug, Default)]
-pub struct SpinOrigin;
+pub struct SpinOrigin {
+    pub timeouts: Timeouts,
+}
 
 /// A response body being read; the response is kept alive until the body is dropped because
 /// dropping it first would cancel the transfer.
@@ -200,7 +204,7 @@ impl Origin for SpinOrigin {
         let request = Request::get(url)
             .header("range", format!("bytes={}-{}", range.start, range.end - 1))
             .build();
-        let response: IncomingResponse = spin_sdk::http::send(request)
+        let response = super::outbound::send(request, &self.timeouts)
             .await
             .map_err(|e| FetchError(format!("{}: {e}", redact(url))))?;
         let status = response.status();

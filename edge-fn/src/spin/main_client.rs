@@ -1,6 +1,7 @@
 //! Calls to main: JWKS (cached in the store), authorize, manifest, fill sources.
 
 use protocol::{AuthorizeRequest, FillSources, Grant, ItemId, Jwks};
+use spin_sdk::http::conversions::TryFromIncomingResponse;
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::cache::{Cache, JWKS_KEY};
@@ -25,11 +26,20 @@ pub fn config() -> Result<EdgeConfig, EdgeError> {
     })?)
 }
 
-/// Sends a request to main and reads the whole (small, JSON) answer.
-async fn call(request: Request, what: &str) -> Result<(u16, Vec<u8>), EdgeError> {
-    let response: Response = spin_sdk::http::send(request)
+/// Sends a request to main under this edge's outbound timeouts and reads the whole (small, JSON)
+/// answer. A main that does not answer in time is unreachable, as a dead one is.
+async fn call(
+    config: &EdgeConfig,
+    request: Request,
+    what: &str,
+) -> Result<(u16, Vec<u8>), EdgeError> {
+    let unreachable = |e: String| EdgeError::MainUnreachable(format!("{what}: {e}"));
+    let head = super::outbound::send(request, &config.timeouts)
         .await
-        .map_err(|e| EdgeError::MainUnreachable(format!("{what}: {e}")))?;
+        .map_err(unreachable)?;
+    let response = Response::try_from_incoming_response(head)
+        .await
+        .map_err(|e| unreachable(format!("reading the answer: {}", e.to_debug_string())))?;
     Ok((*response.status(), response.into_body()))
 }
 
@@ -60,7 +70,7 @@ pub async fn jwks_for<C: Cache>(
         return Ok(cached.expect("fresh implies present").jwks);
     }
     let request = Request::get(config.main("/.well-known/jwks.json")).build();
-    let fetched = match call(request, "jwks").await {
+    let fetched = match call(config, request, "jwks").await {
         Ok((status, body)) => jwks_from(status, &body),
         Err(e) => Err(e),
     };
@@ -85,13 +95,14 @@ pub async fn jwks_for<C: Cache>(
 pub async fn authorize(config: &EdgeConfig, ask: &AuthorizeRequest) -> Result<Grant, EdgeError> {
     let body = serde_json::to_vec(ask).expect("plain struct serializes");
     let request = edge_request(config, Method::Post, "/v1/edge/authorize", body);
-    let (status, body) = call(request, "authorize").await?;
+    let (status, body) = call(config, request, "authorize").await?;
     grant_from(status, &body, &ask.item)
 }
 
 /// Main's current signed manifest (the `{"manifest": …}` answer).
 pub async fn manifest_answer(config: &EdgeConfig) -> Result<Vec<u8>, EdgeError> {
     let (status, body) = call(
+        config,
         Request::get(config.main("/v1/manifest")).build(),
         "manifest",
     )
@@ -111,7 +122,7 @@ impl FillSourceProvider for MainClient<'_> {
         let ask = protocol::FillSourcesRequest { item: item.clone() };
         let body = serde_json::to_vec(&ask).expect("plain struct serializes");
         let request = edge_request(self.0, Method::Post, "/v1/edge/fill-sources", body);
-        let (status, body) = call(request, "fill-sources").await?;
+        let (status, body) = call(self.0, request, "fill-sources").await?;
         fill_sources_from(status, &body)
     }
 }

@@ -95,7 +95,9 @@ async fn maintain(started: Instant, rebuild: bool) -> Result<Report, EdgeError> 
             Some(
                 prefill(
                     &cache,
-                    &SpinOrigin,
+                    &SpinOrigin {
+                        timeouts: config.timeouts,
+                    },
                     &main,
                     manifest,
                     &config.edge_region,

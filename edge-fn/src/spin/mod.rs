@@ -12,6 +12,7 @@ mod content;
 mod io;
 mod main_client;
 mod maintain;
+mod outbound;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -10,6 +10,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 set -x
 terraform/check.sh
+python3 infra/spinkube/check.py
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p edge-fn -p protocol --target wasm32-wasip2 --quiet -- -D warnings

@@ -4,9 +4,12 @@
 //! - [`process`]: one child process, awaited by its `listening on` line, killed on drop.
 //! - [`lambda`]: a local Lambda Runtime API and a function binary run against it.
 //! - [`network`]: parents, main and edges wired together, plus ingest, sync and player helpers.
+//! - [`terraform`]: `terraform/` parsed as Terraform reads it, for the tests that hold it to the
+//!   names the code uses.
 
 pub mod lambda;
 pub mod network;
 pub mod process;
+pub mod terraform;
 
 pub use network::{Network, Options};

@@ -15,3 +15,4 @@ mod rejections;
 mod secrets;
 mod store_behaviour;
 mod support;
+mod terraform;

@@ -12,4 +12,5 @@ mod replicate;
 mod s3_event;
 mod scrub;
 mod store;
+mod terraform;
 mod timeouts;

@@ -74,30 +74,11 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
 }
 
 /// The client's IP address as the platform reports it: the last of the [`CLIENT_ADDR_HEADER`]
@@ -216,6 +197,9 @@ mod tests {
     #[test]
     fn query_decoding() {
         assert_eq!(query_param("a=1&b=%zz&c", "b").as_deref(), Some("%zz"));
+        // Both characters after `%` must be hex digits (`u8::from_str_radix` takes "+5").
+        assert_eq!(query_param("b=%+5", "b").as_deref(), Some("%+5"));
+        assert_eq!(query_param("b=%4", "b").as_deref(), Some("%4"));
         assert_eq!(query_param("a=1&c", "c").as_deref(), Some(""));
         assert_eq!(query_param("a=1", "b"), None);
     }

@@ -9,13 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support;
-
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use base64::Engine as _;
 use e2e::lambda::{Function, RuntimeApi};
+use e2e::moto::Moto;
 use serde_json::{Value, json};
-use support::moto::Moto;
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
 const EDGE_SECRET: &str = "edge-eu-1-secret-0123456789";

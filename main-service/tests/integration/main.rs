@@ -14,5 +14,4 @@ mod money;
 mod rejections;
 mod secrets;
 mod store_behaviour;
-mod support;
 mod terraform;

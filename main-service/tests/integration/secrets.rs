@@ -3,12 +3,10 @@
 //! them (docs/deploy-aws.md, step 4), and the errors for a missing, empty or malformed one —
 //! which name the variable and the secret, never the value.
 
-use crate::support;
-
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use e2e::moto::Moto;
 use main_service::secrets::{self, SecretError, SecretIds};
-use support::moto::Moto;
 
 fn client(moto: &Moto) -> Client {
     let config = aws_sdk_secretsmanager::Config::builder()

@@ -3,12 +3,11 @@
 //! where moto is missing). Each behaviour is a function over a fresh store. Races are run for
 //! real: many tasks on a multi-threaded runtime against one store.
 
-use crate::support;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use e2e::moto::Moto;
 use main_service::Config;
 use main_service::config::DynamoDbSettings;
 use main_service::records::{Account, Binding, ItemRecord, LicenceRecord, Rental, TokenRecord};
@@ -16,7 +15,6 @@ use main_service::store::{
     BindOutcome, DynamoStore, EmbeddedStore, Reservation, SessionOutcome, Store, StoreError,
 };
 use protocol::{ItemId, Policy, Window};
-use support::moto::Moto;
 
 fn item() -> ItemId {
     ItemId::parse("film").unwrap()

@@ -153,3 +153,116 @@ pub async fn read_all(store: &ParentStore, key: &str) -> Option<Vec<u8>> {
     reader.read_to_end(&mut out).await.expect("read body");
     Some(out)
 }
+
+/// The region moto's bucket is made in (us-east-1 needs no location constraint).
+pub const MOTO_REGION: &str = "us-east-1";
+
+/// A parent store the behaviour suite runs against.
+pub trait TestParent {
+    /// Base URL of the server.
+    fn endpoint(&self) -> String;
+    /// This parent, named `name`, as a configuration.
+    fn config(&self, name: &str, primary: bool) -> ParentConfig;
+    /// Keys of the multipart uploads begun and neither completed nor aborted.
+    async fn open_uploads(&self) -> Vec<String>;
+    /// A client of this parent.
+    async fn store(&self, name: &str) -> ParentStore {
+        ParentStore::connect(&self.config(name, false))
+            .await
+            .expect("connect")
+    }
+}
+
+impl TestParent for LocalParent {
+    fn endpoint(&self) -> String {
+        LocalParent::endpoint(self)
+    }
+
+    fn config(&self, name: &str, primary: bool) -> ParentConfig {
+        LocalParent::config(self, name, primary)
+    }
+
+    /// s3s-fs keeps the parts of an upload as `.upload_id-*` files in its root until the upload
+    /// is completed or aborted.
+    async fn open_uploads(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path().join("store"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".upload_id-"))
+            .collect()
+    }
+}
+
+/// A bucket in a `moto` server: S3 as moto serves it, reached as on AWS but path-style. The
+/// second backend of the parent store behaviour suite; moto checks no signatures, so the
+/// refusal tests run against [`LocalParent`] only.
+pub struct MotoParent {
+    moto: e2e::moto::Moto,
+}
+
+impl MotoParent {
+    /// Starts moto and creates the bucket; `None` (after a SKIPPED line) where moto is missing.
+    pub async fn start() -> Option<Self> {
+        let moto = tokio::task::spawn_blocking(e2e::moto::Moto::start)
+            .await
+            .expect("starting moto")?;
+        let parent = Self { moto };
+        parent
+            .client()
+            .create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("creating the bucket in moto");
+        Some(parent)
+    }
+
+    /// An S3 client of the SDK itself, for what `ParentStore` does not do.
+    fn client(&self) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.moto.url)
+            .region(Region::new(MOTO_REGION))
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+impl TestParent for MotoParent {
+    fn endpoint(&self) -> String {
+        self.moto.url.clone()
+    }
+
+    fn config(&self, name: &str, primary: bool) -> ParentConfig {
+        ParentConfig {
+            name: name.into(),
+            region: MOTO_REGION.into(),
+            endpoint: Some(self.endpoint()),
+            bucket: BUCKET.into(),
+            access_key: Some(ACCESS_KEY.into()),
+            secret_key: Some(SECRET_KEY.into()),
+            primary,
+            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
+            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
+        }
+    }
+
+    async fn open_uploads(&self) -> Vec<String> {
+        let listed = self
+            .client()
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("listing multipart uploads");
+        listed
+            .uploads()
+            .iter()
+            .filter_map(|u| u.key().map(str::to_owned))
+            .collect()
+    }
+}

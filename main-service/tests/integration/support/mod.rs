@@ -1,3 +1,0 @@
-//! Test harness pieces shared by the integration tests.
-
-pub mod moto;

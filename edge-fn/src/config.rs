@@ -17,8 +17,12 @@ pub struct EdgeConfig {
     pub edge_id: String,
     pub edge_secret: String,
     pub edge_region: String,
-    /// Base URL of main without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of main without a trailing slash, e.g. `http://127.0.0.1:8080`: the first of
+    /// [`EdgeConfig::main_urls`].
     pub main_url: String,
+    /// Every main this edge may call, in the order tried (`main_url` may list several, separated
+    /// by commas, for mains that share one store): a call that cannot reach one tries the next.
+    pub main_urls: Vec<String>,
     /// Bytes each cache zone may hold.
     pub budgets: Budgets,
     /// Most bytes per second prefill fetches (`prefill_rate_bytes`; `None`: no cap).
@@ -100,7 +104,9 @@ impl std::fmt::Debug for EdgeConfig {
 pub enum ConfigError {
     #[error("Spin variable `{0}` is not set")]
     Missing(&'static str),
-    #[error("Spin variable `main_url` must be an http:// or https:// URL, got {0:?}")]
+    #[error(
+        "Spin variable `main_url` must be an http:// or https:// URL (or several, separated by commas), got {0:?}"
+    )]
     BadMainUrl(String),
     #[error("Spin variable `{0}` must be a whole number of bytes, at least 1 MiB, got {1:?}")]
     BadBudget(&'static str, String),
@@ -119,13 +125,18 @@ impl EdgeConfig {
                 .filter(|v| !v.is_empty())
                 .ok_or(ConfigError::Missing(name))
         };
-        let main_url = get("main_url")?.trim_end_matches('/').to_owned();
-        let has_host = main_url
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty());
-        if !has_host {
-            return Err(ConfigError::BadMainUrl(main_url));
+        let mut main_urls = Vec::new();
+        for url in get("main_url")?.split(',') {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            let has_host = url.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty()
+            });
+            if !has_host {
+                return Err(ConfigError::BadMainUrl(url));
+            }
+            main_urls.push(url);
         }
+        let main_url = main_urls[0].clone();
         let budget = |name: &'static str, default: u64| match lookup(name) {
             None => Ok(default),
             Some(v) if v.trim().is_empty() => Ok(default),
@@ -180,10 +191,11 @@ impl EdgeConfig {
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
             main_url,
+            main_urls,
         })
     }
 
-    /// The URL of a main API path (which starts with `/`).
+    /// The URL of a main API path (which starts with `/`) at the first main.
     pub fn main(&self, path: &str) -> String {
         format!("{}{path}", self.main_url)
     }
@@ -256,6 +268,35 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn several_mains_are_tried_in_order() {
+        let mut v: Vec<_> = FULL
+            .iter()
+            .filter(|(k, _)| *k != "main_url")
+            .copied()
+            .collect();
+        v.push((
+            "main_url",
+            "http://127.0.0.1:8080/, https://main-b.example.com",
+        ));
+        let c = EdgeConfig::from_lookup(vars(&v)).unwrap();
+        assert_eq!(
+            c.main_urls,
+            ["http://127.0.0.1:8080", "https://main-b.example.com"]
+        );
+        assert_eq!(c.main_url, "http://127.0.0.1:8080");
+        let mut v: Vec<_> = FULL
+            .iter()
+            .filter(|(k, _)| *k != "main_url")
+            .copied()
+            .collect();
+        v.push(("main_url", "http://a.example.com,,"));
+        assert!(matches!(
+            EdgeConfig::from_lookup(vars(&v)),
+            Err(ConfigError::BadMainUrl(_))
+        ));
     }
 
     #[test]

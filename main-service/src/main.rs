@@ -1,6 +1,10 @@
 //! `main-service --config FILE`: reads the config, applies the secrets that `MAIN_*_SECRET_ARN`
 //! name (AWS Secrets Manager), validates, builds the state, and serves the API as a plain server,
 //! or under the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set.
+//!
+//! `main-service --config FILE create-table` creates the DynamoDB table the config names, unless
+//! it exists, and exits: for local networks on a DynamoDB-compatible server (in AWS, Terraform
+//! owns the table).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +22,15 @@ struct Args {
     /// Path of the TOML configuration (see docs/configuration.md).
     #[arg(long, env = "MAIN_CONFIG")]
     config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Create the DynamoDB table of `[dynamodb]` (key schema, index, TTL) unless it exists, then
+    /// exit. For local runs against a DynamoDB-compatible server; in AWS, Terraform owns it.
+    CreateTable,
 }
 
 #[tokio::main]
@@ -38,7 +51,11 @@ async fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    match serve(&args, on_lambda).await {
+    let result = match args.command {
+        Some(Command::CreateTable) => create_table(&args).await,
+        None => serve(&args, on_lambda).await,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A log line rather than anyhow's report, so that on Lambda the reason of a failed
@@ -47,6 +64,24 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn create_table(args: &Args) -> anyhow::Result<()> {
+    let config = Config::read(&args.config)
+        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let settings = config
+        .dynamodb
+        .as_ref()
+        .context("the configuration has no [dynamodb] table")?;
+    let store = main_service::store::DynamoStore::connect(settings).await?;
+    let created = store.ensure_table().await?;
+    let table = &settings.table;
+    if created {
+        tracing::info!(table, "table created");
+    } else {
+        tracing::info!(table, "table already exists");
+    }
+    Ok(())
 }
 
 async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {

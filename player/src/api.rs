@@ -141,16 +141,18 @@ struct Account {
     account_id: String,
 }
 
-/// Main's customer API.
+/// Main's customer API, at one or several mains that share one store: a call that cannot reach
+/// one main (no connection, no answer in time) is sent to the next.
 #[derive(Debug, Clone)]
 pub struct Api {
-    base: String,
+    bases: Vec<String>,
     http: Client,
     session: Option<String>,
 }
 
 impl Api {
-    /// A client for main at `base` (e.g. `http://127.0.0.1:8080`).
+    /// A client for main at `base` (e.g. `http://127.0.0.1:8080`), or at each of several base
+    /// URLs separated by commas, tried in order.
     pub fn new(base: &str, session: Option<&Session>) -> Result<Self, ApiError> {
         let http = Client::builder()
             .user_agent(USER_AGENT)
@@ -158,20 +160,27 @@ impl Api {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ApiError::transport(base, &e))?;
+        let bases: Vec<String> = base
+            .split(',')
+            .map(|b| b.trim().trim_end_matches('/').to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if bases.is_empty() {
+            return Err(ApiError::Protocol {
+                url: base.to_owned(),
+                detail: "no main URL given".into(),
+            });
+        }
         Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
+            bases,
             http,
             session: session.map(|s| s.session.clone()),
         })
     }
 
-    /// The base URL of main.
+    /// The base URL of the first main.
     pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        &self.bases[0]
     }
 
     fn authed(&self, req: RequestBuilder) -> Result<RequestBuilder, ApiError> {
@@ -179,57 +188,59 @@ impl Api {
         Ok(req.header(AUTHORIZATION, format!("Bearer {session}")))
     }
 
-    fn send<T: DeserializeOwned>(&self, url: &str, req: RequestBuilder) -> Result<T, ApiError> {
-        let resp = req.send().map_err(|e| ApiError::transport(url, &e))?;
-        if !resp.status().is_success() {
-            return Err(refused(resp));
+    /// Sends the request `build` makes for `path` at each main in turn until one answers; an
+    /// answer (success or refusal) ends the search, a transport failure tries the next main.
+    fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        build: impl Fn(&str) -> Result<RequestBuilder, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut failure = None;
+        for base in &self.bases {
+            let url = format!("{base}{path}");
+            match build(&url)?.send() {
+                Ok(resp) => return answer(&url, resp),
+                Err(e) => failure = Some(ApiError::transport(&url, &e)),
+            }
         }
-        resp.json::<T>().map_err(|e| ApiError::Protocol {
-            url: strip_query(url),
-            detail: e.to_string(),
-        })
+        Err(failure.expect("at least one main"))
     }
 
     /// `POST /v1/accounts`: returns the new account id.
     pub fn register(&self, email: &str, password: &str) -> Result<String, ApiError> {
-        let url = self.url("/v1/accounts");
-        let req = self
-            .http
-            .post(&url)
-            .json(&json!({"email": email, "password": password}));
-        Ok(self.send::<Account>(&url, req)?.account_id)
+        let body = json!({"email": email, "password": password});
+        let account: Account =
+            self.call("/v1/accounts", |url| Ok(self.http.post(url).json(&body)))?;
+        Ok(account.account_id)
     }
 
     /// `POST /v1/sessions`: returns the session to save.
     pub fn login(&self, email: &str, password: &str) -> Result<Session, ApiError> {
-        let url = self.url("/v1/sessions");
-        let req = self
-            .http
-            .post(&url)
-            .json(&json!({"email": email, "password": password}));
-        self.send(&url, req)
+        let body = json!({"email": email, "password": password});
+        self.call("/v1/sessions", |url| Ok(self.http.post(url).json(&body)))
     }
 
     /// `GET /v1/catalog`.
     pub fn catalog(&self) -> Result<Vec<Item>, ApiError> {
-        let url = self.url("/v1/catalog");
-        Ok(self.send::<Items>(&url, self.http.get(&url))?.items)
+        let items: Items = self.call("/v1/catalog", |url| Ok(self.http.get(url)))?;
+        Ok(items.items)
     }
 
     /// `GET /v1/catalog/{item}`.
     pub fn item(&self, item: &str) -> Result<Item, ApiError> {
-        let url = self.url(&format!("/v1/catalog/{item}"));
-        self.send(&url, self.http.get(&url))
+        self.call(&format!("/v1/catalog/{item}"), |url| Ok(self.http.get(url)))
     }
 
-    /// `POST /v1/rentals` with an `Idempotency-Key`: a retry with the same key charges once.
+    /// `POST /v1/rentals` with an `Idempotency-Key`: a retry with the same key charges once, so
+    /// one sent again to another main is safe too.
     pub fn rent(&self, item: &str, card: &str, idempotency_key: &str) -> Result<Rental, ApiError> {
-        let url = self.url("/v1/rentals");
-        let req = self
-            .authed(self.http.post(&url))?
-            .header("Idempotency-Key", idempotency_key)
-            .json(&json!({"item": item, "card": card}));
-        self.send(&url, req)
+        let body = json!({"item": item, "card": card});
+        self.call("/v1/rentals", |url| {
+            Ok(self
+                .authed(self.http.post(url))?
+                .header("Idempotency-Key", idempotency_key)
+                .json(&body))
+        })
     }
 
     /// `POST /v1/licences/{id}/bind`: returns the signed, bound licence.
@@ -240,13 +251,16 @@ impl Api {
         player_id: &str,
         device_public_key: &[u8; 32],
     ) -> Result<String, ApiError> {
-        let url = self.url(&format!("/v1/licences/{licence_id}/bind"));
-        let req = self.authed(self.http.post(&url))?.json(&json!({
+        let body = json!({
             "device_id": device_id,
             "player_id": player_id,
             "device_public_key": hex::encode(device_public_key),
-        }));
-        Ok(self.send::<SignedLicence>(&url, req)?.licence)
+        });
+        let path = format!("/v1/licences/{licence_id}/bind");
+        let signed: SignedLicence = self.call(&path, |url| {
+            Ok(self.authed(self.http.post(url))?.json(&body))
+        })?;
+        Ok(signed.licence)
     }
 
     /// `POST /v1/licences/{id}/enable`: returns the signed licence with window and wrapped key.
@@ -256,18 +270,29 @@ impl Api {
         device_id: &str,
         player_id: &str,
     ) -> Result<String, ApiError> {
-        let url = self.url(&format!("/v1/licences/{licence_id}/enable"));
-        let req = self
-            .authed(self.http.post(&url))?
-            .json(&json!({"device_id": device_id, "player_id": player_id}));
-        Ok(self.send::<SignedLicence>(&url, req)?.licence)
+        let body = json!({"device_id": device_id, "player_id": player_id});
+        let path = format!("/v1/licences/{licence_id}/enable");
+        let signed: SignedLicence = self.call(&path, |url| {
+            Ok(self.authed(self.http.post(url))?.json(&body))
+        })?;
+        Ok(signed.licence)
     }
 
     /// `GET /.well-known/jwks.json`.
     pub fn jwks(&self) -> Result<protocol::Jwks, ApiError> {
-        let url = self.url("/.well-known/jwks.json");
-        self.send(&url, self.http.get(&url))
+        self.call("/.well-known/jwks.json", |url| Ok(self.http.get(url)))
     }
+}
+
+/// The JSON of a successful answer, or the refusal it carries.
+fn answer<T: DeserializeOwned>(url: &str, resp: Response) -> Result<T, ApiError> {
+    if !resp.status().is_success() {
+        return Err(refused(resp));
+    }
+    resp.json::<T>().map_err(|e| ApiError::Protocol {
+        url: strip_query(url),
+        detail: e.to_string(),
+    })
 }
 
 /// Ranged reads of sealed objects from an edge.

@@ -42,7 +42,8 @@ struct Cli {
     /// [default: $XDG_DATA_HOME/cdn-player or ~/.local/share/cdn-player]
     #[arg(long, env = "PLAYER_HOME", global = true, value_name = "DIR")]
     home: Option<PathBuf>,
-    /// Base URL of the main service
+    /// Base URL of the main service; several mains sharing one store may be given, separated
+    /// by commas, and are tried in order
     #[arg(
         long = "main",
         env = "PLAYER_MAIN_URL",
@@ -316,8 +317,7 @@ fn download(
 }
 
 /// Verifies a licence from main with its key set (cached in the home) at `now`.
-fn check_signed(home: &Home, main: &str, signed: &str, now: u64) -> Result<Licence> {
-    let api = Api::new(main, None)?;
+fn check_signed(home: &Home, api: &Api, signed: &str, now: u64) -> Result<Licence> {
     let (licence, fresh) = verify_licence(home.jwks()?, || api.jwks(), signed, now)?;
     if let Some(jwks) = fresh {
         home.save_jwks(&jwks)?;
@@ -345,12 +345,7 @@ fn bind(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Result<
             )),
             _ => explain(e, &format!("binding licence {id} failed")),
         })?;
-    let licence = check_signed(
-        home,
-        api.base(),
-        &signed,
-        clock::now().map_err(|e| anyhow!(e))?,
-    )?;
+    let licence = check_signed(home, api, &signed, clock::now().map_err(|e| anyhow!(e))?)?;
     home.save_licence(item, &signed)?;
     println!(
         "licence: {item} bound to device {} ({})",
@@ -365,9 +360,7 @@ fn enable(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Resul
     // Bind first unless the saved licence is this one (a new rental brings a new licence).
     let now = clock::now().map_err(|e| anyhow!(e))?;
     let bound = match home.licence(item)? {
-        Some(signed) => {
-            check_signed(home, api.base(), &signed, now).is_ok_and(|l| l.licence_id == id)
-        }
+        Some(signed) => check_signed(home, api, &signed, now).is_ok_and(|l| l.licence_id == id),
         None => false,
     };
     if !bound {
@@ -382,7 +375,7 @@ fn enable(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Resul
             )),
             _ => explain(e, &format!("enabling licence {id} failed")),
         })?;
-    let licence = check_signed(home, api.base(), &signed, now)?;
+    let licence = check_signed(home, api, &signed, now)?;
     let window = licence
         .window
         .ok_or_else(|| anyhow!("main answered with a licence that has no viewing window"))?;
@@ -406,7 +399,7 @@ fn play(
         anyhow!("no licence for {item}; run `player licence {item}` and `player enable {item}`")
     })?;
     let now = clock::now().map_err(|e| anyhow!(e))?;
-    let licence = check_signed(home, main, &signed, now)?;
+    let licence = check_signed(home, &Api::new(main, None)?, &signed, now)?;
     let device = home.device()?;
     let sealed = sealed.unwrap_or_else(|| home.download_path(item));
     let playback = Playback::open(&licence, item, &device, &sealed, now)?;

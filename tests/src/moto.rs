@@ -80,6 +80,16 @@ impl Moto {
     }
 }
 
+/// Whether moto can run here (python3 with `moto.server`), without starting it.
+pub fn available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -49,6 +49,12 @@ pub struct Options {
     /// Extra lines in every `[[parents]]` table of main's and parent-sync's configs, e.g.
     /// `first_byte_timeout_secs = 2`.
     pub parent_settings: String,
+    /// Main keeps its state in DynamoDB, served by a `moto` server the network starts, instead
+    /// of the embedded store.
+    pub dynamodb: bool,
+    /// How many mains run (more than one needs `dynamodb`: they share the table and the keys);
+    /// edges and the player are given them all, in order, and fail over.
+    pub mains: usize,
 }
 
 impl Default for Options {
@@ -67,6 +73,8 @@ impl Default for Options {
             edge_settings: String::new(),
             edge_variables: String::new(),
             parent_settings: String::new(),
+            dynamodb: false,
+            mains: 1,
         }
     }
 }
@@ -97,7 +105,11 @@ pub struct Network {
     pub dir: PathBuf,
     pub parents: Vec<Parent>,
     pub main: Server,
+    /// Further mains over the same DynamoDB table ([`Options::mains`]).
+    pub more_mains: Vec<Server>,
     pub edges: Vec<Edge>,
+    /// The local DynamoDB, when [`Options::dynamodb`].
+    pub moto: Option<crate::moto::Moto>,
     pub admin_token: String,
     pub access_key: String,
     pub secret_key: String,
@@ -261,29 +273,73 @@ impl Network {
             })
             .collect::<Vec<_>>()
             .join("\n");
+        if opts.mains == 0 || (opts.mains > 1 && !opts.dynamodb) {
+            bail!("{} mains: one, or several over DynamoDB", opts.mains);
+        }
+        let moto = if opts.dynamodb {
+            Some(crate::moto::Moto::start().context(
+                "store = dynamodb needs moto (pip install 'moto[server]'), the local DynamoDB",
+            )?)
+        } else {
+            None
+        };
+        let store_toml = match &moto {
+            Some(moto) => format!(
+                "[dynamodb]\ntable = \"cdn-local\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key = \"local\"\nsecret_key = \"local\"\n",
+                moto.url
+            ),
+            None => String::new(),
+        };
+        let store_kind = if moto.is_some() {
+            "dynamodb"
+        } else {
+            "embedded"
+        };
+        // Every main shares data_dir: the first generates the signing key and the
+        // key-encryption key there, the others read them.
         let main_toml = |listen: &str| {
             format!(
-                "listen = \"{listen}\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}",
+                "listen = \"{listen}\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\nstore = \"{store_kind}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}\n{store_toml}",
                 dir.join("main").display(),
                 opts.max_uses
             )
         };
-        std::fs::write(dir.join("main.toml"), main_toml("127.0.0.1:0"))?;
-        let mut cmd = command("main-service");
-        cmd.arg("--config").arg(dir.join("main.toml"));
-        let main = Server::spawn(
-            "main-service",
-            cmd,
-            &dir.join("logs/main-service.log"),
-            STARTUP,
-        )?;
-        // The same command line now binds the port every edge was given.
-        std::fs::write(dir.join("main.toml"), main_toml(&main.addr.to_string()))?;
-        let mut cmd = command("main-service");
-        cmd.arg("--config").arg(dir.join("main.toml"));
-        write_command_file(dir, "main-service", &cmd)?;
+        let mut mains = Vec::new();
+        for n in 0..opts.mains {
+            let (name, file) = if n == 0 {
+                ("main-service".to_owned(), dir.join("main.toml"))
+            } else {
+                (
+                    format!("main-service-{}", n + 1),
+                    dir.join(format!("main-{}.toml", n + 1)),
+                )
+            };
+            std::fs::write(&file, main_toml("127.0.0.1:0"))?;
+            if n == 0 && moto.is_some() {
+                let mut cmd = command("main-service");
+                cmd.arg("--config").arg(&file).arg("create-table");
+                run(cmd, STARTUP).context("creating main's table")?;
+            }
+            let mut cmd = command("main-service");
+            cmd.arg("--config").arg(&file);
+            let server = Server::spawn(&name, cmd, &dir.join(format!("logs/{name}.log")), STARTUP)?;
+            // The same command line now binds the port every edge was given.
+            std::fs::write(&file, main_toml(&server.addr.to_string()))?;
+            let mut cmd = command("main-service");
+            cmd.arg("--config").arg(&file);
+            write_command_file(dir, &name, &cmd)?;
+            mains.push(server);
+        }
+        let main = mains.remove(0);
+        let more_mains = mains;
+        let main_urls: Vec<String> = std::iter::once(&main)
+            .chain(&more_mains)
+            .map(Server::url)
+            .collect();
 
-        let outbound: Vec<String> = std::iter::once(main.url())
+        let outbound: Vec<String> = main_urls
+            .iter()
+            .cloned()
             .chain(parents.iter().map(|p| p.server.url()))
             .collect();
         let mut edges = Vec::new();
@@ -300,7 +356,7 @@ impl Network {
                 } else {
                     "replace"
                 },
-                main.url()
+                main_urls.join(", ")
             );
             let timeouts = opts.outbound_timeout_secs.map_or(String::new(), |t| {
                 format!(
@@ -329,7 +385,9 @@ impl Network {
             dir: dir.to_owned(),
             parents,
             main,
+            more_mains,
             edges,
+            moto,
             admin_token,
             access_key,
             secret_key,
@@ -349,6 +407,8 @@ impl Network {
         let dir = self.dir.clone();
         let server = if name == self.main.name {
             &mut self.main
+        } else if let Some(m) = self.more_mains.iter_mut().find(|m| m.name == name) {
+            m
         } else if let Some(p) = self.parents.iter_mut().find(|p| p.name == name) {
             &mut p.server
         } else if let Some(e) = self.edges.iter_mut().find(|e| e.id == name) {
@@ -429,8 +489,18 @@ impl Network {
         cmd.arg("--home")
             .arg(home)
             .arg("--main")
-            .arg(self.main.url());
+            .arg(self.main_urls());
         cmd
+    }
+
+    /// Every main's base URL, separated by commas, the first main first (as edges and the
+    /// player are given them).
+    pub fn main_urls(&self) -> String {
+        std::iter::once(&self.main)
+            .chain(&self.more_mains)
+            .map(Server::url)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Registers `email` with the player in `home` and logs in.
@@ -457,6 +527,7 @@ impl Network {
     /// All logs' tails, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = vec![self.main.log_tail()];
+        out.extend(self.more_mains.iter().map(Server::log_tail));
         out.extend(self.edges.iter().map(|e| e.server.log_tail()));
         out.extend(self.parents.iter().map(|p| p.server.log_tail()));
         out.join("\n")

@@ -26,9 +26,31 @@ pub fn config() -> Result<EdgeConfig, EdgeError> {
     })?)
 }
 
-/// Sends a request to main under this edge's outbound timeouts and reads the whole (small, JSON)
-/// answer. A main that does not answer in time is unreachable, as a dead one is.
+/// Sends a request to each main in turn (`request` builds it for a main's base URL) until one
+/// answers, under this edge's outbound timeouts, and reads the whole (small, JSON) answer. A main
+/// that does not answer in time is unreachable, as a dead one is; so are they all, the last
+/// failure is returned.
 async fn call(
+    config: &EdgeConfig,
+    what: &str,
+    request: impl Fn(&str) -> Request,
+) -> Result<(u16, Vec<u8>), EdgeError> {
+    let mut failure = None;
+    for base in &config.main_urls {
+        match call_one(config, request(base), what).await {
+            Ok(answer) => return Ok(answer),
+            Err(e) => {
+                if config.main_urls.len() > 1 {
+                    crate::log(format_args!("main at {base}: {e}; trying the next"));
+                }
+                failure = Some(e);
+            }
+        }
+    }
+    Err(failure.unwrap_or_else(|| EdgeError::MainUnreachable(format!("{what}: no main"))))
+}
+
+async fn call_one(
     config: &EdgeConfig,
     request: Request,
     what: &str,
@@ -43,13 +65,22 @@ async fn call(
     Ok((*response.status(), response.into_body()))
 }
 
-/// A request to main carrying this edge's credential.
-fn edge_request(config: &EdgeConfig, method: Method, path: &str, body: Vec<u8>) -> Request {
+/// A request to the main at `base` carrying this edge's credential.
+fn edge_request(
+    config: &EdgeConfig,
+    base: &str,
+    method: Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Request {
     let mut builder = Request::builder();
     // An explicit length rather than a chunked body: not every server in front of main (or a
     // test double) accepts chunked request bodies.
     builder.header("content-length", body.len().to_string());
-    builder.method(method).uri(config.main(path)).body(body);
+    builder
+        .method(method)
+        .uri(format!("{base}{path}"))
+        .body(body);
     builder.header("content-type", "application/json");
     for (name, value) in config.edge_auth_headers() {
         builder.header(name, value);
@@ -69,8 +100,8 @@ pub async fn jwks_for<C: Cache>(
     if !needs_refresh(cached.as_ref(), kid, now) {
         return Ok(cached.expect("fresh implies present").jwks);
     }
-    let request = Request::get(config.main("/.well-known/jwks.json")).build();
-    let fetched = match call(config, request, "jwks").await {
+    let jwks = |base: &str| Request::get(format!("{base}/.well-known/jwks.json")).build();
+    let fetched = match call(config, "jwks", jwks).await {
         Ok((status, body)) => jwks_from(status, &body),
         Err(e) => Err(e),
     };
@@ -94,19 +125,23 @@ pub async fn jwks_for<C: Cache>(
 /// Asks main whether the download may proceed.
 pub async fn authorize(config: &EdgeConfig, ask: &AuthorizeRequest) -> Result<Grant, EdgeError> {
     let body = serde_json::to_vec(ask).expect("plain struct serializes");
-    let request = edge_request(config, Method::Post, "/v1/edge/authorize", body);
-    let (status, body) = call(config, request, "authorize").await?;
+    let request = |base: &str| {
+        edge_request(
+            config,
+            base,
+            Method::Post,
+            "/v1/edge/authorize",
+            body.clone(),
+        )
+    };
+    let (status, body) = call(config, "authorize", request).await?;
     grant_from(status, &body, &ask.item)
 }
 
 /// Main's current signed manifest (the `{"manifest": …}` answer).
 pub async fn manifest_answer(config: &EdgeConfig) -> Result<Vec<u8>, EdgeError> {
-    let (status, body) = call(
-        config,
-        Request::get(config.main("/v1/manifest")).build(),
-        "manifest",
-    )
-    .await?;
+    let manifest = |base: &str| Request::get(format!("{base}/v1/manifest")).build();
+    let (status, body) = call(config, "manifest", manifest).await?;
     if status != 200 {
         return Err(EdgeError::MainFailed(format!("manifest answered {status}")));
     }
@@ -121,8 +156,16 @@ impl FillSourceProvider for MainClient<'_> {
     async fn fill_sources(&self, item: &ItemId) -> Result<FillSources, EdgeError> {
         let ask = protocol::FillSourcesRequest { item: item.clone() };
         let body = serde_json::to_vec(&ask).expect("plain struct serializes");
-        let request = edge_request(self.0, Method::Post, "/v1/edge/fill-sources", body);
-        let (status, body) = call(self.0, request, "fill-sources").await?;
+        let request = |base: &str| {
+            edge_request(
+                self.0,
+                base,
+                Method::Post,
+                "/v1/edge/fill-sources",
+                body.clone(),
+            )
+        };
+        let (status, body) = call(self.0, "fill-sources", request).await?;
         fill_sources_from(status, &body)
     }
 }

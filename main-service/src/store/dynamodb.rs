@@ -211,6 +211,27 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Creates the table unless it exists; true when it was created. For local networks
+    /// (`main-service create-table`); in AWS, Terraform owns the table.
+    pub async fn ensure_table(&self) -> Result<bool, StoreError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+        match described {
+            Ok(_) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                self.create_table().await.map(|()| true)
+            }
+            Err(e) => Err(classify("describe_table", e)),
+        }
+    }
+
     async fn get(
         &self,
         operation: &'static str,

@@ -27,6 +27,20 @@ struct Args {
     /// Seconds between scrub rounds (every copy on every parent read, verified and repaired).
     #[arg(long, default_value_t = 60)]
     scrub_interval_secs: u64,
+    /// Where main keeps its state: `embedded` (one file, one main) or `dynamodb` (a local moto
+    /// server the launcher starts; needs `pip install 'moto[server]'`, which infra/setup.sh does).
+    #[arg(long, value_enum, default_value_t = Store::Embedded)]
+    store: Store,
+    /// How many mains to run over the one store (more than one needs `--store dynamodb`); edges
+    /// and the player are given them all and fail over.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    mains: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Store {
+    Embedded,
+    Dynamodb,
 }
 
 /// A demo item: id, title, size, level, regions.
@@ -59,10 +73,18 @@ fn main() -> anyhow::Result<()> {
         "starting parents, main and edges under {} ...",
         dir.display()
     );
+    if args.mains > 1 && args.store != Store::Dynamodb {
+        anyhow::bail!(
+            "--mains {} needs --store dynamodb: mains share one store",
+            args.mains
+        );
+    }
     let net = Network::start(
         &dir,
         &Options {
             prefill_interval_secs: 10,
+            dynamodb: args.store == Store::Dynamodb,
+            mains: args.mains.into(),
             ..Options::default()
         },
     )?;
@@ -125,10 +147,16 @@ fn main() -> anyhow::Result<()> {
         "{} --home {} --main {}",
         e2e::network::bin_dir().join("player").display(),
         dir.join("player").display(),
-        net.main.url()
+        net.main_urls()
     );
     println!("\nThe local delivery network is up.\n");
     println!("  main      {}", net.main.url());
+    for m in &net.more_mains {
+        println!("  main      {}", m.url());
+    }
+    if let Some(moto) = &net.moto {
+        println!("  dynamodb  {} (moto), table cdn-local", moto.url);
+    }
     for p in &net.parents {
         println!(
             "  parent    {:<10} {:<3} {}",

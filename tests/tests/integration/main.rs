@@ -13,3 +13,4 @@ mod network;
 mod restart;
 mod stalled_readers;
 mod stuck_parent;
+mod two_mains;

@@ -85,8 +85,20 @@ impl IntoResponse for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Load the store refused past its retries (throttling, an outage) is 503 with
+    /// `Retry-After`: the client should come back shortly. Anything else is a 500.
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        if e.is_transient() {
+            tracing::warn!(cause = %e, "store busy");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the service is busy; please retry in a moment",
+            )
+            .with_retry_after(1)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

@@ -7,11 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use main_service::AppState;
 use main_service::config::DynamoDbSettings;
+use main_service::keys::Keys;
 use main_service::records::Account;
 use main_service::store::{DynamoStore, Store, StoreError};
+use tower::ServiceExt;
+
+use crate::common;
 
 /// How the fake answers: `refusals` refusals of the given kind, then success.
 #[derive(Debug)]
@@ -110,4 +116,32 @@ async fn endless_conflicts_are_a_bounded_throttled_error() {
         10,
         "attempts are bounded"
     );
+}
+
+/// Throttling that outlives the retries reaches a customer as 503 `busy` with `Retry-After`, not
+/// as a 500: the request may be sent again shortly.
+#[tokio::test]
+async fn a_throttled_store_answers_503_with_retry_after() {
+    let (store, _) = store(usize::MAX, THROTTLED).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::load_or_create(dir.path(), None).unwrap();
+    let state = AppState::assemble(
+        common::config(dir.path()),
+        Arc::new(store),
+        keys,
+        Vec::new(),
+    );
+    let request = axum::http::Request::get("/v1/catalog")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let client: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let app = main_service::app(state).layer(MockConnectInfo(client));
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "busy", "{body}");
 }

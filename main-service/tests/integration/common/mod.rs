@@ -43,11 +43,17 @@ pub const CONFIG: &str = r#"
     secret = "edge-eu-1-secret-0123456789"
 "#;
 
-/// A state over a fresh embedded store in `dir`, with `items` in the catalog.
-pub async fn state(dir: &Path, items: &[&str]) -> AppState {
+/// The test configuration with its data under `dir`, validated.
+pub fn config(dir: &Path) -> Config {
     let mut config = Config::from_toml(CONFIG, "test.toml".as_ref()).unwrap();
     config.data_dir = dir.to_owned();
     config.validate().unwrap();
+    config
+}
+
+/// A state over a fresh embedded store in `dir`, with `items` in the catalog.
+pub async fn state(dir: &Path, items: &[&str]) -> AppState {
+    let config = config(dir);
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&config.store_path()).unwrap());
     let keys = Keys::load_or_create(dir, None).unwrap();
     let state = AppState::assemble(config, store, keys, Vec::new());

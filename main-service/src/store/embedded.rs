@@ -236,7 +236,10 @@ impl Store for EmbeddedStore {
     async fn release_purchase(&self, key: &str) -> Result<(), StoreError> {
         let key = format!("purchase/{key}");
         self.write(move |t| {
-            t.remove(key.as_str()).map_err(backend)?;
+            // A completed purchase is never released: its key keeps answering with the rental.
+            if let Some(PurchaseState::Pending { .. }) = get::<PurchaseState>(t, &key)? {
+                t.remove(key.as_str()).map_err(backend)?;
+            }
             Ok(())
         })
         .await

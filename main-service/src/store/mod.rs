@@ -152,7 +152,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         licence: LicenceRecord,
         token: TokenRecord,
     ) -> Result<(), StoreError>;
-    /// Frees a reservation whose charge failed, so the customer may retry.
+    /// Frees a reservation whose charge failed, so the customer may retry. A completed purchase
+    /// is left as it is.
     async fn release_purchase(&self, key: &str) -> Result<(), StoreError>;
     async fn rentals_of(&self, account_id: &str) -> Result<Vec<Rental>, StoreError>;
 

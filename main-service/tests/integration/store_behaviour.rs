@@ -126,6 +126,13 @@ async fn purchases_are_idempotent(store: Arc<dyn Store>) {
         other => panic!("expected completed, got {other:?}"),
     }
     assert_eq!(store.rentals_of("acct").await.unwrap().len(), 1);
+    // A completed purchase is never released: its key keeps answering with the rental, so a
+    // late release (a failure after completion) cannot open the way to a second charge.
+    store.release_purchase("acct/k1").await.unwrap();
+    match store.reserve_purchase("acct/k1", 103).await.unwrap() {
+        Reservation::Completed(r) => assert_eq!(r.rental_id, "r1"),
+        other => panic!("a released completed purchase: {other:?}"),
+    }
     // A released reservation (failed charge) can be retried.
     assert_eq!(
         store.reserve_purchase("acct/k2", 100).await.unwrap(),

@@ -8,8 +8,9 @@ use ipnet::IpNet;
 use parent_sync::ParentConfig;
 use serde::Deserialize;
 
-/// Everything main needs to run.
-#[derive(Debug, Clone, Deserialize)]
+/// Everything main needs to run. Its `Debug` leaves the secrets out (admin token,
+/// key-encryption key, signing key, edge credentials), so a logged configuration leaks none.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on when not on Lambda.
@@ -227,7 +228,7 @@ pub struct RegionConfig {
 }
 
 /// An edge main may send clients to and accept authorize calls from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EdgeConfig {
     pub id: String,
@@ -267,6 +268,52 @@ pub enum ConfigError {
     Env { name: &'static str, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |present: bool| if present { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store)
+            .field("dynamodb", &self.dynamodb)
+            .field("admin_token", &set(!self.admin_token.is_empty()))
+            .field(
+                "key_encryption_key",
+                &set(self.key_encryption_key.is_some()),
+            )
+            .field("signing_key", &set(self.signing_key.is_some()))
+            .field("key_version", &self.key_version)
+            .field("tokens", &self.tokens)
+            .field("licences", &self.licences)
+            .field("max_ingest_bytes", &self.max_ingest_bytes)
+            .field("geo", &self.geo)
+            .field("regions", &self.regions)
+            .field("parents", &self.parents)
+            .field("edges", &self.edges)
+            .field("server", &self.server)
+            .field("passwords", &self.passwords)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EdgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeConfig")
+            .field("id", &self.id)
+            .field("region", &self.region)
+            .field("url", &self.url)
+            .field(
+                "secret",
+                &if self.secret.is_empty() {
+                    "<unset>"
+                } else {
+                    "<set>"
+                },
+            )
+            .finish()
+    }
 }
 
 impl Config {
@@ -504,6 +551,20 @@ mod tests {
         let c = Config::from_toml(MINIMAL, "x.toml".as_ref()).unwrap();
         c.validate().unwrap();
         assert_eq!(c.tokens.max_uses, 3);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let text = format!(
+            "{MINIMAL}\n[[edges]]\nid = \"e1\"\nregion = \"eu\"\nurl = \"http://e\"\nsecret = \"edge-credential-0123456789\"\n"
+        );
+        let mut c = Config::from_toml(&text, "x.toml".as_ref()).unwrap();
+        c.key_encryption_key = Some("ab".repeat(32));
+        let shown = format!("{c:?}");
+        for secret in ["0123456789abcdef", "abababab", "edge-credential"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("e1") && shown.contains("<set>"), "{shown}");
     }
 
     #[test]

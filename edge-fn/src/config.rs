@@ -31,6 +31,9 @@ pub struct EdgeConfig {
     pub prefill_window: Option<Window>,
     /// How long a call to main or a parent may wait (sent as wasi-http request options).
     pub timeouts: Timeouts,
+    /// Most ranged GETs one request's fill keeps open at once (`fill_parallel_gets`, 1–16,
+    /// default [`crate::fill::PARALLEL_GETS`]).
+    pub parallel_gets: usize,
 }
 
 /// The limits of every outbound call, so that a stuck peer is treated like a dead one: main
@@ -114,6 +117,8 @@ pub enum ConfigError {
     BadWindow(String),
     #[error("Spin variable `{0}` must be a whole number of seconds from 1 to 600, got {1:?}")]
     BadTimeout(&'static str, String),
+    #[error("Spin variable `fill_parallel_gets` must be a whole number from 1 to 16, got {0:?}")]
+    BadParallelGets(String),
 }
 
 impl EdgeConfig {
@@ -182,11 +187,21 @@ impl EdgeConfig {
             first_byte: seconds("outbound_first_byte_timeout_secs", defaults.first_byte)?,
             idle: seconds("outbound_idle_timeout_secs", defaults.idle)?,
         };
+        let parallel_gets = match set("fill_parallel_gets") {
+            None => crate::fill::PARALLEL_GETS,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=16).contains(n))
+                .ok_or(ConfigError::BadParallelGets(v))?,
+        };
         Ok(Self {
             budgets,
             prefill_rate,
             prefill_window,
             timeouts,
+            parallel_gets,
             edge_id: get("edge_id")?,
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
@@ -303,6 +318,12 @@ mod tests {
     fn outbound_timeouts_have_defaults_and_bounds() {
         let c = EdgeConfig::from_lookup(vars(&FULL)).unwrap();
         assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.parallel_gets, crate::fill::PARALLEL_GETS);
+        for (given, ok) in [("1", true), ("16", true), ("0", false), ("17", false)] {
+            let mut v = FULL.to_vec();
+            v.push(("fill_parallel_gets", given));
+            assert_eq!(EdgeConfig::from_lookup(vars(&v)).is_ok(), ok, "{given}");
+        }
         let mut v = FULL.to_vec();
         v.push(("outbound_first_byte_timeout_secs", " 2 "));
         let c = EdgeConfig::from_lookup(vars(&v)).unwrap();

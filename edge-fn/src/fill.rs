@@ -3,9 +3,17 @@
 //!
 //! Failover allows for replication lag: an error status, a network error, a short body or bytes
 //! that fail verification on one source mean "try the next source", and a source that failed is
-//! not tried first again within the same fill. Consecutive missing chunks are fetched with one
-//! ranged GET (a "run") and cut into chunks as the body arrives, so memory holds one chunk.
+//! not tried first again within the same fill. Consecutive missing chunks are fetched with ranged
+//! GETs over "runs" and cut into chunks as the bodies arrive. A long run is split into stripes of
+//! [`STRIPE_CHUNKS`] fetched by up to [`PARALLEL_GETS`] GETs at once (one connection to S3 gives
+//! roughly 100 MB/s; parallel ranged GETs are AWS's advice): the stripe being served is read as
+//! it arrives, and while it waits the stripes after it are read too, up to [`AHEAD_CHUNKS`] chunks
+//! each in memory. Every chunk is verified when it is served, whichever GET brought it.
 //! Store failures are logged and never fail a download: the bytes are verified either way.
+
+use std::collections::VecDeque;
+
+use futures::future::{Either, join_all, select};
 
 use protocol::sealed::HEADER_LEN;
 use protocol::{ObjectInfo, Source};
@@ -13,7 +21,7 @@ use protocol::{ObjectInfo, Source};
 use crate::cache::{Cache, STAT_CORRUPT_CHUNKS, chunk_key, complete_key, meta_key, stat_key};
 use crate::lease::{Clock, Leases, POLL_MS, Taken};
 use crate::meta::{ObjectMeta, layout_of};
-use crate::origin::{Origin, fetch_range, read_exact};
+use crate::origin::{ByteStream, FetchError, Origin, fetch_range, read_exact};
 use crate::zone::Admit;
 
 /// Nothing could deliver verified bytes.
@@ -79,8 +87,7 @@ pub async fn load_meta<C: Cache, O: Origin>(
         let fetched = async {
             let header = fetch_range(origin, &source.url, 0..HEADER_LEN as u64).await?;
             let trailer = fetch_range(origin, &source.url, layout.trailer_range()).await?;
-            ObjectMeta::verify(&header, &trailer, info)
-                .map_err(|e| crate::origin::FetchError(e.to_string()))
+            ObjectMeta::verify(&header, &trailer, info).map_err(|e| FetchError(e.to_string()))
         };
         match fetched.await {
             Ok(meta) => {
@@ -105,6 +112,18 @@ pub async fn load_meta<C: Cache, O: Origin>(
 /// within a lease's lifetime, or the requests waiting for the last ones take them over.
 pub const LEASED_RUN_MAX: u64 = 32;
 
+/// Chunks of one stripe: a run longer than this is fetched by several GETs at once.
+pub const STRIPE_CHUNKS: u64 = 8;
+
+/// Most GETs one filler keeps open at once by default: the stripe being served and those after
+/// it (Spin variable `fill_parallel_gets`; 1 fetches a run with one GET).
+pub const PARALLEL_GETS: usize = 4;
+
+/// Chunks a stripe ahead of the one being served may hold in memory; the rest waits in the
+/// connection (flow control), so a filler holds at most `(PARALLEL_GETS - 1) * AHEAD_CHUNKS`
+/// chunks beyond the one it serves.
+pub const AHEAD_CHUNKS: usize = 2;
+
 /// An open ranged GET over consecutive chunks, positioned at chunk `next`.
 struct Run<B> {
     body: B,
@@ -112,6 +131,22 @@ struct Run<B> {
     source: usize,
     next: u64,
     end: u64,
+    /// The body ended or failed while read ahead (what is in `carry` is still served; the
+    /// failure shows when the stripe is served).
+    done: bool,
+}
+
+impl<B> Run<B> {
+    fn new(body: B, source: usize, next: u64, end: u64) -> Self {
+        Self {
+            body,
+            carry: Vec::new(),
+            source,
+            next,
+            end,
+            done: false,
+        }
+    }
 }
 
 /// Hands out verified sealed chunks of one object version: from the cache, or filled from the
@@ -132,6 +167,10 @@ pub struct ChunkFiller<'a, C, O: Origin> {
     awaited: u64,
     preferred: usize,
     run: Option<Run<O::Body>>,
+    /// Stripes after `run`, in order, being read ahead.
+    ahead: VecDeque<Run<O::Body>>,
+    /// Most GETs open at once ([`PARALLEL_GETS`] unless set).
+    parallel: usize,
     filled: u64,
 }
 
@@ -167,8 +206,16 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             awaited: 0,
             preferred: 0,
             run: None,
+            ahead: VecDeque::new(),
+            parallel: PARALLEL_GETS,
             filled: 0,
         }
+    }
+
+    /// Keeps at most `gets` GETs open at once (at least 1: one GET per run, no stripes).
+    pub fn parallel(mut self, gets: usize) -> Self {
+        self.parallel = gets.max(1);
+        self
     }
 
     /// Collapses fills with other requests ([`crate::lease`]): a missing chunk that another
@@ -251,6 +298,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         }
         let layout = self.meta.layout();
         let mut run_end = run_end.clamp(index + 1, layout.chunk_count());
+        self.promote(index);
         if self.run.as_ref().is_none_or(|r| r.next != index) && self.leases.is_some() {
             if let Some(bytes) = self.await_other(index) {
                 return Ok(bytes);
@@ -262,18 +310,18 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         for _ in 0..count {
             if self.run.as_ref().is_none_or(|r| r.next != index) {
                 self.run = None;
+                self.ahead.clear();
                 let source = self.preferred;
-                let range = want.start..layout.sealed_chunk_range(run_end - 1).end;
+                let head_end = if self.parallel > 1 && run_end - index > STRIPE_CHUNKS {
+                    index + STRIPE_CHUNKS
+                } else {
+                    run_end
+                };
+                let range = want.start..layout.sealed_chunk_range(head_end - 1).end;
                 match self.origin.get(&self.sources[source].url, range).await {
                     Ok(body) => {
-                        let carry = Vec::new();
-                        self.run = Some(Run {
-                            body,
-                            carry,
-                            source,
-                            next: index,
-                            end: run_end,
-                        });
+                        self.run = Some(Run::new(body, source, index, head_end));
+                        self.open_ahead(source, head_end, run_end).await;
                     }
                     Err(e) => {
                         failures.push(format!("{}: {e}", self.sources[source].parent));
@@ -285,7 +333,9 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             let run = self.run.as_mut().expect("opened above");
             let source = run.source;
             let n = (want.end - want.start) as usize;
-            let checked = match read_exact(&mut run.body, &mut run.carry, n).await {
+            let ahead_limit = n * AHEAD_CHUNKS;
+            let read = read_reading_ahead(run, &mut self.ahead, n, ahead_limit);
+            let checked = match read.await {
                 Ok(bytes) => self
                     .meta
                     .verify_chunk(index, &bytes)
@@ -310,6 +360,7 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
                     ));
                     failures.push(format!("{}: {e}", self.sources[source].parent));
                     self.run = None;
+                    self.ahead.clear();
                     self.preferred = (source + 1) % count;
                 }
             }
@@ -318,6 +369,44 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             what,
             detail: failures.join("; "),
         })
+    }
+
+    /// Makes the stripe read ahead that starts at chunk `index` the one being served, once the
+    /// one before it is done. Stripes that do not follow on (the caller moved elsewhere) are
+    /// dropped.
+    fn promote(&mut self, index: u64) {
+        if self.run.as_ref().is_some_and(|r| r.next == index) {
+            return;
+        }
+        match self.ahead.front() {
+            Some(next) if next.next == index => self.run = self.ahead.pop_front(),
+            Some(_) => self.ahead.clear(),
+            None => {}
+        }
+    }
+
+    /// Opens GETs for the stripes of chunks `from..run_end` after the one being served, from
+    /// `source`, up to `self.parallel` in all. A stripe that cannot be opened is left out: it
+    /// is fetched when it is reached, as a run of its own.
+    async fn open_ahead(&mut self, source: usize, from: u64, run_end: u64) {
+        let layout = self.meta.layout();
+        let mut start = from;
+        while start < run_end && self.ahead.len() + 1 < self.parallel {
+            let end = (start + STRIPE_CHUNKS).min(run_end);
+            let range =
+                layout.sealed_chunk_range(start).start..layout.sealed_chunk_range(end - 1).end;
+            match self.origin.get(&self.sources[source].url, range).await {
+                Ok(body) => self.ahead.push_back(Run::new(body, source, start, end)),
+                Err(e) => {
+                    crate::log(format_args!(
+                        "opening chunks {start}..{end} of {}/v{} ahead: {e}",
+                        self.info.item, self.info.version
+                    ));
+                    return;
+                }
+            }
+            start = end;
+        }
     }
 
     /// Waits while another request holds the lease of chunk `index`; the chunk once that request
@@ -413,6 +502,41 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
             }
         }
     }
+}
+
+/// Reads the next `n` bytes of `run`; while they are awaited, reads the stripes `ahead` too,
+/// each up to `limit` bytes held, so that all GETs transfer at once.
+async fn read_reading_ahead<B: ByteStream>(
+    run: &mut Run<B>,
+    ahead: &mut VecDeque<Run<B>>,
+    n: usize,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    let head = read_exact(&mut run.body, &mut run.carry, n);
+    if ahead.iter().all(|r| r.done || r.carry.len() >= limit) {
+        return head.await;
+    }
+    let pull = read_ahead(ahead, limit);
+    futures::pin_mut!(head, pull);
+    match select(head, pull).await {
+        Either::Left((bytes, _)) => bytes,
+        Either::Right(((), head)) => head.await,
+    }
+}
+
+/// Reads every stripe in `ahead` until it holds `limit` bytes or its body ends or fails.
+/// Dropping this future loses nothing: a piece is taken from a body only when it is ready.
+async fn read_ahead<B: ByteStream>(ahead: &mut VecDeque<Run<B>>, limit: usize) {
+    join_all(ahead.iter_mut().map(|run| async move {
+        while !run.done && run.carry.len() < limit {
+            match run.body.next().await {
+                Some(Ok(piece)) => run.carry.extend_from_slice(&piece),
+                // The failure shows again when the stripe is served and fails over then.
+                Some(Err(_)) | None => run.done = true,
+            }
+        }
+    }))
+    .await;
 }
 
 #[cfg(test)]

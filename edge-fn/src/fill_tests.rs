@@ -84,6 +84,70 @@ fn a_run_of_chunks_is_one_request() {
 }
 
 #[test]
+fn a_long_run_is_fetched_by_stripes_read_at_once() {
+    let chunks = 2 * STRIPE_CHUNKS + 4;
+    let o = TestObject::new("film", chunks * 4096);
+    let parents = FakeParents::new(&o, &[Parent::Trickles]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, None);
+    assert_eq!(block_on(f.fill(0, chunks)).unwrap(), o.chunk(0));
+    // Three GETs, one per stripe, opened at once...
+    let starts: Vec<u64> = parents
+        .requests
+        .borrow()
+        .iter()
+        .map(|r| r.1.start)
+        .collect();
+    let stripe_start = |c: u64| o.layout.sealed_chunk_range(c).start;
+    let want = [0, STRIPE_CHUNKS, 2 * STRIPE_CHUNKS].map(stripe_start);
+    assert_eq!(starts, want);
+    // ...and the stripes ahead were read while the first chunk was awaited, within their bound.
+    let limit = 4096 * AHEAD_CHUNKS + 1000;
+    assert!(f.ahead.iter().all(|r| !r.carry.is_empty()), "read ahead");
+    assert!(
+        f.ahead.iter().all(|r| r.carry.len() <= limit + 64),
+        "bounded"
+    );
+    for i in 1..chunks {
+        assert_eq!(
+            block_on(f.fill(i, chunks)).unwrap(),
+            o.chunk(i),
+            "chunk {i}"
+        );
+    }
+    assert_eq!(parents.request_count(), 3, "no GET beyond the stripes");
+    assert_eq!(f.filled(), chunks);
+}
+
+#[test]
+fn a_bad_stripe_ahead_fails_over_when_it_is_served() {
+    let chunks = 2 * STRIPE_CHUNKS + 4;
+    let o = TestObject::new("film", chunks * 4096);
+    let at = o.layout.sealed_chunk_range(2 * STRIPE_CHUNKS + 1).start + 9;
+    let parents = FakeParents::new(&o, &[Parent::Corrupt(at), Parent::Good]);
+    let cache = MemoryCache::default();
+    let meta = meta_of(&o);
+    let sources = parents.sources();
+    let mut f = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, None);
+    for i in 0..chunks {
+        assert_eq!(
+            block_on(f.fill(i, chunks)).unwrap(),
+            o.chunk(i),
+            "chunk {i}"
+        );
+    }
+    let requests = parents.requests.borrow();
+    let last = requests.last().unwrap();
+    assert_eq!(last.0, "p1", "the bad chunk came from the next parent");
+    assert_eq!(
+        last.1.start,
+        o.layout.sealed_chunk_range(2 * STRIPE_CHUNKS + 1).start
+    );
+}
+
+#[test]
 fn a_bad_chunk_moves_to_the_next_parent_and_stays_there() {
     let o = TestObject::new("film", 4 * 4096);
     let at = o.layout.sealed_chunk_range(1).start + 5;

@@ -85,6 +85,9 @@ pub enum Parent {
     Corrupt(u64),
     /// Ends every body after this many bytes.
     Truncates(usize),
+    /// Serves good bytes, but every piece of a body is "not ready yet" once before it arrives,
+    /// as on a network, so that reading several bodies at once interleaves.
+    Trickles,
 }
 
 /// Fake parents, keyed by URL `p{index}`, serving one object; records every request.
@@ -118,12 +121,29 @@ impl FakeParents {
     }
 }
 
-/// A body delivered in small pieces, as a network stream would be.
-pub struct Pieces(Vec<Vec<u8>>);
+/// A body delivered in small pieces, as a network stream would be; with `trickle`, each piece
+/// is pending once before it is ready.
+pub struct Pieces {
+    pieces: Vec<Vec<u8>>,
+    trickle: bool,
+}
 
 impl ByteStream for Pieces {
     async fn next(&mut self) -> Option<Result<Vec<u8>, FetchError>> {
-        (!self.0.is_empty()).then(|| Ok(self.0.remove(0)))
+        if self.trickle && !self.pieces.is_empty() {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+        }
+        (!self.pieces.is_empty()).then(|| Ok(self.pieces.remove(0)))
     }
 }
 
@@ -145,8 +165,12 @@ impl Origin for FakeParents {
                 }
             }
             Parent::Truncates(n) => body.truncate(n),
+            Parent::Trickles => {}
         }
-        Ok(Pieces(body.chunks(1000).map(<[u8]>::to_vec).collect()))
+        Ok(Pieces {
+            pieces: body.chunks(1000).map(<[u8]>::to_vec).collect(),
+            trickle: self.parents[i] == Parent::Trickles,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
-//! `edge-hit`: what an edge's cache hits cost, measured through the real network (release
-//! binaries started as processes on loopback, the real component on edge-host): whole-object
-//! hit throughput and the time to first byte of a 1 KiB range, for each component given.
+//! `edge-hit`: what an edge's cache hits and misses cost, measured through the real network
+//! (release binaries started as processes on loopback, the real component on edge-host):
+//! whole-object hit throughput and the time to first byte of a 1 KiB range, for each component
+//! given; then cold (first) downloads of fresh items, for each `fill_parallel_gets` given.
 //!
 //! Run by `bench/edge-hit.sh`, which builds the release binaries and the two components (with
 //! and without the at-rest digest check) and passes them here; the figures go to
@@ -29,6 +30,12 @@ struct Args {
     /// Measured 1 KiB range requests per component for the time to first byte.
     #[arg(long, default_value_t = 200)]
     small: usize,
+    /// Cold downloads (each of a freshly ingested item) per `--fill-gets` value.
+    #[arg(long, default_value_t = 3)]
+    cold_runs: usize,
+    /// Values of the edge's `fill_parallel_gets` to measure cold downloads with (first component).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    fill_gets: Vec<usize>,
 }
 
 fn parse_component(s: &str) -> Result<(String, PathBuf), String> {
@@ -127,6 +134,43 @@ fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
     })
 }
 
+/// Median cold-download throughput (GB/s) of fresh `mib` MiB items through one edge running
+/// `wasm` with `fill_parallel_gets = gets`.
+fn measure_cold(args: &Args, wasm: &Path, gets: usize) -> anyhow::Result<f64> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let opts = Options {
+        edges: vec![("edge-eu-1".into(), "eu".into())],
+        prefill_interval_secs: 0,
+        edge_wasm: Some(wasm.to_owned()),
+        edge_variables: format!("fill_parallel_gets = \"{gets}\""),
+        ..Options::default()
+    };
+    let net = Network::start(dir, &opts)?;
+    let home = dir.join("player");
+    net.customer(&home, "cold@example.com")?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let mut rates = Vec::new();
+    for k in 0..args.cold_runs {
+        let id = format!("cold-{k}");
+        let src = dir.join("item.bin");
+        write_content(&src, args.mib << 20, 100 + k as u64)?;
+        net.ingest(&id, "Cold", None, &[], &src)?;
+        std::fs::remove_file(&src)?;
+        let url = format!("{}&sid=cold", net.rent(&home, &id)?);
+        let started = Instant::now();
+        let r = client.get(&url).send()?.error_for_status()?;
+        if r.headers().get("x-cache").and_then(|v| v.to_str().ok()) == Some("HIT") {
+            bail!("a cold download was a hit");
+        }
+        let n = drain(r)?;
+        rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
+    }
+    Ok(median(rates))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     println!(
@@ -140,6 +184,19 @@ fn main() -> anyhow::Result<()> {
             "| {label} | {:.2} GB/s | {:.2} ms / {:.2} ms |",
             f.gbps, f.ttfb_ms_p50, f.ttfb_ms_p99
         );
+    }
+    if args.cold_runs > 0 {
+        let (label, wasm) = &args.components[0];
+        println!(
+            "\n| `fill_parallel_gets` ({label}) | cold, {} MiB, 1 client, from the local parent (median of {}) |",
+            args.mib, args.cold_runs
+        );
+        println!("| --- | --- |");
+        for gets in &args.fill_gets {
+            let gbps = measure_cold(&args, wasm, *gets)
+                .with_context(|| format!("cold with {gets} GETs"))?;
+            println!("| {gets} | {gbps:.2} GB/s |");
+        }
     }
     Ok(())
 }

@@ -146,7 +146,8 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
         Err(e) => return send_error(out, &EdgeError::SourcesFailed(e.to_string())).await,
     };
     let filler = ChunkFiller::new(&ready.cache, &origin, &loaded.meta, info, sources, store)
-        .collapsing(&SystemClock);
+        .collapsing(&SystemClock)
+        .parallel(ready.config.parallel_gets);
     let range = ready.choice.bytes(info.object_len).expect("satisfiable");
     let mut body = BodyPieces::new(filler, &loaded.meta, range);
     let hit = loaded.was_cached && body.all_cached();

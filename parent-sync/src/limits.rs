@@ -8,6 +8,9 @@
 //!   (an idle bound, so a large upload at a steady pace is never cut off).
 //! - At most `max_connections` connections are open; past that the loop stops accepting and new
 //!   connections wait in the kernel's backlog until one closes.
+//! - With `connection_bytes_per_sec`, each connection sends at most that many bytes per second:
+//!   for benchmarks, a local parent that behaves like S3, which serves one connection at roughly
+//!   100 MB/s. Off by default.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +42,8 @@ pub struct ServerLimits {
     pub body_read_timeout_secs: u64,
     /// Connections open at once; keep it well below the process's file-descriptor limit.
     pub max_connections: usize,
+    /// Most bytes per second one connection sends and receives (benchmarks; `None`: no cap).
+    pub connection_bytes_per_sec: Option<u64>,
 }
 
 impl Default for ServerLimits {
@@ -47,6 +52,7 @@ impl Default for ServerLimits {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
             max_connections: 4096,
+            connection_bytes_per_sec: None,
         }
     }
 }
@@ -182,8 +188,20 @@ pub async fn serve<S, F, B>(
             let req = req.map(|body| RequestBody::new(body, body_idle));
             tower::ServiceExt::oneshot(service.clone(), req)
         });
-        let conn = http.serve_connection(TokioIo::new(socket), hyper_service);
-        let conn = graceful.watch(conn.into_owned());
+        let conn = match limits.connection_bytes_per_sec {
+            None => {
+                let conn = http.serve_connection(TokioIo::new(socket), hyper_service);
+                Box::pin(graceful.watch(conn.into_owned()))
+                    as Pin<Box<dyn Future<Output = _> + Send>>
+            }
+            Some(rate) => {
+                let limiter: async_speed_limit::Limiter =
+                    async_speed_limit::Limiter::new(rate as f64);
+                let capped = limiter.limit(socket);
+                let conn = http.serve_connection(TokioIo::new(capped), hyper_service);
+                Box::pin(graceful.watch(conn.into_owned()))
+            }
+        };
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");

@@ -52,6 +52,9 @@ pub struct Options {
     /// Main keeps its state in DynamoDB, served by a `moto` server the network starts, instead
     /// of the embedded store.
     pub dynamodb: bool,
+    /// Each parent sends at most this many bytes per second per connection, as S3 does at
+    /// roughly 100 MB/s (benchmarks; `None`: no cap).
+    pub parent_connection_bytes_per_sec: Option<u64>,
     /// How many mains run (more than one needs `dynamodb`: they share the table and the keys);
     /// edges and the player are given them all, in order, and fail over.
     pub mains: usize,
@@ -74,6 +77,7 @@ impl Default for Options {
             edge_variables: String::new(),
             parent_settings: String::new(),
             dynamodb: false,
+            parent_connection_bytes_per_sec: None,
             mains: 1,
         }
     }
@@ -225,6 +229,9 @@ impl Network {
                     &secret_key,
                 ]);
                 cmd.args(["--bucket", "parents", "--region", region]);
+                if let Some(rate) = opts.parent_connection_bytes_per_sec {
+                    cmd.args(["--connection-bytes-per-sec", &rate.to_string()]);
+                }
                 cmd
             };
             let server = Server::spawn(

@@ -36,6 +36,10 @@ struct Args {
     /// Values of the edge's `fill_parallel_gets` to measure cold downloads with (first component).
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     fill_gets: Vec<usize>,
+    /// For the cold downloads, each parent serves one connection at most this many MB/s, as S3
+    /// does at roughly 100 (0: no cap).
+    #[arg(long, default_value_t = 0)]
+    parent_connection_mbps: u64,
 }
 
 fn parse_component(s: &str) -> Result<(String, PathBuf), String> {
@@ -144,6 +148,8 @@ fn measure_cold(args: &Args, wasm: &Path, gets: usize) -> anyhow::Result<f64> {
         prefill_interval_secs: 0,
         edge_wasm: Some(wasm.to_owned()),
         edge_variables: format!("fill_parallel_gets = \"{gets}\""),
+        parent_connection_bytes_per_sec: (args.parent_connection_mbps > 0)
+            .then_some(args.parent_connection_mbps * 1_000_000),
         ..Options::default()
     };
     let net = Network::start(dir, &opts)?;
@@ -188,8 +194,17 @@ fn main() -> anyhow::Result<()> {
     if args.cold_runs > 0 {
         let (label, wasm) = &args.components[0];
         println!(
-            "\n| `fill_parallel_gets` ({label}) | cold, {} MiB, 1 client, from the local parent (median of {}) |",
-            args.mib, args.cold_runs
+            "\n| `fill_parallel_gets` ({label}) | cold, {} MiB, 1 client, from the local parent{} (median of {}) |",
+            args.mib,
+            if args.parent_connection_mbps > 0 {
+                format!(
+                    " capped at {} MB/s per connection",
+                    args.parent_connection_mbps
+                )
+            } else {
+                String::new()
+            },
+            args.cold_runs
         );
         println!("| --- | --- |");
         for gets in &args.fill_gets {

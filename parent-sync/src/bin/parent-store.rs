@@ -39,6 +39,10 @@ struct Args {
     /// Connections open at once (keep it below `ulimit -n`).
     #[arg(long, env = "PARENT_STORE_MAX_CONNECTIONS", default_value_t = ServerLimits::default().max_connections)]
     max_connections: usize,
+    /// Most bytes per second each connection sends and receives: a local parent that behaves
+    /// like S3 (about 100 MB/s per connection) for benchmarks. No cap unless given.
+    #[arg(long, env = "PARENT_STORE_CONNECTION_BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    connection_bytes_per_sec: Option<u64>,
 }
 
 #[tokio::main]
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             header_read_timeout_secs: args.header_read_timeout_secs,
             body_read_timeout_secs: args.body_read_timeout_secs,
             max_connections: args.max_connections,
+            connection_bytes_per_sec: args.connection_bytes_per_sec,
         },
     };
     config.prepare()?;

@@ -1,0 +1,318 @@
+//! `edge-peers`: our edge against the software an operator would put there instead, in the same
+//! run on the same machine: nginx `sendfile` serving the same sealed file from disk (hits), and
+//! Varnish in front of the same parent (cold downloads). The peers are started by this program
+//! on loopback with configurations it writes; `bench/edge-peers.sh` installs them (Debian's
+//! `nginx`, `varnish`, `wrk`), builds release binaries and runs it. Prints Markdown tables for
+//! `docs/benchmarks.md`.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use e2e::network::{Network, Options, write_content};
+use e2e::process::reserve_port;
+
+#[derive(Debug, Parser)]
+#[command(about = "The edge against nginx (hits) and Varnish (cold) in the same run")]
+struct Args {
+    /// The edge component to run (the shipped build).
+    #[arg(long)]
+    component: PathBuf,
+    /// Size of the hit item in MiB.
+    #[arg(long, default_value_t = 256)]
+    mib: u64,
+    /// Size of each cold item in MiB.
+    #[arg(long, default_value_t = 128)]
+    cold_mib: u64,
+    /// Runs per figure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Concurrent clients for the many-clients hit figure.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Seconds of each wrk run (1 KiB ranges, 16 connections).
+    #[arg(long, default_value_t = 5)]
+    wrk_secs: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn client() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?)
+}
+
+/// Downloads `url` whole; the bytes read.
+fn download(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<u64> {
+    let mut r = client.get(url).send()?.error_for_status()?;
+    Ok(std::io::copy(&mut r, &mut std::io::sink())?)
+}
+
+/// GB/s of `clients` concurrent whole downloads of `url` (total bytes over wall time).
+fn concurrent_gbps(url: &str, clients: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = url.to_owned();
+            std::thread::spawn(move || download(&client()?, &url))
+        })
+        .collect();
+    let mut bytes = 0;
+    for h in handles {
+        bytes += h.join().expect("download thread")?;
+    }
+    Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e9)
+}
+
+/// Requests per second and p99 latency (ms) of 1 KiB ranges over 16 connections (wrk).
+fn wrk_ranges(url: &str, secs: u64) -> anyhow::Result<(f64, f64)> {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{secs}s"), "--latency"])
+        .args(["-H", "Range: bytes=1000-2023", url])
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| duration_ms(v.trim()))
+        .with_context(|| format!("no 99% line in wrk's output:\n{text}"))?;
+    if text.contains("Non-2xx") {
+        bail!("wrk saw errors:\n{text}");
+    }
+    Ok((rps, p99))
+}
+
+/// wrk's "1.23ms" / "456.00us" / "1.02s" in milliseconds.
+fn duration_ms(v: &str) -> f64 {
+    let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+    if let Some(us) = v.strip_suffix("us") {
+        number(us) / 1e3
+    } else if let Some(ms) = v.strip_suffix("ms") {
+        number(ms)
+    } else if let Some(s) = v.strip_suffix('s') {
+        number(s) * 1e3
+    } else {
+        f64::NAN
+    }
+}
+
+/// A peer server process, stopped on drop.
+struct Peer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(port: u16, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not listen on port {port} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// nginx serving `root` with `sendfile`, one worker per core.
+fn nginx(dir: &Path, root: &Path) -> anyhow::Result<Peer> {
+    let port = reserve_port()?;
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("tmp"))?;
+    let conf = format!(
+        "daemon off;\nuser root;\nworker_processes auto;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 100000;\n\
+         client_body_temp_path {p}/tmp;\n  proxy_temp_path {p}/tmp;\n  fastcgi_temp_path {p}/tmp;\n\
+         uwsgi_temp_path {p}/tmp;\n  scgi_temp_path {p}/tmp;\n\
+         server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+        p = prefix.display(),
+        root = root.display(),
+    );
+    std::fs::write(prefix.join("nginx.conf"), conf)?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(prefix.join("nginx.conf"))
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx (apt-get install nginx)")?;
+    let peer = Peer { child, port };
+    wait_listening(port, "nginx")?;
+    Ok(peer)
+}
+
+/// Varnish in front of the parent at `backend` (`127.0.0.1:PORT`), keeping the request's
+/// presigned query and giving the parent the host it was signed for.
+fn varnish(dir: &Path, backend: &str) -> anyhow::Result<Peer> {
+    let port = reserve_port()?;
+    let work = dir.join("varnish");
+    std::fs::create_dir_all(&work)?;
+    let (host, backend_port) = backend.split_once(':').context("backend host:port")?;
+    let vcl = format!(
+        "vcl 4.1;\nbackend parent {{ .host = \"{host}\"; .port = \"{backend_port}\"; }}\n\
+         sub vcl_recv {{ set req.http.host = \"{backend}\"; return (hash); }}\n"
+    );
+    std::fs::write(work.join("bench.vcl"), vcl)?;
+    let child = Command::new("varnishd")
+        .args(["-F", "-j", "none", "-a", &format!("127.0.0.1:{port}")])
+        .arg("-f")
+        .arg(work.join("bench.vcl"))
+        .arg("-n")
+        .arg(work.join("instance"))
+        .args(["-s", "malloc,2G"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting varnishd (apt-get install varnish)")?;
+    let peer = Peer { child, port };
+    wait_listening(port, "varnish")?;
+    Ok(peer)
+}
+
+/// A presigned URL of `item` on the eu parent, asked of main as the edge would.
+fn parent_url(net: &Network, item: &str) -> anyhow::Result<String> {
+    let edge = &net.edges[0];
+    let answer: serde_json::Value = client()?
+        .post(format!("{}/v1/edge/fill-sources", net.main.url()))
+        .header("x-edge-id", &edge.id)
+        .bearer_auth(&edge.secret)
+        .json(&serde_json::json!({ "item": item }))
+        .send()?
+        .error_for_status()?
+        .json()?;
+    answer["sources"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["region"] == "eu"))
+        .and_then(|s| s["url"].as_str())
+        .map(str::to_owned)
+        .context("no eu source in the fill sources")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let opts = Options {
+        edges: vec![("edge-eu-1".into(), "eu".into())],
+        prefill_interval_secs: 0,
+        edge_wasm: Some(std::fs::canonicalize(&args.component)?),
+        max_uses: 1000,
+        ..Options::default()
+    };
+    let net = Network::start(&dir.join("net"), &opts)?;
+    let home = dir.join("player");
+    net.customer(&home, "bench@example.com")?;
+
+    // Hits: the edge (a filled cache) and nginx serving the sealed file itself.
+    let src = dir.join("item.bin");
+    write_content(&src, args.mib << 20, 42)?;
+    net.ingest("hit-film", "Hit", None, &[], &src)?;
+    std::fs::remove_file(&src)?;
+    let primary = net
+        .parents
+        .iter()
+        .find(|p| p.region == "eu")
+        .context("eu")?;
+    let sealed_dir = primary.root.join("parents/items/hit-film");
+    let edge_url = format!("{}&sid=bench", net.rent(&home, "hit-film")?);
+    let web = nginx(dir, &sealed_dir)?;
+    let nginx_url = format!("http://127.0.0.1:{}/v1.sealed", web.port);
+    let c = client()?;
+    for url in [&edge_url, &edge_url, &nginx_url] {
+        download(&c, url)?; // fill, then warm the page cache
+    }
+    let timed = |url: &str| -> anyhow::Result<f64> {
+        let mut rates = Vec::new();
+        for _ in 0..args.runs {
+            let started = Instant::now();
+            let n = download(&c, url)?;
+            rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
+        }
+        Ok(median(rates))
+    };
+    let (edge_1, nginx_1) = (timed(&edge_url)?, timed(&nginx_url)?);
+    let many = |url: &str| -> anyhow::Result<f64> {
+        let runs: anyhow::Result<Vec<f64>> = (0..args.runs.min(3))
+            .map(|_| concurrent_gbps(url, args.clients))
+            .collect();
+        Ok(median(runs?))
+    };
+    let (edge_n, nginx_n) = (many(&edge_url)?, many(&nginx_url)?);
+    let (edge_rps, edge_p99) = wrk_ranges(&edge_url, args.wrk_secs)?;
+    let (nginx_rps, nginx_p99) = wrk_ranges(&nginx_url, args.wrk_secs)?;
+    drop(web);
+
+    // Cold: a fresh item per run, through the edge and through Varnish from the same parent.
+    let cache = varnish(dir, &primary.server.addr.to_string())?;
+    let mut edge_cold = Vec::new();
+    let mut varnish_cold = Vec::new();
+    for k in 0..args.runs.min(3) {
+        let id = format!("cold-{k}");
+        let src = dir.join("cold.bin");
+        write_content(&src, args.cold_mib << 20, 100 + k as u64)?;
+        net.ingest(&id, "Cold", None, &[], &src)?;
+        std::fs::remove_file(&src)?;
+        let edge = format!("{}&sid=cold", net.rent(&home, &id)?);
+        let parent = parent_url(&net, &id)?;
+        let via_varnish = parent.replacen(
+            &primary.server.addr.to_string(),
+            &format!("127.0.0.1:{}", cache.port),
+            1,
+        );
+        for (url, out) in [(&edge, &mut edge_cold), (&via_varnish, &mut varnish_cold)] {
+            let started = Instant::now();
+            let n = download(&c, url)?;
+            out.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
+        }
+    }
+    let (edge_c, varnish_c) = (median(edge_cold), median(varnish_cold));
+
+    let ratio = |a: f64, b: f64| a / b;
+    println!("| figure | our edge | peer | ratio (goal) |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| hit, {} MiB, 1 client | {edge_1:.2} GB/s | nginx sendfile {nginx_1:.2} GB/s | {:.2}× (≥ 1.0×) |",
+        args.mib,
+        ratio(edge_1, nginx_1)
+    );
+    println!(
+        "| hit, {} MiB, {} clients | {edge_n:.2} GB/s | nginx sendfile {nginx_n:.2} GB/s | {:.2}× (≥ 1.0×) |",
+        args.mib,
+        args.clients,
+        ratio(edge_n, nginx_n)
+    );
+    println!(
+        "| 1 KiB ranges, 16 connections | {edge_rps:.0} req/s, p99 {edge_p99:.1} ms | nginx {nginx_rps:.0} req/s, p99 {nginx_p99:.1} ms | {:.3}× (≥ 0.5×) |",
+        ratio(edge_rps, nginx_rps)
+    );
+    println!(
+        "| cold, {} MiB, 1 client | {edge_c:.2} GB/s | Varnish in front of the parent {varnish_c:.2} GB/s | {:.2}× (≥ 1.0×) |",
+        args.cold_mib,
+        ratio(edge_c, varnish_c)
+    );
+    Ok(())
+}

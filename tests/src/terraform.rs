@@ -157,6 +157,15 @@ fn jsonencode(args: FuncArgs) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Evaluates an expression with variables `vars` (e.g. `var` and `local` as objects).
+pub fn evaluate(expr: &Expression, vars: &[(&str, Value)]) -> anyhow::Result<Value> {
+    let mut context = Context::new();
+    for (name, value) in vars {
+        context.declare_var(*name, value.clone());
+    }
+    expr.evaluate(&context).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// A JSON value as an HCL value (test data is easier to write as `serde_json::json!`).
 pub fn value(json: serde_json::Value) -> Value {
     hcl::to_value(json).expect("JSON converts to an HCL value")

@@ -159,3 +159,53 @@ fn the_rendered_config_is_one_main_accepts() {
         .validate()
         .unwrap_or_else(|e| panic!("{e}\n--- rendered:\n{text}"));
 }
+
+/// The parent buckets Terraform names (`PREFIX-REGION`, in `modules/parents`) are names the
+/// code accepts, for the longest prefix `bucket_prefix` allows and the longest region names.
+#[test]
+fn the_parent_bucket_names_are_ones_the_code_accepts() {
+    let body = terraform::parse(&terraform::root().join("modules/parents/main.tf")).unwrap();
+    // 37 characters: the most `bucket_prefix`'s validation lets through.
+    let prefix = format!("a{}", "0".repeat(36));
+    let regions = ["ap-southeast-1", "ap-northeast-3", "us-gov-west-1"];
+    let vars = [
+        ("var", value(json!({ "bucket_prefix": prefix }))),
+        (
+            "local",
+            value(json!({ "regions": {
+                "primary": regions[0], "secondary1": regions[1], "secondary2": regions[2],
+            }})),
+        ),
+    ];
+    let mut names = Vec::new();
+    for module in body.blocks().filter(|b| b.identifier() == "module") {
+        if let Some(attr) = module
+            .body()
+            .attributes()
+            .find(|a| a.key() == "bucket_name")
+        {
+            let name = terraform::evaluate(attr.expr(), &vars).unwrap();
+            names.push(name.as_str().expect("a string").to_owned());
+        }
+    }
+    assert_eq!(names.len(), 3, "{names:?}");
+    for bucket in names {
+        let parent = parent_sync::ParentConfig {
+            name: "p".into(),
+            region: "eu-west-1".into(),
+            endpoint: None,
+            bucket: bucket.clone(),
+            access_key: None,
+            secret_key: None,
+            primary: true,
+            connect_timeout_secs: 5,
+            first_byte_timeout_secs: 30,
+            idle_timeout_secs: 15,
+        };
+        parent
+            .validate()
+            .unwrap_or_else(|e| panic!("{bucket}: {e}"));
+        // The access-log bucket beside it must fit S3's 63 characters too.
+        assert!(format!("{bucket}-logs").len() <= 63, "{bucket}-logs");
+    }
+}

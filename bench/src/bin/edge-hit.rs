@@ -40,6 +40,13 @@ struct Args {
     /// does at roughly 100 (0: no cap).
     #[arg(long, default_value_t = 0)]
     parent_connection_mbps: u64,
+    /// Size in MiB of a hot item prefilled while hits are measured again (0: skip), to see
+    /// what prefill leaves to clients (first component).
+    #[arg(long, default_value_t = 0)]
+    prefill_mib: u64,
+    /// The edge's `prefill_rate_bytes` for that measurement, in MiB/s (0: no cap).
+    #[arg(long, default_value_t = 0)]
+    prefill_rate_mib: u64,
 }
 
 fn parse_component(s: &str) -> Result<(String, PathBuf), String> {
@@ -59,6 +66,8 @@ fn drain(mut r: reqwest::blocking::Response) -> anyhow::Result<u64> {
 
 struct Figures {
     gbps: f64,
+    /// Hit throughput while the edge prefills a hot item, when asked for.
+    during_prefill: Option<f64>,
     ttfb_ms_p50: f64,
     ttfb_ms_p99: f64,
 }
@@ -70,6 +79,11 @@ fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
         edges: vec![("edge-eu-1".into(), "eu".into())],
         prefill_interval_secs: 0,
         edge_wasm: Some(wasm.to_owned()),
+        edge_variables: if args.prefill_rate_mib > 0 {
+            format!("prefill_rate_bytes = \"{}\"", args.prefill_rate_mib << 20)
+        } else {
+            String::new()
+        },
         ..Options::default()
     };
     let net = Network::start(dir, &opts)?;
@@ -131,11 +145,66 @@ fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
         drain(r)?;
     }
     ttfb.sort_by(f64::total_cmp);
+    let during_prefill = if args.prefill_mib > 0 {
+        Some(hits_during_prefill(args, &net, dir, &client, &url)?)
+    } else {
+        None
+    };
     Ok(Figures {
+        during_prefill,
         gbps: median(rates),
         ttfb_ms_p50: ttfb[ttfb.len() / 2],
         ttfb_ms_p99: ttfb[(ttfb.len() * 99) / 100],
     })
+}
+
+/// Median hit throughput of `url` while the edge prefills a freshly ingested hot item (level 1,
+/// pinned to every edge) through repeated maintenance calls, as edge-host's ticker makes them.
+fn hits_during_prefill(
+    args: &Args,
+    net: &Network,
+    dir: &Path,
+    client: &reqwest::blocking::Client,
+    url: &str,
+) -> anyhow::Result<f64> {
+    let src = dir.join("hot.bin");
+    write_content(&src, args.prefill_mib << 20, 7)?;
+    net.ingest("hot-film", "Hot", Some(1), &[], &src)?;
+    std::fs::remove_file(&src)?;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let edge = net.edges[0].server.url();
+    let secret = net.edges[0].secret.clone();
+    let stop = done.clone();
+    let prefill = std::thread::spawn(move || -> anyhow::Result<bool> {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut call = e2e::network::command("edge-host");
+            call.args(["call", "maintain", "--edge", &edge])
+                .env("EDGE_SECRET", &secret);
+            let report: serde_json::Value =
+                serde_json::from_str(&run(call, Duration::from_secs(120))?)?;
+            if report["prefill"]["pending_items"] == 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    // Let the first call start filling.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut rates = Vec::new();
+    for _ in 0..args.runs {
+        let started = Instant::now();
+        let n = drain(client.get(url).send()?.error_for_status()?)?;
+        rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
+    }
+    let finished_first = prefill.is_finished();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    prefill.join().expect("prefill thread")?;
+    if finished_first {
+        eprintln!(
+            "warning: prefill ended before the measured hits did; use a larger --prefill-mib"
+        );
+    }
+    Ok(median(rates))
 }
 
 /// Median cold-download throughput (GB/s) of fresh `mib` MiB items through one edge running
@@ -190,6 +259,19 @@ fn main() -> anyhow::Result<()> {
             "| {label} | {:.2} GB/s | {:.2} ms / {:.2} ms |",
             f.gbps, f.ttfb_ms_p50, f.ttfb_ms_p99
         );
+        if let Some(during) = f.during_prefill {
+            println!(
+                "| {label}, while prefilling a {} MiB hot item{} | {during:.2} GB/s ({:.0} % of {:.2}) | |",
+                args.prefill_mib,
+                if args.prefill_rate_mib > 0 {
+                    format!(" at {} MiB/s", args.prefill_rate_mib)
+                } else {
+                    String::new()
+                },
+                100.0 * during / f.gbps,
+                f.gbps
+            );
+        }
     }
     if args.cold_runs > 0 {
         let (label, wasm) = &args.components[0];

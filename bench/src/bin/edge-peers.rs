@@ -36,6 +36,12 @@ struct Args {
     /// Seconds of each wrk run (1 KiB ranges, 16 connections).
     #[arg(long, default_value_t = 5)]
     wrk_secs: u64,
+    /// Client counts for the hit throughput sweep (edge and nginx at each).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    sweep: Vec<usize>,
+    /// Where to write the sweep as an SVG chart (e.g. docs/edge-throughput.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -262,6 +268,14 @@ fn main() -> anyhow::Result<()> {
         Ok(median(runs?))
     };
     let (edge_n, nginx_n) = (many(&edge_url)?, many(&nginx_url)?);
+    let mut sweep = Vec::new();
+    for &n in &args.sweep {
+        sweep.push((
+            n,
+            many_at(&edge_url, n, &args)?,
+            many_at(&nginx_url, n, &args)?,
+        ));
+    }
     let (edge_rps, edge_p99) = wrk_ranges(&edge_url, args.wrk_secs)?;
     let (nginx_rps, nginx_p99) = wrk_ranges(&nginx_url, args.wrk_secs)?;
     drop(web);
@@ -291,6 +305,10 @@ fn main() -> anyhow::Result<()> {
     }
     let (edge_c, varnish_c) = (median(edge_cold), median(varnish_cold));
 
+    if let Some(path) = &args.svg {
+        std::fs::write(path, svg_chart(&sweep, args.mib))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let ratio = |a: f64, b: f64| a / b;
     println!("| figure | our edge | peer | ratio (goal) |");
     println!("| --- | --- | --- | --- |");
@@ -314,5 +332,89 @@ fn main() -> anyhow::Result<()> {
         args.cold_mib,
         ratio(edge_c, varnish_c)
     );
+    println!("\n| clients | our edge (hit) | nginx sendfile | ratio |");
+    println!("| --- | --- | --- | --- |");
+    for (n, edge, nginx) in &sweep {
+        println!(
+            "| {n} | {edge:.2} GB/s | {nginx:.2} GB/s | {:.2}× |",
+            edge / nginx
+        );
+    }
     Ok(())
+}
+
+/// Median GB/s of `n` concurrent whole downloads of `url` (3 runs).
+fn many_at(url: &str, n: usize, args: &Args) -> anyhow::Result<f64> {
+    let runs: anyhow::Result<Vec<f64>> = (0..args.runs.min(3))
+        .map(|_| concurrent_gbps(url, n))
+        .collect();
+    Ok(median(runs?))
+}
+
+/// A line chart of hit throughput against concurrent clients, ours and nginx's.
+fn svg_chart(sweep: &[(usize, f64, f64)], mib: u64) -> String {
+    let (w, h, left, bottom, top, right) = (640.0, 360.0, 60.0, 50.0, 40.0, 150.0);
+    let max_gbps = sweep
+        .iter()
+        .map(|(_, a, b)| a.max(*b))
+        .fold(0.0_f64, f64::max)
+        .max(0.1)
+        .ceil();
+    let x_of = |i: usize| left + (w - left - right) * i as f64 / (sweep.len().max(2) - 1) as f64;
+    let y_of = |v: f64| h - bottom - (h - bottom - top) * v / max_gbps;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"24\" font-size=\"14\">Cache hits, {mib} MiB each: throughput against concurrent clients</text>\n"
+    );
+    for k in 0..=4 {
+        let v = max_gbps * k as f64 / 4.0;
+        let y = y_of(v);
+        out += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\n\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.1}</text>\n",
+            w - right,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    for (i, (n, _, _)) in sweep.iter().enumerate() {
+        out += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{n}</text>\n",
+            x_of(i),
+            h - bottom + 18.0
+        );
+    }
+    out += &format!(
+        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">concurrent clients</text>\n\
+         <text x=\"16\" y=\"{:.1}\" transform=\"rotate(-90 16 {:.1})\" text-anchor=\"middle\">GB/s</text>\n",
+        (left + w - right) / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+    for (series, colour, label) in [(1, "#c0392b", "our edge"), (2, "#2471a3", "nginx sendfile")] {
+        let points: Vec<String> = sweep
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = if series == 1 { p.1 } else { p.2 };
+                format!("{:.1},{:.1}", x_of(i), y_of(v))
+            })
+            .collect();
+        let ly = top + 20.0 * series as f64;
+        out += &format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n\
+             <line x1=\"{}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"/>\n\
+             <text x=\"{}\" y=\"{}\">{label}</text>\n",
+            points.join(" "),
+            w - right + 12.0,
+            w - right + 36.0,
+            w - right + 42.0,
+            ly + 4.0
+        );
+    }
+    out += "</svg>\n";
+    out
 }

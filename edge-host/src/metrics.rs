@@ -79,6 +79,7 @@ pub struct Metrics {
     served_bytes: Family<Zone, Counter>,
     outbound: Family<Outbound, Counter>,
     authorize_calls: Counter,
+    stalled_closed: Counter,
     filled_bytes: Family<Parent, Counter>,
     degraded: Gauge,
     cache_bytes: Gauge<u64, AtomicU64>,
@@ -145,6 +146,12 @@ impl Default for Metrics {
             "Authorize calls made to main",
             authorize_calls.clone(),
         );
+        let stalled_closed = Counter::default();
+        registry.register(
+            "stalled_connections_closed",
+            "Client connections closed because the client read nothing within the stall timeout",
+            stalled_closed.clone(),
+        );
         let filled_bytes = Family::<Parent, Counter>::default();
         registry.register(
             "filled_bytes",
@@ -198,6 +205,7 @@ impl Default for Metrics {
             served_bytes,
             outbound,
             authorize_calls,
+            stalled_closed,
             filled_bytes,
             degraded,
             cache_bytes,
@@ -207,6 +215,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a client connection closed for reading nothing within the stall timeout.
+    pub fn stalled_connection_closed(&self) {
+        self.stalled_closed.inc();
+    }
+
     /// Counts one response; `x_cache` is its `X-Cache` header, if any.
     pub fn response(&self, route: &'static str, status: u16, x_cache: Option<&str>) {
         self.responses

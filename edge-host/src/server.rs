@@ -246,6 +246,7 @@ pub async fn serve(
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.stall_timeout));
         let runtime = runtime.clone();
+        let stalled = runtime.metrics().clone();
         let front = front.clone();
         let mut stop_rx = stop_rx.clone();
         connections.spawn(async move {
@@ -273,11 +274,14 @@ pub async fn serve(
                 }
             };
             match result {
-                Err(e) if is_stall(&e) => tracing::info!(
-                    %client,
-                    stall_secs = limits.stall_timeout.as_secs(),
-                    "closed a connection whose client read nothing within the stall timeout"
-                ),
+                Err(e) if is_stall(&e) => {
+                    stalled.stalled_connection_closed();
+                    tracing::info!(
+                        %client,
+                        stall_secs = limits.stall_timeout.as_secs(),
+                        "closed a connection whose client read nothing within the stall timeout"
+                    );
+                }
                 Err(e) => tracing::debug!(%client, error = %e, "connection ended with an error"),
                 Ok(()) => {}
             }

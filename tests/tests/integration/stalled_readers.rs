@@ -166,6 +166,21 @@ fn walk(net: &Network, dir: &Path) {
         log.contains("closed a connection whose client read nothing"),
         "{log}"
     );
+    // And the edge counts them where an operator looks.
+    let metrics = reqwest::blocking::get(format!("{}/metrics", edge.url()))
+        .unwrap()
+        .text()
+        .unwrap();
+    let counted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cdn_edge_stalled_connections_closed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stalled-connection counter in:\n{metrics}"));
+    eprintln!("cdn_edge_stalled_connections_closed_total {counted}");
+    assert!(
+        counted >= (STALLED / 2) as f64,
+        "{counted} stalled connections counted, {closed} closed"
+    );
     assert!(
         peak - before < 256 * MIB,
         "RSS grew by {:.0} MiB under {STALLED} stalled clients",

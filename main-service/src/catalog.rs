@@ -20,6 +20,8 @@ pub struct ItemView {
     pub level: Option<u8>,
     pub regions: Vec<String>,
     pub price_cents: u64,
+    /// A public object (poster, trailer): served by the edges at `/v1/public/{id}`, not rented.
+    pub public: bool,
 }
 
 impl From<&ItemRecord> for ItemView {
@@ -37,6 +39,7 @@ impl From<&ItemRecord> for ItemView {
             level: r.level,
             regions: r.regions.clone(),
             price_cents: r.price_cents,
+            public: r.public,
         }
     }
 }
@@ -53,10 +56,10 @@ pub fn object_info(r: &ItemRecord) -> ObjectInfo {
     }
 }
 
-/// The manifest of all items; its serial is the latest publication time, so it grows with
-/// every ingest.
+/// The manifest of all items for rent (public objects are filled on demand, into the edges'
+/// other zone); its serial is the latest publication time, so it grows with every ingest.
 pub fn manifest(items: &[ItemRecord]) -> Manifest {
-    let mut items: Vec<&ItemRecord> = items.iter().collect();
+    let mut items: Vec<&ItemRecord> = items.iter().filter(|i| !i.public).collect();
     items.sort_by(|a, b| a.id.cmp(&b.id));
     Manifest {
         serial: items.iter().map(|i| i.published_at).max().unwrap_or(0),

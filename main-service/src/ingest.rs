@@ -22,6 +22,9 @@ pub struct IngestMeta {
     pub regions: Option<String>,
     #[serde(default)]
     pub price_cents: Option<u64>,
+    /// `true`: a public object (poster, trailer), served by the edges without a token.
+    #[serde(default)]
+    pub public: Option<bool>,
 }
 
 /// Why an ingest failed.
@@ -129,6 +132,7 @@ where
         regions,
         price_cents: meta.price_cents.unwrap_or(399),
         published_at: (state.clock)(),
+        public: meta.public.unwrap_or(false),
     };
     state.store.put_item(record.clone()).await?;
     tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");

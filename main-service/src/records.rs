@@ -43,6 +43,10 @@ pub struct ItemRecord {
     /// Price in cents.
     pub price_cents: u64,
     pub published_at: u64,
+    /// A public object (a poster, a trailer): served by the edges without a token from their
+    /// other zone, never rented.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// A completed purchase.

@@ -29,6 +29,8 @@ const MAX_KEY_LEN: usize = 128;
 pub enum RentError {
     #[error("no such item")]
     UnknownItem,
+    #[error("this is a public object (a poster or a trailer): it is free to view and not for rent")]
+    NotForRent,
     #[error(transparent)]
     Payment(#[from] PaymentError),
     #[error("a purchase with this idempotency key is still being processed; retry shortly")]
@@ -156,6 +158,9 @@ pub async fn rent(
         .item(order.item.as_str())
         .await?
         .ok_or(RentError::UnknownItem)?;
+    if item.public {
+        return Err(RentError::NotForRent);
+    }
     let (allowed, region) = state.geo.allows(client_ip, &item.regions);
     if !allowed {
         return Err(RentError::RegionDenied);

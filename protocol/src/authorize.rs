@@ -120,6 +120,25 @@ pub struct FillSourcesRequest {
     pub item: ItemId,
 }
 
+/// An edge asks for a public object (a poster, a trailer: `GET /v1/public/{item}` at the edge,
+/// no token), to serve it from its other zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicGrantRequest {
+    pub item: ItemId,
+}
+
+/// Main lets an edge serve a public object: where to fill it from, what verifies it, and its
+/// content key (hex), with which the edge opens the chunks it serves to browsers. The key is
+/// no secret for a public object: anyone may fetch the plaintext from an edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicGrant {
+    pub object: ObjectInfo,
+    pub sources: Vec<Source>,
+    pub content_key: String,
+    /// Unix second until which the presigned sources are valid; the edge asks again after.
+    pub expires_at: u64,
+}
+
 /// Presigned sources for prefill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillSources {

@@ -27,7 +27,7 @@ pub mod token;
 
 pub use authorize::{
     AuthorizeRequest, Denial, DenialReason, FillSources, FillSourcesRequest, Grant, ObjectInfo,
-    Source,
+    PublicGrant, PublicGrantRequest, Source,
 };
 pub use ids::{InvalidItemId, ItemId};
 pub use licence::{DeviceKey, Licence, LicenceError, Policy, Window};

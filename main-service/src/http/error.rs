@@ -126,6 +126,7 @@ impl From<RentError> for ApiError {
         let msg = e.to_string();
         match e {
             RentError::UnknownItem => ApiError::new(StatusCode::NOT_FOUND, "unknown_item", msg),
+            RentError::NotForRent => ApiError::new(StatusCode::CONFLICT, "not_for_rent", msg),
             RentError::Payment(PaymentError::Declined) => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "card_declined",

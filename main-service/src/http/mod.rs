@@ -16,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use protocol::{AuthorizeRequest, FillSources, FillSourcesRequest, ItemId};
+use protocol::{
+    AuthorizeRequest, FillSources, FillSourcesRequest, ItemId, PublicGrant, PublicGrantRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/manifest", get(signed_manifest))
         .route("/v1/edge/authorize", post(authorize))
         .route("/v1/edge/fill-sources", post(fill_sources))
+        .route("/v1/edge/public", post(public_grant))
         .layer(DefaultBodyLimit::max(JSON_LIMIT));
     let ingest = Router::new()
         .route("/v1/admin/items", post(ingest))
@@ -134,6 +137,7 @@ async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         .items()
         .await?
         .iter()
+        .filter(|i| !i.public)
         .map(ItemView::from)
         .collect();
     Ok(Json(json!({ "items": items })))
@@ -308,6 +312,47 @@ async fn fill_sources(
     Ok(Json(FillSources {
         object: object_info(&item),
         sources,
+        expires_at: (state.clock)() + valid.as_secs(),
+    }))
+}
+
+/// An edge asks to serve a public object: its sources, what verifies it, and its content key.
+async fn public_grant(
+    State(state): State<AppState>,
+    Edge(edge): Edge,
+    JsonBody(req): JsonBody<PublicGrantRequest>,
+) -> Result<Json<PublicGrant>, ApiError> {
+    let item = state
+        .store
+        .item(req.item.as_str())
+        .await?
+        .filter(|i| i.public)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_public",
+                "no public object with this id",
+            )
+        })?;
+    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "region_denied",
+            "this object may not be served in the edge's region",
+        ));
+    }
+    let key = state
+        .keys
+        .unwrap_content_key(item.id.as_str(), &item.wrapped_content_key)
+        .map_err(ApiError::internal)?;
+    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
+    let sources = crate::authorize::sources(&state, &item, &edge.region, valid)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(PublicGrant {
+        object: object_info(&item),
+        sources,
+        content_key: hex::encode(key.0),
         expires_at: (state.clock)() + valid.as_secs(),
     }))
 }

@@ -69,6 +69,11 @@ impl Api {
     }
 
     async fn add_item(&self, id: &str, regions: Vec<String>) {
+        self.add_object(id, regions, false).await;
+    }
+
+    /// Adds an item (or, with `public`, a public object); its content key.
+    async fn add_object(&self, id: &str, regions: Vec<String>, public: bool) -> ContentKey {
         let key = ContentKey::generate();
         let rec = ItemRecord {
             id: ItemId::parse(id).unwrap(),
@@ -85,8 +90,20 @@ impl Api {
             regions,
             price_cents: 399,
             published_at: 1,
+            public,
         };
         self.state.store.put_item(rec).await.unwrap();
+        key
+    }
+
+    async fn public_grant(&self, item: &str, edge_secret: &str) -> (StatusCode, Value) {
+        let req = Request::post("/v1/edge/public")
+            .header("content-type", "application/json")
+            .header("x-edge-id", "edge-eu-1")
+            .header("authorization", format!("Bearer {edge_secret}"))
+            .body(Body::from(json!({ "item": item }).to_string()))
+            .unwrap();
+        self.call("127.0.0.1", req).await
     }
 
     async fn call(&self, from: &str, req: Request<Body>) -> (StatusCode, Value) {
@@ -99,6 +116,11 @@ impl Api {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        self.call("127.0.0.1", req).await
     }
 
     async fn post(&self, path: &str, auth: Option<&str>, body: Value) -> (StatusCode, Value) {
@@ -404,4 +426,54 @@ async fn lambda_function_url_events_are_served() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+/// A public object (a poster, a trailer) is served by the edges without a token: main gives an
+/// authenticated edge its sources and its content key, never rents it, and keeps it out of the
+/// catalog and the manifest.
+#[tokio::test]
+async fn public_objects_are_granted_to_edges_and_never_rented() {
+    let api = Api::new().await;
+    let key = api.add_object("film-trailer", vec![], true).await;
+    let (s, v) = api
+        .public_grant("film-trailer", "edge-eu-1-secret-0123456789")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["content_key"], hex::encode(key.0));
+    assert_eq!(v["object"]["item"], "film-trailer");
+    assert!(v["expires_at"].as_u64().unwrap() > 1);
+
+    // Only public objects, only to an edge that proves who it is.
+    let (s, v) = api
+        .public_grant("film", "edge-eu-1-secret-0123456789")
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_public"))
+    );
+    let (s, _) = api.public_grant("film-trailer", "wrong").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Not for rent, not in the catalog, not in the manifest.
+    let session = api.session("a@example.com").await;
+    let (s, v) = api
+        .rent(&session, "film-trailer", "4242424242424242", "k1")
+        .await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_for_rent"))
+    );
+    let (_, catalog) = api.get("/v1/catalog").await;
+    let ids: Vec<&str> = catalog["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&"film-trailer") && ids.contains(&"film"),
+        "{ids:?}"
+    );
+    let (_, one) = api.get("/v1/catalog/film-trailer").await;
+    assert_eq!(one["public"], true);
 }

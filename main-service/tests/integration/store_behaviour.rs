@@ -96,6 +96,7 @@ async fn items_round_trip(store: Arc<dyn Store>) {
         regions: vec![],
         price_cents: 1,
         published_at: 1,
+        public: false,
     };
     store.put_item(rec.clone()).await.unwrap();
     assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));

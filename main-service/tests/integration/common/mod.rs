@@ -73,6 +73,7 @@ pub async fn state(dir: &Path, items: &[&str]) -> AppState {
             regions: vec![],
             price_cents: 399,
             published_at: 1,
+            public: false,
         };
         state.store.put_item(rec).await.unwrap();
     }

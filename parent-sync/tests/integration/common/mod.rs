@@ -20,6 +20,22 @@ pub const SECRET_KEY: &str = "test-secret-key";
 pub const BUCKET: &str = "parents";
 pub const REGION: &str = "eu";
 
+/// A test parent at `endpoint` as a configuration: the test bucket and keys, default timeouts.
+pub fn parent_config(name: &str, region: &str, endpoint: String, primary: bool) -> ParentConfig {
+    ParentConfig {
+        name: name.into(),
+        region: region.into(),
+        endpoint: Some(endpoint),
+        bucket: BUCKET.into(),
+        access_key: Some(ACCESS_KEY.into()),
+        secret_key: Some(SECRET_KEY.into()),
+        primary,
+        connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
+        first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+        idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
+    }
+}
+
 /// A `parent-store` server running in this process over a temporary directory; stopped on drop.
 pub struct LocalParent {
     pub addr: SocketAddr,
@@ -74,18 +90,7 @@ impl LocalParent {
     }
 
     pub fn config(&self, name: &str, primary: bool) -> ParentConfig {
-        ParentConfig {
-            name: name.into(),
-            region: REGION.into(),
-            endpoint: Some(self.endpoint()),
-            bucket: BUCKET.into(),
-            access_key: Some(ACCESS_KEY.into()),
-            secret_key: Some(SECRET_KEY.into()),
-            primary,
-            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
-            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
-            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
-        }
+        parent_config(name, REGION, self.endpoint(), primary)
     }
 
     pub async fn store(&self, name: &str) -> ParentStore {
@@ -237,18 +242,7 @@ impl TestParent for MotoParent {
     }
 
     fn config(&self, name: &str, primary: bool) -> ParentConfig {
-        ParentConfig {
-            name: name.into(),
-            region: MOTO_REGION.into(),
-            endpoint: Some(self.endpoint()),
-            bucket: BUCKET.into(),
-            access_key: Some(ACCESS_KEY.into()),
-            secret_key: Some(SECRET_KEY.into()),
-            primary,
-            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
-            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
-            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
-        }
+        parent_config(name, MOTO_REGION, self.endpoint(), primary)
     }
 
     async fn open_uploads(&self) -> Vec<String> {

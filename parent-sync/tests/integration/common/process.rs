@@ -127,18 +127,7 @@ impl StoreProcess {
     }
 
     pub fn config(&self, name: &str, primary: bool) -> ParentConfig {
-        ParentConfig {
-            name: name.into(),
-            region: REGION.into(),
-            endpoint: Some(self.endpoint.clone()),
-            bucket: BUCKET.into(),
-            access_key: Some(ACCESS_KEY.into()),
-            secret_key: Some(SECRET_KEY.into()),
-            primary,
-            connect_timeout_secs: parent_sync::config::DEFAULT_CONNECT_TIMEOUT_SECS,
-            first_byte_timeout_secs: parent_sync::config::DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
-            idle_timeout_secs: parent_sync::config::DEFAULT_IDLE_TIMEOUT_SECS,
-        }
+        super::parent_config(name, REGION, self.endpoint.clone(), primary)
     }
 
     pub async fn store(&self, name: &str) -> ParentStore {

@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::catalog::{ItemView, manifest, object_info};
 use crate::ingest::IngestMeta;
-use crate::records::Binding;
+use crate::records::{Binding, ItemRecord};
 
 /// Largest JSON body accepted.
 pub(crate) const JSON_LIMIT: usize = 64 * 1024;
@@ -298,22 +298,7 @@ async fn fill_sources(
         .item(req.item.as_str())
         .await?
         .ok_or_else(unknown_item)?;
-    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "region_denied",
-            "this item may not be stored in the edge's region",
-        ));
-    }
-    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
-    let sources = crate::authorize::sources(&state, &item, &edge.region, valid)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(FillSources {
-        object: object_info(&item),
-        sources,
-        expires_at: (state.clock)() + valid.as_secs(),
-    }))
+    Ok(Json(edge_sources(&state, &edge, &item).await?))
 }
 
 /// An edge asks to serve a public object: its sources, what verifies it, and its content key.
@@ -334,27 +319,46 @@ async fn public_grant(
                 "no public object with this id",
             )
         })?;
-    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "region_denied",
-            "this object may not be served in the edge's region",
-        ));
-    }
+    let FillSources {
+        object,
+        sources,
+        expires_at,
+    } = edge_sources(&state, &edge, &item).await?;
     let key = state
         .keys
         .unwrap_content_key(item.id.as_str(), &item.wrapped_content_key)
         .map_err(ApiError::internal)?;
-    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
-    let sources = crate::authorize::sources(&state, &item, &edge.region, valid)
-        .await
-        .map_err(ApiError::internal)?;
     Ok(Json(PublicGrant {
-        object: object_info(&item),
+        object,
         sources,
         content_key: hex::encode(key.0),
-        expires_at: (state.clock)() + valid.as_secs(),
+        expires_at,
     }))
+}
+
+/// Where an edge may fill `item` from (presigned parent URLs, its own region's first), unless
+/// the item may not be held in the edge's region.
+async fn edge_sources(
+    state: &AppState,
+    edge: &crate::config::EdgeConfig,
+    item: &ItemRecord,
+) -> Result<FillSources, ApiError> {
+    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "region_denied",
+            "this item may not be held by an edge in this region",
+        ));
+    }
+    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
+    let sources = crate::authorize::sources(state, item, &edge.region, valid)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(FillSources {
+        object: object_info(item),
+        sources,
+        expires_at: (state.clock)() + valid.as_secs(),
+    })
 }
 
 async fn ingest(

@@ -7,7 +7,9 @@
 //! - [`trace`]: synthetic traces (log-uniform sizes, Zipf popularity, daily releases).
 //! - [`mod@replay`]: a trace through a policy, Belady's furthest-next-use, the fractional bound.
 //! - [`report`]: every contender on the same trace and cache sizes, as a Markdown table.
+//! - [`measure`]: downloads through real processes, timed (for `edge-hit`, `edge-peers`).
 
+pub mod measure;
 pub mod replay;
 pub mod report;
 pub mod rng;

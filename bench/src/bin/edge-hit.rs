@@ -7,6 +7,7 @@
 //! and without the at-rest digest check) and passes them here; the figures go to
 //! `docs/benchmarks.md`.
 
+use bench::measure::{client, download, drain, median, median_gbps};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -52,16 +53,6 @@ struct Args {
 fn parse_component(s: &str) -> Result<(String, PathBuf), String> {
     let (label, path) = s.split_once('=').ok_or("expected LABEL=PATH")?;
     Ok((label.to_owned(), PathBuf::from(path)))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Reads a whole body, returning its length.
-fn drain(mut r: reqwest::blocking::Response) -> anyhow::Result<u64> {
-    Ok(std::io::copy(&mut r, &mut std::io::sink())?)
 }
 
 struct Figures {
@@ -114,24 +105,19 @@ fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
         .trim()
         .to_owned();
     let url = format!("{url}&sid=bench");
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()?;
+    let client = client()?;
     // The first download fills the cache; the second reads every cached chunk back into the page
     // cache right before the measured runs.
     for _ in 0..2 {
-        drain(client.get(&url).send()?.error_for_status()?)?;
+        download(&client, &url)?;
     }
-    let mut rates = Vec::new();
-    for _ in 0..args.runs {
-        let started = Instant::now();
+    let gbps = median_gbps(args.runs, || {
         let r = client.get(&url).send()?.error_for_status()?;
         if r.headers().get("x-cache").and_then(|v| v.to_str().ok()) != Some("HIT") {
             bail!("a measured download was not a hit");
         }
-        let n = drain(r)?;
-        rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
-    }
+        drain(r)
+    })?;
     let mut ttfb = Vec::new();
     for i in 0..args.small {
         let at = 160 + (i as u64 * 7_340_033) % ((args.mib << 20) - 2048);
@@ -152,7 +138,7 @@ fn measure(args: &Args, wasm: &Path) -> anyhow::Result<Figures> {
     };
     Ok(Figures {
         during_prefill,
-        gbps: median(rates),
+        gbps,
         ttfb_ms_p50: ttfb[ttfb.len() / 2],
         ttfb_ms_p99: ttfb[(ttfb.len() * 99) / 100],
     })
@@ -190,12 +176,7 @@ fn hits_during_prefill(
     });
     // Let the first call start filling.
     std::thread::sleep(Duration::from_millis(500));
-    let mut rates = Vec::new();
-    for _ in 0..args.runs {
-        let started = Instant::now();
-        let n = drain(client.get(url).send()?.error_for_status()?)?;
-        rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
-    }
+    let gbps = median_gbps(args.runs, || download(client, url))?;
     let finished_first = prefill.is_finished();
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     prefill.join().expect("prefill thread")?;
@@ -204,7 +185,7 @@ fn hits_during_prefill(
             "warning: prefill ended before the measured hits did; use a larger --prefill-mib"
         );
     }
-    Ok(median(rates))
+    Ok(gbps)
 }
 
 /// Median cold-download throughput (GB/s) of fresh `mib` MiB items through one edge running
@@ -224,9 +205,7 @@ fn measure_cold(args: &Args, wasm: &Path, gets: usize) -> anyhow::Result<f64> {
     let net = Network::start(dir, &opts)?;
     let home = dir.join("player");
     net.customer(&home, "cold@example.com")?;
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()?;
+    let client = client()?;
     let mut rates = Vec::new();
     for k in 0..args.cold_runs {
         let id = format!("cold-{k}");

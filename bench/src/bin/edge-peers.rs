@@ -5,6 +5,7 @@
 //! `nginx`, `varnish`, `wrk`), builds release binaries and runs it. Prints Markdown tables for
 //! `docs/benchmarks.md`.
 
+use bench::measure::{client, download, median, median_gbps};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,23 +43,6 @@ struct Args {
     /// Where to write the sweep as an SVG chart (e.g. docs/edge-throughput.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn client() -> anyhow::Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()?)
-}
-
-/// Downloads `url` whole; the bytes read.
-fn download(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<u64> {
-    let mut r = client.get(url).send()?.error_for_status()?;
-    Ok(std::io::copy(&mut r, &mut std::io::sink())?)
 }
 
 /// GB/s of `clients` concurrent whole downloads of `url` (total bytes over wall time).
@@ -128,15 +112,25 @@ impl Drop for Peer {
     }
 }
 
-fn wait_listening(port: u16, what: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("{what} did not listen on port {port} within 30 s");
+impl Peer {
+    /// Starts `command` (which serves on `port`) and waits until it listens; `install` names
+    /// the Debian package for the error.
+    fn spawn(mut command: Command, port: u16, install: &str) -> anyhow::Result<Self> {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {install} (apt-get install {install})"))?;
+        let peer = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("{install} did not listen on port {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        Ok(peer)
     }
-    Ok(())
 }
 
 /// nginx serving `root` with `sendfile`, one worker per core.
@@ -155,20 +149,15 @@ fn nginx(dir: &Path, root: &Path) -> anyhow::Result<Peer> {
         root = root.display(),
     );
     std::fs::write(prefix.join("nginx.conf"), conf)?;
-    let child = Command::new("nginx")
+    let mut nginx = Command::new("nginx");
+    nginx
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
         .arg(prefix.join("nginx.conf"))
         .arg("-e")
-        .arg(prefix.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting nginx (apt-get install nginx)")?;
-    let peer = Peer { child, port };
-    wait_listening(port, "nginx")?;
-    Ok(peer)
+        .arg(prefix.join("error.log"));
+    Peer::spawn(nginx, port, "nginx")
 }
 
 /// Varnish in front of the parent at `backend` (`127.0.0.1:PORT`), keeping the request's
@@ -183,20 +172,15 @@ fn varnish(dir: &Path, backend: &str) -> anyhow::Result<Peer> {
          sub vcl_recv {{ set req.http.host = \"{backend}\"; return (hash); }}\n"
     );
     std::fs::write(work.join("bench.vcl"), vcl)?;
-    let child = Command::new("varnishd")
+    let mut varnishd = Command::new("varnishd");
+    varnishd
         .args(["-F", "-j", "none", "-a", &format!("127.0.0.1:{port}")])
         .arg("-f")
         .arg(work.join("bench.vcl"))
         .arg("-n")
         .arg(work.join("instance"))
-        .args(["-s", "malloc,2G"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting varnishd (apt-get install varnish)")?;
-    let peer = Peer { child, port };
-    wait_listening(port, "varnish")?;
-    Ok(peer)
+        .args(["-s", "malloc,2G"]);
+    Peer::spawn(varnishd, port, "varnish")
 }
 
 /// A presigned URL of `item` on the eu parent, asked of main as the edge would.
@@ -251,15 +235,7 @@ fn main() -> anyhow::Result<()> {
     for url in [&edge_url, &edge_url, &nginx_url] {
         download(&c, url)?; // fill, then warm the page cache
     }
-    let timed = |url: &str| -> anyhow::Result<f64> {
-        let mut rates = Vec::new();
-        for _ in 0..args.runs {
-            let started = Instant::now();
-            let n = download(&c, url)?;
-            rates.push(n as f64 / started.elapsed().as_secs_f64() / 1e9);
-        }
-        Ok(median(rates))
-    };
+    let timed = |url: &str| median_gbps(args.runs, || download(&c, url));
     let (edge_1, nginx_1) = (timed(&edge_url)?, timed(&nginx_url)?);
     let many = |url: &str| -> anyhow::Result<f64> {
         let runs: anyhow::Result<Vec<f64>> = (0..args.runs.min(3))

@@ -8,6 +8,7 @@
 //! Run by `bench/lambda-cold-start.sh`, which builds the release binaries; the figures go to
 //! `docs/benchmarks.md`.
 
+use bench::measure::median;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -106,11 +107,6 @@ fn cold_start(args: &Args) -> anyhow::Result<ColdStart> {
         _function: function,
         _dir: dir,
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() -> anyhow::Result<()> {

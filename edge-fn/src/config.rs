@@ -17,11 +17,9 @@ pub struct EdgeConfig {
     pub edge_id: String,
     pub edge_secret: String,
     pub edge_region: String,
-    /// Base URL of main without a trailing slash, e.g. `http://127.0.0.1:8080`: the first of
-    /// [`EdgeConfig::main_urls`].
-    pub main_url: String,
-    /// Every main this edge may call, in the order tried (`main_url` may list several, separated
-    /// by commas, for mains that share one store): a call that cannot reach one tries the next.
+    /// Every main this edge may call (base URLs without a trailing slash, e.g.
+    /// `http://127.0.0.1:8080`), in the order tried: `main_url` may list several, separated by
+    /// commas, for mains that share one store; a call that cannot reach one tries the next.
     pub main_urls: Vec<String>,
     /// Bytes each cache zone may hold.
     pub budgets: Budgets,
@@ -95,7 +93,7 @@ impl std::fmt::Debug for EdgeConfig {
         f.debug_struct("EdgeConfig")
             .field("edge_id", &self.edge_id)
             .field("edge_region", &self.edge_region)
-            .field("main_url", &self.main_url)
+            .field("main_urls", &self.main_urls)
             .field("budgets", &self.budgets)
             .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
@@ -141,7 +139,6 @@ impl EdgeConfig {
             }
             main_urls.push(url);
         }
-        let main_url = main_urls[0].clone();
         let budget = |name: &'static str, default: u64| match lookup(name) {
             None => Ok(default),
             Some(v) if v.trim().is_empty() => Ok(default),
@@ -205,14 +202,13 @@ impl EdgeConfig {
             edge_id: get("edge_id")?,
             edge_secret: get("edge_secret")?,
             edge_region: get("edge_region")?,
-            main_url,
             main_urls,
         })
     }
 
     /// The URL of a main API path (which starts with `/`) at the first main.
     pub fn main(&self, path: &str) -> String {
-        format!("{}{path}", self.main_url)
+        format!("{}{path}", self.main_urls[0])
     }
 
     /// The headers that authenticate this edge at main.
@@ -247,7 +243,7 @@ mod tests {
     #[test]
     fn reads_and_normalises() {
         let c = EdgeConfig::from_lookup(vars(&FULL)).unwrap();
-        assert_eq!(c.main_url, "http://127.0.0.1:8080");
+        assert_eq!(c.main_urls[0], "http://127.0.0.1:8080");
         assert_eq!(c.main("/healthz"), "http://127.0.0.1:8080/healthz");
         assert_eq!(c.edge_auth_headers()[1].1, "Bearer s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
@@ -301,7 +297,7 @@ mod tests {
             c.main_urls,
             ["http://127.0.0.1:8080", "https://main-b.example.com"]
         );
-        assert_eq!(c.main_url, "http://127.0.0.1:8080");
+        assert_eq!(c.main_urls[0], "http://127.0.0.1:8080");
         let mut v: Vec<_> = FULL
             .iter()
             .filter(|(k, _)| *k != "main_url")

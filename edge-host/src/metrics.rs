@@ -215,9 +215,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts a client connection closed for reading nothing within the stall timeout.
-    pub fn stalled_connection_closed(&self) {
-        self.stalled_closed.inc();
+    /// The count of client connections closed for reading nothing within the stall timeout.
+    pub fn stalled_closed_counter(&self) -> Counter {
+        self.stalled_closed.clone()
     }
 
     /// Counts one response; `x_cache` is its `X-Cache` header, if any.

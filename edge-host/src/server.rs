@@ -223,6 +223,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     // hyper queues body pieces while its write buffer is under this; one piece at most.
     let write_queue = limits.body_chunk_bytes().max(8192);
+    let stalled_closed = runtime.metrics().stalled_closed_counter();
     tokio::pin!(shutdown);
     loop {
         // At the cap, stop accepting: new connections wait in the backlog, not in memory.
@@ -246,7 +247,7 @@ pub async fn serve(
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(limits.stall_timeout));
         let runtime = runtime.clone();
-        let stalled = runtime.metrics().clone();
+        let stalled = stalled_closed.clone();
         let front = front.clone();
         let mut stop_rx = stop_rx.clone();
         connections.spawn(async move {
@@ -275,7 +276,7 @@ pub async fn serve(
             };
             match result {
                 Err(e) if is_stall(&e) => {
-                    stalled.stalled_connection_closed();
+                    stalled.inc();
                     tracing::info!(
                         %client,
                         stall_secs = limits.stall_timeout.as_secs(),

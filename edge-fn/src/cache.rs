@@ -16,15 +16,7 @@ pub const JWKS_KEY: &str = "jwks";
 /// The last verified manifest (JSON of [`protocol::Manifest`]), for region checks on demand.
 pub const MANIFEST_KEY: &str = "manifest";
 
-/// Header and digest list of an object version, verified against its root.
-pub fn meta_key(item: &ItemId, version: u32) -> String {
-    format!("meta/{item}/v{version}")
-}
-
-/// One sealed chunk, written only after its digest verified.
-pub fn chunk_key(item: &ItemId, version: u32, index: u64) -> String {
-    format!("chunk/{item}/v{version}/{index}")
-}
+pub use protocol::edge_cache::{chunk_key, meta_key};
 
 /// Counters this edge keeps in its store (read by the host's `/metrics`): `stats/{name}`.
 pub fn stat_key(name: &str) -> String {

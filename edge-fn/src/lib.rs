@@ -45,7 +45,7 @@ pub mod main_api;
 pub mod maintain;
 pub mod meta;
 pub mod origin;
-pub mod plan;
+pub use protocol::plan;
 pub mod policy;
 pub mod prefill;
 pub mod range;

@@ -195,6 +195,32 @@ pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
     value.trim() == "*" || value.split(',').any(|tag| opaque(tag) == ours)
 }
 
+/// The answer that hands a content response over to edge-host ([`protocol::edge_cache`]): the
+/// content head without `content-length` (the body is the plan, not the content; the host sets
+/// the length) and with the handoff header, and the plan of the bytes `head.body` of `info` as
+/// its body. The other headers are the client's, as the component would have sent them.
+pub fn handoff_reply(info: &ObjectInfo, head: ContentHead) -> ErrorReply {
+    use protocol::edge_cache::{HANDOFF_HEADER, HandoffPlan};
+    let plan = HandoffPlan {
+        item: info.item.clone(),
+        version: info.version,
+        root: info.root.clone(),
+        start: head.body.start,
+        end: head.body.end,
+    };
+    let mut headers: Vec<_> = head
+        .headers
+        .into_iter()
+        .filter(|(k, _)| k != "content-length")
+        .collect();
+    headers.push((HANDOFF_HEADER.to_owned(), "1".to_owned()));
+    ErrorReply {
+        status: head.status,
+        headers,
+        body: serde_json::to_vec(&plan).expect("plain struct serializes"),
+    }
+}
+
 /// The head of a 304 answer: the validators and caching headers a 200 would carry, no body.
 pub fn not_modified_head(info: &ObjectInfo) -> ContentHead {
     ContentHead {
@@ -296,6 +322,24 @@ mod tests {
             r.headers
                 .contains(&("content-range".into(), "bytes */1000".into()))
         );
+    }
+
+    #[test]
+    fn a_handoff_keeps_the_head_but_its_length_and_plans_the_range() {
+        use protocol::edge_cache::{HANDOFF_HEADER, HandoffPlan};
+        let head = content_head(&info(), &RangeChoice::Partial(10..20), true).unwrap();
+        let r = handoff_reply(&info(), head.clone());
+        assert_eq!(r.status, 206);
+        let mut expected: Vec<_> = head
+            .headers
+            .into_iter()
+            .filter(|(k, _)| k != "content-length")
+            .collect();
+        expected.push((HANDOFF_HEADER.to_owned(), "1".to_owned()));
+        assert_eq!(r.headers, expected);
+        let plan: HandoffPlan = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!((plan.start, plan.end, plan.version), (10, 20, 2));
+        assert_eq!((plan.item.as_str(), plan.root.as_str()), ("film", info().root.as_str()));
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct Config {
     /// the component writes.
     #[serde(default = "default_response_buffer_bytes")]
     pub response_buffer_bytes: usize,
+    /// Bytes per second the background scrub re-reads of the chunks this process verified,
+    /// looking for bytes that decayed under an unchanged file; 0 = no scrub.
+    #[serde(default = "default_scrub_bytes_per_sec")]
+    pub scrub_bytes_per_sec: u64,
 }
 
 /// See [`Config::platform_headers`].
@@ -106,6 +110,10 @@ fn default_response_buffer_bytes() -> usize {
     256 << 10
 }
 
+fn default_scrub_bytes_per_sec() -> u64 {
+    16 << 20
+}
+
 /// The smallest [`Config::response_buffer_bytes`]: a quarter of it must hold a request header.
 pub const MIN_RESPONSE_BUFFER_BYTES: usize = 64 << 10;
 
@@ -127,6 +135,8 @@ pub struct Settings {
     pub metrics_allowed_cidrs: Vec<ipnet::IpNet>,
     pub outbound_timeouts: OutboundTimeouts,
     pub client_limits: ClientLimits,
+    /// 0 = no scrub.
+    pub scrub_bytes_per_sec: u64,
 }
 
 /// What one client may hold of the edge: connections open at once, how long a response waits
@@ -299,6 +309,7 @@ impl Config {
             metrics_allowed_cidrs: self.metrics_allowed_cidrs,
             outbound_timeouts,
             client_limits,
+            scrub_bytes_per_sec: self.scrub_bytes_per_sec,
         })
     }
 }

@@ -191,6 +191,10 @@ impl<K: KvBackend> KvBackend for MonitoredKv<K> {
         self.inner.get_keys()
     }
 
+    fn open_value(&self, key: &str) -> Result<Option<crate::kv::StoredValue>, KvError> {
+        self.inner.open_value(key)
+    }
+
     fn bytes_held(&self) -> Option<u64> {
         self.inner.bytes_held()
     }

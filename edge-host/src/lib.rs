@@ -10,6 +10,8 @@
 //! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`,
 //!   signed with the edge secret.
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
+//! - [`handoff`]: the cached-body handoff — fully cached ranges the component authorized, sent
+//!   by the host natively, every chunk verified (once per process, plus a paced scrub).
 //! - [`health`]: what `/healthz` reports — `ok`, or `degraded` with reasons (cache writes,
 //!   main, parents failing).
 //! - [`metrics`]: `/metrics` (Prometheus text) for clients in `metrics_allowed_cidrs`.
@@ -26,6 +28,7 @@
 mod bindings;
 pub mod call;
 pub mod config;
+pub mod handoff;
 pub mod health;
 pub mod kv;
 pub mod metrics;
@@ -38,7 +41,7 @@ pub mod variables;
 mod wasi_kv;
 
 pub use config::{ClientLimits, Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings};
-pub use kv::{DiskKv, KvBackend, KvError};
+pub use kv::{DiskKv, KvBackend, KvError, Stamp, StoredValue};
 pub use runtime::{EdgeRuntime, RuntimeError, SharedState};
 
 use std::io::Write;
@@ -57,12 +60,21 @@ pub enum HostError {
     Io(#[from] std::io::Error),
 }
 
+/// The pause between two passes of the scrub over verified chunks.
+const SCRUB_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Open the key-value store and compile the component described by `settings`.
 pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
     let health = Arc::new(health::Health::new(
         settings.variables.get("main_url").ok().as_deref(),
     ));
     let kv = health::MonitoredKv::new(DiskKv::open(&settings.kv_dir)?, health.clone());
+    let body_chunk_bytes = settings.client_limits.body_chunk_bytes();
+    let handoff = settings
+        .variables
+        .get("edge_secret")
+        .ok()
+        .map(|secret| Arc::new(handoff::Handoff::new(&secret, body_chunk_bytes)));
     let shared = SharedState {
         kv: Arc::new(kv),
         health,
@@ -70,7 +82,8 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
         variables: Arc::new(settings.variables.clone()),
         allowed_outbound_hosts: Arc::new(settings.allowed_outbound_hosts.clone()),
         outbound_timeouts: settings.outbound_timeouts,
-        body_chunk_bytes: settings.client_limits.body_chunk_bytes(),
+        body_chunk_bytes,
+        handoff,
     };
     let component = settings.component.clone();
     // Compiling takes seconds of CPU; keep it off the async workers.
@@ -113,12 +126,26 @@ pub async fn run(
         let secret = secret.unwrap_or_default();
         tokio::spawn(prefill::run_ticker(runtime.clone(), secret, interval))
     });
-    // Stop prefilling as soon as shutdown starts, not after the drain.
-    let ticker = ticker.map(|ticker| ticker.abort_handle());
+    let scrub = match (runtime.handoff(), settings.scrub_bytes_per_sec) {
+        (Some(handoff), rate) if rate > 0 => Some(tokio::spawn(handoff::scrub(
+            handoff.clone(),
+            runtime.kv(),
+            runtime.metrics().clone(),
+            rate,
+            SCRUB_EVERY,
+        ))),
+        _ => None,
+    };
+    // Stop prefilling and scrubbing as soon as shutdown starts, not after the drain.
+    let background: Vec<_> = [ticker, scrub]
+        .into_iter()
+        .flatten()
+        .map(|task| task.abort_handle())
+        .collect();
     let shutdown = async move {
         shutdown.await;
-        if let Some(ticker) = ticker {
-            ticker.abort();
+        for task in background {
+            task.abort();
         }
     };
     let front = server::Front {

@@ -89,6 +89,15 @@ pub struct Metrics {
     evicted_items: Gauge,
     evicted_bytes: Gauge,
     lease_waits: Gauge,
+    handoffs: Counter,
+    handoff_fallbacks: Family<Reason, Counter>,
+    scrubbed_bytes: Counter,
+    scrub_mismatches: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
 }
 
 /// Counters the component keeps in its store, read at scrape time: (key, metric name, help).
@@ -193,7 +202,35 @@ impl Default for Metrics {
             registry.register(name, help, gauge.clone());
             gauge
         });
+        let handoffs = Counter::default();
+        registry.register(
+            "handoff_responses",
+            "Cached responses the component handed to the host to send",
+            handoffs.clone(),
+        );
+        let handoff_fallbacks = Family::<Reason, Counter>::default();
+        registry.register(
+            "handoff_fallbacks",
+            "Handed-over responses whose rest the host asked the component for, by reason (a chunk missing, changed at rest, or a store error)",
+            handoff_fallbacks.clone(),
+        );
+        let scrubbed_bytes = Counter::default();
+        registry.register(
+            "scrubbed_bytes",
+            "Bytes of verified cached chunks the background scrub re-read",
+            scrubbed_bytes.clone(),
+        );
+        let scrub_mismatches = Counter::default();
+        registry.register(
+            "scrub_mismatches",
+            "Cached chunks the background scrub found decayed at rest",
+            scrub_mismatches.clone(),
+        );
         Self {
+            handoffs,
+            handoff_fallbacks,
+            scrubbed_bytes,
+            scrub_mismatches,
             zone_used,
             zone_budget,
             evicted_items,
@@ -245,6 +282,26 @@ impl Metrics {
             .inc();
         if is_main && path == "/v1/edge/authorize" {
             self.authorize_calls.inc();
+        }
+    }
+
+    /// Counts one response the component handed over.
+    pub fn handoff(&self) {
+        self.handoffs.inc();
+    }
+
+    /// Counts one handed-over response finished by the component, for `reason`.
+    pub fn handoff_fallback(&self, reason: &'static str) {
+        self.handoff_fallbacks
+            .get_or_create(&Reason { reason })
+            .inc();
+    }
+
+    /// Counts `bytes` re-read by the scrub, and whether they no longer matched.
+    pub fn scrubbed(&self, bytes: u64, mismatch: bool) {
+        self.scrubbed_bytes.inc_by(bytes);
+        if mismatch {
+            self.scrub_mismatches.inc();
         }
     }
 

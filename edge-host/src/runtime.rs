@@ -3,6 +3,7 @@
 
 use crate::bindings::{key_value, variables, wasi_keyvalue};
 use crate::config::OutboundTimeouts;
+use crate::handoff::Handoff;
 use crate::health::Health;
 use crate::kv::KvBackend;
 use crate::metrics::Metrics;
@@ -60,6 +61,8 @@ pub struct SharedState {
     pub body_chunk_bytes: usize,
     pub health: Arc<Health>,
     pub metrics: Metrics,
+    /// The cached-body handoff, when the edge secret is known to the host.
+    pub handoff: Option<Arc<Handoff>>,
 }
 
 /// The `T` of each request's `Store<T>`.
@@ -188,6 +191,16 @@ impl EdgeRuntime {
     /// What the host has seen of the edge's health.
     pub fn health(&self) -> &Health {
         &self.shared.health
+    }
+
+    /// The key-value store the component's instances share.
+    pub fn kv(&self) -> Arc<dyn KvBackend> {
+        self.shared.kv.clone()
+    }
+
+    /// The cached-body handoff, if on.
+    pub fn handoff(&self) -> Option<&Arc<Handoff>> {
+        self.shared.handoff.as_ref()
     }
 
     /// The edge's metrics.

@@ -9,7 +9,9 @@
 //! write queue (capped at one piece) and the one being written.
 
 use crate::config::{ClientLimits, PlatformHeaders};
+use crate::handoff::Replay;
 use crate::runtime::EdgeRuntime;
+use protocol::edge_cache::{HANDOFF_HEADER, OFFER_HEADER};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -154,6 +156,18 @@ async fn serve_request(
         }
     }
     set_spin_headers(&mut req, client, front.platform_headers);
+    // Only this host offers the handoff; a client's offer is dropped whatever it says.
+    req.headers_mut().remove(OFFER_HEADER);
+    let replay = match runtime.handoff() {
+        Some(handoff) if method == http::Method::GET => {
+            handoff.offer_on(req.headers_mut());
+            Some(Replay {
+                uri: req.uri().clone(),
+                headers: req.headers().clone(),
+            })
+        }
+        _ => None,
+    };
     let metrics_allowed = || {
         front
             .metrics_allowed
@@ -166,6 +180,20 @@ async fn serve_request(
         metrics_response(&runtime)
     } else {
         match runtime.handle(req).await {
+            Ok(response) if response.headers().contains_key(HANDOFF_HEADER) => {
+                match (runtime.handoff(), replay) {
+                    (Some(handoff), Some(replay)) => {
+                        handoff.take_over(response, replay, runtime.clone()).await
+                    }
+                    _ => {
+                        tracing::error!(%method, %path, "the component handed over unoffered");
+                        text_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal error in the edge; try again later\n",
+                        )
+                    }
+                }
+            }
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(%method, %path, error = %e, "request failed");

@@ -11,15 +11,20 @@
 //! - [`authorize`]: the edge ↔ main authorize and fill-source messages.
 //! - [`internal`]: signed internal calls to an edge (prefill, maintenance).
 //! - [`kv_name`]: the file name of a key-value key on disk.
+//! - [`plan`]: which header, chunk and trailer bytes a byte range of a sealed object consists of.
+//! - [`edge_cache`]: the edge cache's keys, and the handoff through which the edge component lets
+//!   its host send cached chunks itself.
 //!
 //! `docs/formats.md` specifies the byte formats; `protocol/tests/vectors/` holds test vectors.
 
 pub mod authorize;
+pub mod edge_cache;
 pub mod ids;
 pub mod internal;
 pub mod kv_name;
 pub mod licence;
 pub mod manifest;
+pub mod plan;
 pub mod seal;
 pub mod sealed;
 pub mod sign;

@@ -1,11 +1,13 @@
 //! `GET|HEAD /v1/content/{item}`: local token check, authorize with main, then stream the
 //! requested bytes piece by piece, filling missing chunks from the grant's sources.
 
+use protocol::edge_cache::{OFFER_HEADER, offer_accepted};
 use protocol::{AuthorizeRequest, Grant};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 use super::io::{
-    KvCache, SpinOrigin, header, header_values, send_error, send_head_only, start_response, write,
+    KvCache, SpinOrigin, header, header_values, send_error, send_head_only, send_reply,
+    start_response, write,
 };
 use super::main_client::{authorize, config, jwks_for, now};
 use crate::cache::{Cache, STAT_LEASE_WAITS, meta_key, stat_key};
@@ -17,7 +19,9 @@ use crate::lease::SystemClock;
 use crate::meta::layout_of;
 use crate::plan::{chunk_indices, pieces};
 use crate::range::{RangeChoice, choose};
-use crate::reply::{EdgeError, content_head, etag, none_match, not_modified_head};
+use crate::reply::{
+    EdgeError, content_head, etag, handoff_reply, none_match, not_modified_head,
+};
 use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, platform_client_ip};
 use crate::serve::{BodyPieces, may_store};
 use crate::zone::{Admit, Zone, record_access};
@@ -44,6 +48,8 @@ struct Ready {
     choice: RangeChoice,
     /// The client holds this version already: 304.
     not_modified: bool,
+    /// The host offered to send a cached body itself ([`protocol::edge_cache`]).
+    handoff_offered: bool,
 }
 
 async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<Ready, EdgeError> {
@@ -51,6 +57,8 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
     let config = config()?;
     let cache = KvCache::open()?;
     let now = now();
+    let handoff_offered = header(request, OFFER_HEADER)
+        .is_some_and(|offer| offer_accepted(&offer, &config.edge_secret));
     let jwks = jwks_for(&cache, &config, token_kid(token).as_deref(), now).await?;
     check_token(&jwks, token, &content.item, now)?;
     let client = platform_client_ip(&header_values(request, CLIENT_ADDR_HEADER))
@@ -93,6 +101,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
             grant,
             choice: RangeChoice::Whole,
             not_modified: true,
+            handoff_offered,
         });
     }
     let choice = choose(
@@ -112,6 +121,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
         grant,
         choice,
         not_modified: false,
+        handoff_offered,
     })
 }
 
@@ -151,6 +161,14 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
     let range = ready.choice.bytes(info.object_len).expect("satisfiable");
     let mut body = BodyPieces::new(filler, &loaded.meta, range);
     let hit = loaded.was_cached && body.all_cached();
+    if hit && ready.handoff_offered {
+        // Every byte is cached: the host sends them itself, verified, without the copies
+        // through this sandbox.
+        return match content_head(info, &ready.choice, true) {
+            Ok(head) => send_reply(out, handoff_reply(info, head)).await,
+            Err(e) => send_error(out, &e).await,
+        };
+    }
     // The first piece is ready before the status goes out, so that a fill nobody can serve is a
     // 502 rather than a truncated 200.
     let first = match body.next_piece().await {

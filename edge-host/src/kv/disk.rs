@@ -8,7 +8,7 @@
 //! compare-and-swap) take one of a fixed set of striped locks, so read-modify-write
 //! operations are atomic within the process.
 
-use super::{KvBackend, KvError};
+use super::{KvBackend, KvError, Stamp, StoredValue};
 use protocol::kv_name::{decode_key, encode_key};
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
@@ -125,6 +125,20 @@ impl KvBackend for DiskKv {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("get", key)(e)),
         }
+    }
+
+    fn open_value(&self, key: &str) -> Result<Option<StoredValue>, KvError> {
+        let file = match fs::File::open(self.path_of(key)?) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("open", key)(e)),
+        };
+        let metadata = file.metadata().map_err(io_error("stat", key))?;
+        Ok(Some(StoredValue {
+            len: metadata.len(),
+            stamp: Stamp::of(&metadata),
+            file,
+        }))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {

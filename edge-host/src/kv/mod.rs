@@ -25,6 +25,14 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
     /// Every key that has a value, in no particular order.
     fn get_keys(&self) -> Result<Vec<String>, KvError>;
 
+    /// The value of `key` as an open file, for the host to read ranges of it natively (the
+    /// cached-body handoff); `Ok(None)` when it has none. Backends that do not keep values in
+    /// files answer [`KvError::Unsupported`], and the handoff falls back to the component.
+    fn open_value(&self, key: &str) -> Result<Option<StoredValue>, KvError> {
+        let _ = key;
+        Err(KvError::Unsupported("open_value"))
+    }
+
     /// Bytes the stored values take, if the backend can tell cheaply enough for a scrape.
     fn bytes_held(&self) -> Option<u64> {
         None
@@ -47,6 +55,43 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
     ) -> Result<bool, KvError> {
         let _ = (key, expected, new);
         Err(KvError::Unsupported("compare-and-swap"))
+    }
+}
+
+/// A stored value opened for reading: the file, its length, and its [`Stamp`].
+#[derive(Debug)]
+pub struct StoredValue {
+    pub file: std::fs::File,
+    pub len: u64,
+    pub stamp: Stamp,
+}
+
+/// What identifies one written state of a value: the file's device, inode, length, and change
+/// and modification times. A value replaced by `set` is a new file (new inode); one changed in
+/// place changes its ctime, which no user can set back. So a value whose stamp is unchanged
+/// holds the bytes it held when stamped — except for decay below the file system (bit rot),
+/// which the host's background scrub looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub len: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl Stamp {
+    /// The stamp of a file as `metadata` describes it.
+    pub fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Self {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            len: metadata.len(),
+            mtime_ns: ns(metadata.mtime(), metadata.mtime_nsec()),
+            ctime_ns: ns(metadata.ctime(), metadata.ctime_nsec()),
+        }
     }
 }
 

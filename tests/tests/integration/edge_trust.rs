@@ -176,8 +176,20 @@ fn walk(net: &Network, dir: &Path) {
         bytes,
         "the chunk was refilled"
     );
+    // edge-host found the chunk changed before sending any of it and handed the rest of the
+    // response back to the component, which dropped the chunk, counted it and refilled it.
     let log = net.edges[0].server.log_tail();
-    assert_eq!(log.matches("changed at rest").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("handing the rest of a cached response back").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("edge-fn: cached chunk/eu-film/v1/1 changed at rest")
+            .count(),
+        1,
+        "{log}"
+    );
     let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
 
     // 7. The edge's metrics (loopback may read them): the corrupt chunk, hits, and one authorize
@@ -186,6 +198,7 @@ fn walk(net: &Network, dir: &Path) {
     let metrics = text(eu.get(format!("{edge}/metrics")).send().unwrap());
     for line in [
         "cdn_edge_corrupt_chunks 1",
+        "cdn_edge_handoff_fallbacks_total{reason=\"changed\"} 1",
         "cdn_edge_authorize_calls_total 2",
         "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"}",
         "cdn_edge_served_bytes_total{zone=\"licensed\"}",

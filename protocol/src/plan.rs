@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use protocol::Layout;
+use crate::Layout;
 
 /// One contiguous part of a response body.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,553 @@
+//! The cached-body handoff, host side ([`protocol::edge_cache`] has the protocol): edge-host
+//! offers on every request, the component authorizes and answers a fully cached range with a
+//! plan, and edge-host sends the planned bytes from the store itself — natively, without the
+//! copies into and out of the sandbox, each chunk verified against the object's digest list
+//! before any of its bytes leave.
+//!
+//! **What is verified when.** The object's meta (header and digest list) is checked against the
+//! plan's root on every response. A chunk is hashed in full the first time this process sends it
+//! and then remembered with its file's [`Stamp`]; a later send of the same, unchanged file skips
+//! the hash. A value replaced or changed in place has a new stamp and is hashed again; a new
+//! process — after a clean stop or a `kill -9` — remembers nothing and hashes again. What a stamp
+//! cannot see, bytes decaying under an unchanged file, the background [`scrub`] looks for at a
+//! paced rate over every remembered chunk. On Spin there is no handoff: the component checks
+//! every chunk on every read.
+//!
+//! **What it cannot send verified** — meta or a chunk missing, changed or unreadable — it asks
+//! the component for again, from the first byte not yet sent and without the offer: the
+//! component reads through its own per-read check, drops and counts what changed, refills it from
+//! a parent and streams the rest. The client sees one response with the right bytes.
+//!
+//! A response holds at most two pieces of `piece_bytes` in its channel (plus the one hyper is
+//! writing), as the component's own responses do, so a client that reads nothing costs little.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::{Body, Frame, SizeHint};
+use protocol::edge_cache::{
+    CheckedMeta, HANDOFF_HEADER, HandoffPlan, MAX_PLAN_BYTES, OFFER_HEADER, chunk_key, meta_key,
+    offer_token,
+};
+use protocol::plan::{Piece, pieces};
+use protocol::sealed::{Digest, HEADER_LEN, chunk_digest};
+use tokio::sync::mpsc;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+
+type BodyError = wasmtime_wasi_http::Error;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::kv::{KvBackend, Stamp};
+use crate::metrics::Metrics;
+use crate::runtime::EdgeRuntime;
+
+/// The most chunks remembered as verified (about 150 bytes each); past it the memory is
+/// cleared and chunks are hashed again as they are sent.
+const MAX_REMEMBERED: usize = 1 << 20;
+
+/// A chunk as last verified: its file's stamp and the digest it matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Remembered {
+    stamp: Stamp,
+    digest: Digest,
+}
+
+/// The host side of the handoff: the offer and the memory of verified chunks.
+#[derive(Debug)]
+pub struct Handoff {
+    offer: HeaderValue,
+    remembered: Mutex<HashMap<String, Remembered>>,
+    piece_bytes: usize,
+}
+
+/// What a handed-over response needs to ask the component again: the request as it reached
+/// the component.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub uri: Uri,
+    pub headers: HeaderMap,
+}
+
+/// Why the host could not send the rest of a plan itself.
+#[derive(Debug)]
+enum Miss {
+    /// The meta or a chunk is not in the store (evicted since the component looked).
+    Missing(String),
+    /// Stored bytes do not match the digests.
+    Changed { key: String, detail: &'static str },
+    /// The store failed.
+    Store(String),
+}
+
+impl Miss {
+    fn reason(&self) -> &'static str {
+        match self {
+            Miss::Missing(_) => "missing",
+            Miss::Changed { .. } => "changed",
+            Miss::Store(_) => "store_error",
+        }
+    }
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::Missing(what) => write!(f, "{what} is not cached"),
+            Miss::Changed { key, detail } => write!(f, "{key} changed at rest ({detail})"),
+            Miss::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+type Sender = mpsc::Sender<Result<Frame<Bytes>, BodyError>>;
+
+impl Handoff {
+    /// The handoff of an edge whose secret is `edge_secret`, sending pieces of at most
+    /// `piece_bytes`.
+    pub fn new(edge_secret: &str, piece_bytes: usize) -> Self {
+        Self {
+            offer: HeaderValue::try_from(offer_token(edge_secret)).expect("hex is a header value"),
+            remembered: Mutex::new(HashMap::new()),
+            piece_bytes: piece_bytes.max(4096),
+        }
+    }
+
+    /// Removes any offer a client sent and adds this host's.
+    pub fn offer_on(&self, headers: &mut HeaderMap) {
+        headers.remove(OFFER_HEADER);
+        headers.insert(OFFER_HEADER, self.offer.clone());
+    }
+
+    /// How many chunks are remembered as verified.
+    pub fn remembered(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn remember(&self, key: &str, entry: Remembered) {
+        let mut map = self.lock();
+        if map.len() >= MAX_REMEMBERED && !map.contains_key(key) {
+            map.clear();
+        }
+        map.insert(key.to_owned(), entry);
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// Turns the component's handoff `response` into the content response: reads its plan and
+    /// streams the planned bytes. A plan that cannot be read is the component's bug: 500.
+    pub async fn take_over(
+        self: &Arc<Self>,
+        response: Response<HyperOutgoingBody>,
+        replay: Replay,
+        runtime: EdgeRuntime,
+    ) -> Response<HyperOutgoingBody> {
+        let (mut parts, body) = response.into_parts();
+        let plan = match Limited::new(body, MAX_PLAN_BYTES).collect().await {
+            Ok(collected) => serde_json::from_slice::<HandoffPlan>(&collected.to_bytes())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        // An empty range never reaches the handoff: the component answers it itself.
+        let plan = plan.and_then(|plan| {
+            if plan.is_empty() {
+                Err(format!("empty range {}..{}", plan.start, plan.end))
+            } else {
+                Ok(plan)
+            }
+        });
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!(error = %e, "the component handed over an unreadable plan");
+                return crate::server::text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error in the edge; try again later\n",
+                );
+            }
+        };
+        parts.headers.remove(HANDOFF_HEADER);
+        parts.headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(plan.len()),
+        );
+        runtime.metrics().handoff();
+        let (tx, rx) = mpsc::channel(2);
+        let len = plan.len();
+        tokio::spawn(self.clone().send(plan, replay, runtime, tx));
+        Response::from_parts(parts, ChannelBody { rx, left: len }.boxed_unsync())
+    }
+
+    /// Sends the plan's bytes into `tx`, verified; the rest through the component if a piece
+    /// cannot be.
+    async fn send(
+        self: Arc<Self>,
+        plan: HandoffPlan,
+        replay: Replay,
+        runtime: EdgeRuntime,
+        tx: Sender,
+    ) {
+        let mut at = plan.start;
+        let miss = match self.send_cached(&plan, &runtime, &tx, &mut at).await {
+            Ok(()) => return,
+            Err(None) => return, // the client went away
+            Err(Some(miss)) => miss,
+        };
+        runtime.metrics().handoff_fallback(miss.reason());
+        tracing::warn!(
+            item = %plan.item,
+            version = plan.version,
+            from = at,
+            reason = %miss,
+            "handing the rest of a cached response back to the component"
+        );
+        if let Err(e) = resend(&replay, &runtime, at..plan.end, &tx).await {
+            tracing::error!(item = %plan.item, from = at, error = %e, "aborting a response");
+            let _ = tx
+                .send(Err(ErrorCode::InternalError(Some(e.to_string())).into()))
+                .await;
+        }
+    }
+
+    /// Sends what it can; `Err(None)` when the client is gone, `Err(Some(miss))` when the rest
+    /// from `*at` must come from the component.
+    async fn send_cached(
+        &self,
+        plan: &HandoffPlan,
+        runtime: &EdgeRuntime,
+        tx: &Sender,
+        at: &mut u64,
+    ) -> Result<(), Option<Miss>> {
+        let kv = runtime.kv();
+        let key = meta_key(&plan.item, plan.version);
+        let stored = blocking({
+            let kv = kv.clone();
+            move || kv.get(&key)
+        })
+        .await
+        .map_err(|e| Miss::Store(e.to_string()))?
+        .ok_or_else(|| Miss::Missing(meta_key(&plan.item, plan.version)))?;
+        let meta = CheckedMeta::check(&stored, &plan.root).map_err(|_| Miss::Changed {
+            key: meta_key(&plan.item, plan.version),
+            detail: "does not match the root",
+        })?;
+        let layout = meta.header.layout();
+        if plan.end > layout.object_len() {
+            return Err(Some(Miss::Store(format!(
+                "plan ends at {} past the object's {} bytes",
+                plan.end,
+                layout.object_len()
+            ))));
+        }
+        let stored = Bytes::from(stored);
+        for piece in pieces(&layout, plan.start..plan.end) {
+            match piece {
+                Piece::Header(r) => self.frame(tx, at, stored.slice(r)).await?,
+                Piece::Trailer(r) => {
+                    let r = HEADER_LEN + r.start..HEADER_LEN + r.end;
+                    self.frame(tx, at, stored.slice(r)).await?;
+                }
+                Piece::Chunk { index, within } => {
+                    let key = chunk_key(&plan.item, plan.version, index);
+                    let sealed = layout.sealed_chunk_range(index);
+                    let digest = meta.digests[index as usize];
+                    let file = self
+                        .verified(kv.clone(), key, digest, sealed.end - sealed.start)
+                        .await?;
+                    self.send_range(tx, at, file, within).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn frame(&self, tx: &Sender, at: &mut u64, bytes: Bytes) -> Result<(), Option<Miss>> {
+        let len = bytes.len() as u64;
+        tx.send(Ok(Frame::data(bytes))).await.map_err(|_| None)?;
+        *at += len;
+        Ok(())
+    }
+
+    /// Sends bytes `within` of a verified chunk file in pieces.
+    async fn send_range(
+        &self,
+        tx: &Sender,
+        at: &mut u64,
+        file: Arc<std::fs::File>,
+        within: Range<usize>,
+    ) -> Result<(), Option<Miss>> {
+        let mut from = within.start;
+        while from < within.end {
+            let to = within.end.min(from + self.piece_bytes);
+            let file = file.clone();
+            let bytes = blocking(move || {
+                let mut buf = vec![0; to - from];
+                file.read_exact_at(&mut buf, from as u64).map(|()| buf)
+            })
+            .await
+            .map_err(|e| Miss::Store(format!("reading a cached chunk: {e}")))?;
+            self.frame(tx, at, Bytes::from(bytes)).await?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    /// The chunk file at `key`, opened and known to hold bytes with `digest`: hashed now unless
+    /// this process hashed this very file before.
+    async fn verified(
+        &self,
+        kv: Arc<dyn KvBackend>,
+        key: String,
+        digest: Digest,
+        len: u64,
+    ) -> Result<Arc<std::fs::File>, Miss> {
+        let known = self.lock().get(&key).copied();
+        let checked = tokio::task::spawn_blocking(move || check_chunk(&*kv, key, digest, len, known))
+            .await
+            .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
+        let (key, value, fresh) = match checked {
+            Ok(checked) => checked,
+            Err(miss) => {
+                if let Miss::Changed { key, .. } = &miss {
+                    self.forget(key);
+                }
+                return Err(miss);
+            }
+        };
+        if fresh {
+            self.remember(
+                &key,
+                Remembered {
+                    stamp: value.stamp,
+                    digest,
+                },
+            );
+        }
+        Ok(Arc::new(value.file))
+    }
+}
+
+/// Opens chunk `key` and, unless `known` says this very file was verified, hashes it against
+/// `digest`. Returns the key, the open value and whether it was hashed now.
+fn check_chunk(
+    kv: &dyn KvBackend,
+    key: String,
+    digest: Digest,
+    len: u64,
+    known: Option<Remembered>,
+) -> Result<(String, crate::kv::StoredValue, bool), Miss> {
+    let Some(value) = kv.open_value(&key).map_err(|e| Miss::Store(e.to_string()))? else {
+        return Err(Miss::Missing(key));
+    };
+    if value.len != len {
+        return Err(Miss::Changed {
+            key,
+            detail: "wrong length",
+        });
+    }
+    let fresh = known
+        != Some(Remembered {
+            stamp: value.stamp,
+            digest,
+        });
+    if fresh {
+        let mut bytes = vec![0; len as usize];
+        value
+            .file
+            .read_exact_at(&mut bytes, 0)
+            .map_err(|e| Miss::Store(format!("reading {key}: {e}")))?;
+        if chunk_digest(&bytes) != digest {
+            return Err(Miss::Changed {
+                key,
+                detail: "digest mismatch",
+            });
+        }
+    }
+    Ok((key, value, fresh))
+}
+
+/// Runs blocking store I/O off the async workers.
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(join) => Err(join.to_string()),
+    }
+}
+
+/// Asks the component for object bytes `range` of the replayed request, without the offer, and
+/// forwards its body.
+async fn resend(
+    replay: &Replay,
+    runtime: &EdgeRuntime,
+    range: Range<u64>,
+    tx: &Sender,
+) -> Result<(), String> {
+    let mut request = Request::builder()
+        .method(http::Method::GET)
+        .uri(replay.uri.clone())
+        .body(Empty::<Bytes>::new())
+        .expect("a GET with a valid URI");
+    let headers = request.headers_mut();
+    headers.clone_from(&replay.headers);
+    for name in [OFFER_HEADER, "range", "if-range", "if-none-match"] {
+        headers.remove(name);
+    }
+    let wanted = format!("bytes={}-{}", range.start, range.end - 1);
+    headers.insert(
+        http::header::RANGE,
+        HeaderValue::try_from(wanted).expect("digits"),
+    );
+    let response = runtime
+        .handle(request)
+        .await
+        .map_err(|e| format!("the component failed: {e}"))?;
+    let content_range = response
+        .headers()
+        .get(http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expected = format!("bytes {}-{}/", range.start, range.end - 1);
+    if response.status() != StatusCode::PARTIAL_CONTENT || !content_range.starts_with(&expected) {
+        return Err(format!(
+            "the component answered {} ({content_range:?}) for the rest",
+            response.status()
+        ));
+    }
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("the rest of the body failed: {e:?}"))?;
+        if tx.send(Ok(frame)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A response body fed by the task sending the plan.
+struct ChannelBody {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BodyError>>,
+    left: u64,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.left = self.left.saturating_sub(data.len() as u64);
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
+
+/// Re-hashes every remembered chunk, `bytes_per_sec` at most, one [`scrub_pass`] every `every`.
+pub async fn scrub(
+    handoff: Arc<Handoff>,
+    kv: Arc<dyn KvBackend>,
+    metrics: Metrics,
+    bytes_per_sec: u64,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        scrub_pass(&handoff, &kv, &metrics, bytes_per_sec).await;
+    }
+}
+
+/// One pass over the chunks remembered as verified, paced to `bytes_per_sec`: a chunk whose
+/// bytes decayed under an unchanged stamp is forgotten (so its next send hashes it, finds it
+/// changed and hands the rest to the component, which drops and refills it), logged and counted
+/// in `cdn_edge_scrub_mismatches_total`. Chunks gone or rewritten since are forgotten quietly.
+/// Returns how many decayed chunks it found.
+pub async fn scrub_pass(
+    handoff: &Handoff,
+    kv: &Arc<dyn KvBackend>,
+    metrics: &Metrics,
+    bytes_per_sec: u64,
+) -> u64 {
+    let bytes_per_sec = bytes_per_sec.max(1);
+    let entries: Vec<(String, Remembered)> = handoff
+        .lock()
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let started = tokio::time::Instant::now();
+    let (mut scrubbed, mut decayed) = (0u64, 0u64);
+    for (key, entry) in entries {
+        let kv = kv.clone();
+        let checked_key = key.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            check_chunk(&*kv, checked_key, entry.digest, entry.stamp.len, None)
+                .map(|(_, value, _)| value.stamp == entry.stamp)
+        })
+        .await
+        .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
+        match outcome {
+            Ok(true) => {
+                scrubbed += entry.stamp.len;
+                metrics.scrubbed(entry.stamp.len, false);
+            }
+            // Rewritten while hashed: the next send hashes it anyway.
+            Ok(false) | Err(Miss::Missing(_)) => handoff.forget_if(&key, entry),
+            Err(Miss::Changed { detail, .. }) => {
+                scrubbed += entry.stamp.len;
+                decayed += 1;
+                metrics.scrubbed(entry.stamp.len, true);
+                handoff.forget_if(&key, entry);
+                tracing::warn!(
+                    %key,
+                    detail,
+                    "scrub: a cached chunk changed at rest; its next request refills it"
+                );
+            }
+            Err(e) => tracing::warn!(%key, error = %e, "scrub: reading a cached chunk"),
+        }
+        // Pace: never ahead of bytes_per_sec since the pass started.
+        let due = Duration::from_secs_f64(scrubbed as f64 / bytes_per_sec as f64);
+        tokio::time::sleep_until(started + due).await;
+    }
+    decayed
+}
+
+impl Handoff {
+    /// Forgets `key` if it is still remembered as `entry`.
+    fn forget_if(&self, key: &str, entry: Remembered) {
+        let mut map = self.lock();
+        if map.get(key) == Some(&entry) {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "handoff_tests.rs"]
+mod tests;

@@ -1,0 +1,119 @@
+use super::*;
+use crate::DiskKv;
+
+fn store() -> (tempfile::TempDir, Arc<dyn KvBackend>) {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KvBackend> = Arc::new(DiskKv::open(dir.path()).unwrap());
+    (dir, kv)
+}
+
+fn chunk(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+}
+
+/// Changes bytes of a stored value in place, as a failing disk or a hand would, after the
+/// file system clock has moved on from its write.
+fn flip_in_place(dir: &std::path::Path, key: &str, at: u64) {
+    std::thread::sleep(Duration::from_millis(20));
+    let path = dir.join(protocol::kv_name::encode_key(key));
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(&[0x5a; 16], at).unwrap();
+}
+
+#[tokio::test]
+async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
+    let (dir, kv) = store();
+    let handoff = Handoff::new("s3cret", 64 << 10);
+    let bytes = chunk(1, 100_000);
+    let digest = chunk_digest(&bytes);
+    kv.set("chunk/film/v1/0", &bytes).unwrap();
+    let len = bytes.len() as u64;
+    let key = || "chunk/film/v1/0".to_owned();
+
+    handoff.verified(kv.clone(), key(), digest, len).await.unwrap();
+    assert_eq!(handoff.remembered(), 1);
+    let known = handoff.lock().get("chunk/film/v1/0").copied();
+    let (_, _, hashed) = check_chunk(&*kv, key(), digest, len, known).unwrap();
+    assert!(!hashed, "an unchanged file is not hashed again");
+
+    flip_in_place(dir.path(), "chunk/film/v1/0", 5000);
+    let miss = handoff
+        .verified(kv.clone(), key(), digest, len)
+        .await
+        .unwrap_err();
+    assert!(matches!(miss, Miss::Changed { .. }), "{miss}");
+    assert_eq!(handoff.remembered(), 0, "a changed chunk is forgotten");
+
+    // Refilled (a new file): verified again.
+    kv.set("chunk/film/v1/0", &bytes).unwrap();
+    handoff.verified(kv.clone(), key(), digest, len).await.unwrap();
+    assert_eq!(handoff.remembered(), 1);
+
+    // Wrong length and missing are misses too, never bytes.
+    kv.set("chunk/film/v1/1", &bytes[1..]).unwrap();
+    let miss = handoff
+        .verified(kv.clone(), "chunk/film/v1/1".into(), digest, len)
+        .await
+        .unwrap_err();
+    assert!(matches!(miss, Miss::Changed { .. }), "{miss}");
+    let miss = handoff
+        .verified(kv.clone(), "chunk/film/v1/2".into(), digest, len)
+        .await
+        .unwrap_err();
+    assert!(matches!(miss, Miss::Missing(_)), "{miss}");
+}
+
+#[tokio::test]
+async fn the_scrub_finds_decay_under_an_unchanged_stamp_at_its_pace() {
+    let (_dir, kv) = store();
+    let handoff = Handoff::new("s3cret", 64 << 10);
+    let metrics = Metrics::default();
+    let len = 64 << 10;
+    for i in 0..8 {
+        let bytes = chunk(i, len);
+        let key = format!("chunk/film/v1/{i}");
+        kv.set(&key, &bytes).unwrap();
+        handoff
+            .verified(kv.clone(), key, chunk_digest(&bytes), len as u64)
+            .await
+            .unwrap();
+    }
+    // Decay keeps the file's stamp: remember chunk 3 with the digest its bytes had before.
+    let key = "chunk/film/v1/3";
+    let mut entry = handoff.lock()[key];
+    entry.digest = chunk_digest(b"what chunk 3 held when it was verified");
+    handoff.lock().insert(key.to_owned(), entry);
+    kv.delete("chunk/film/v1/7").unwrap();
+
+    let started = std::time::Instant::now();
+    let decayed = scrub_pass(&handoff, &kv, &metrics, 1 << 20).await;
+    let took = started.elapsed();
+    assert_eq!(decayed, 1);
+    assert_eq!(handoff.remembered(), 6, "the decayed and the deleted chunk are forgotten");
+    // 7 chunks of 64 KiB read at 1 MiB/s: at least 0.4 s.
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    let text = metrics.encode(
+        &crate::health::Health::new(None),
+        kv.as_ref(),
+        protocol::unix_now(),
+    );
+    assert!(text.contains("cdn_edge_scrub_mismatches_total 1"), "{text}");
+    assert!(
+        text.contains(&format!("cdn_edge_scrubbed_bytes_total {}", 7 * len)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_client_cannot_offer_the_handoff() {
+    let handoff = Handoff::new("s3cret", 64 << 10);
+    let mut headers = HeaderMap::new();
+    headers.insert(OFFER_HEADER, HeaderValue::from_static("forged"));
+    handoff.offer_on(&mut headers);
+    let offers: Vec<_> = headers.get_all(OFFER_HEADER).iter().collect();
+    assert_eq!(offers.len(), 1);
+    assert!(protocol::edge_cache::offer_accepted(
+        offers[0].to_str().unwrap(),
+        "s3cret"
+    ));
+}

@@ -68,6 +68,20 @@ pub struct Config {
     /// looking for bytes that decayed under an unchanged file; 0 = no scrub.
     #[serde(default = "default_scrub_bytes_per_sec")]
     pub scrub_bytes_per_sec: u64,
+    /// When the host hashes a cached chunk it sends itself (the cached-body handoff): `once`
+    /// per file (default; again whenever the file is replaced or changed, and in every new
+    /// process, with the scrub for decay under an unchanged file) or on `every_read`.
+    #[serde(default)]
+    pub verify_cached_chunks: VerifyChunks,
+}
+
+/// See [`Config::verify_cached_chunks`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyChunks {
+    #[default]
+    Once,
+    EveryRead,
 }
 
 /// See [`Config::platform_headers`].
@@ -107,7 +121,7 @@ fn default_client_stall_timeout() -> u64 {
 }
 
 fn default_response_buffer_bytes() -> usize {
-    256 << 10
+    1 << 20
 }
 
 fn default_scrub_bytes_per_sec() -> u64 {
@@ -137,6 +151,7 @@ pub struct Settings {
     pub client_limits: ClientLimits,
     /// 0 = no scrub.
     pub scrub_bytes_per_sec: u64,
+    pub verify_cached_chunks: VerifyChunks,
 }
 
 /// What one client may hold of the edge: connections open at once, how long a response waits
@@ -310,6 +325,7 @@ impl Config {
             outbound_timeouts,
             client_limits,
             scrub_bytes_per_sec: self.scrub_bytes_per_sec,
+            verify_cached_chunks: self.verify_cached_chunks,
         })
     }
 }

@@ -66,6 +66,7 @@ pub struct Handoff {
     offer: HeaderValue,
     remembered: Mutex<HashMap<String, Remembered>>,
     piece_bytes: usize,
+    every_read: bool,
 }
 
 /// What a handed-over response needs to ask the component again: the request as it reached
@@ -117,7 +118,15 @@ impl Handoff {
             offer: HeaderValue::try_from(offer_token(edge_secret)).expect("hex is a header value"),
             remembered: Mutex::new(HashMap::new()),
             piece_bytes: piece_bytes.max(4096),
+            every_read: false,
         }
+    }
+
+    /// Hash every chunk on every send instead of once per file (`verify_cached_chunks =
+    /// "every_read"`).
+    pub fn every_read(mut self, every_read: bool) -> Self {
+        self.every_read = every_read;
+        self
     }
 
     /// Removes any offer a client sent and adds this host's.
@@ -316,7 +325,11 @@ impl Handoff {
         digest: Digest,
         len: u64,
     ) -> Result<Arc<std::fs::File>, Miss> {
-        let known = self.lock().get(&key).copied();
+        let known = if self.every_read {
+            None
+        } else {
+            self.lock().get(&key).copied()
+        };
         let checked = tokio::task::spawn_blocking(move || check_chunk(&*kv, key, digest, len, known))
             .await
             .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
@@ -329,7 +342,7 @@ impl Handoff {
                 return Err(miss);
             }
         };
-        if fresh {
+        if fresh && !self.every_read {
             self.remember(
                 &key,
                 Remembered {

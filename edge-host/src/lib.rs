@@ -40,7 +40,9 @@ mod spin_kv;
 pub mod variables;
 mod wasi_kv;
 
-pub use config::{ClientLimits, Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings};
+pub use config::{
+    ClientLimits, Config, ConfigError, OutboundTimeouts, PlatformHeaders, Settings, VerifyChunks,
+};
 pub use kv::{DiskKv, KvBackend, KvError, Stamp, StoredValue};
 pub use runtime::{EdgeRuntime, RuntimeError, SharedState};
 
@@ -74,7 +76,10 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
         .variables
         .get("edge_secret")
         .ok()
-        .map(|secret| Arc::new(handoff::Handoff::new(&secret, body_chunk_bytes)));
+        .map(|secret| {
+            let every_read = settings.verify_cached_chunks == config::VerifyChunks::EveryRead;
+            Arc::new(handoff::Handoff::new(&secret, body_chunk_bytes).every_read(every_read))
+        });
     let shared = SharedState {
         kv: Arc::new(kv),
         health,

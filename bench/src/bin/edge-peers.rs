@@ -43,6 +43,10 @@ struct Args {
     /// Where to write the sweep as an SVG chart (e.g. docs/edge-throughput.svg).
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// An extra top-level line of edge-host's config, e.g. `verify_cached_chunks = "every_read"`
+    /// (repeatable).
+    #[arg(long)]
+    edge_setting: Vec<String>,
 }
 
 /// GB/s of `clients` concurrent whole downloads of `url` (total bytes over wall time).
@@ -211,6 +215,7 @@ fn main() -> anyhow::Result<()> {
         prefill_interval_secs: 0,
         edge_wasm: Some(std::fs::canonicalize(&args.component)?),
         max_uses: 1000,
+        edge_settings: args.edge_setting.join("\n"),
         ..Options::default()
     };
     let net = Network::start(&dir.join("net"), &opts)?;

@@ -26,6 +26,8 @@
 //! - [`main_api`]: main's answers (grant or denial, fill sources, JWKS), interpreted.
 //! - [`grant`]: session grants cached at the edge, so one download session asks main once.
 //! - [`keys`]: main's JWKS as cached here, and the local token check.
+//! - [`public`]: public objects (`/v1/public/{item}`, no token): main's public grant kept, the
+//!   plaintext served from the other zone.
 //! - [`prefill`]: filling the items the manifest pins to this edge.
 //! - [`policy`]: which items a zone keeps: the [`EvictionPolicy`] trait, LRU and the shipped LFU-DA.
 //! - [`zone`]: the byte budget of each cache zone, kept on the request path by reserving before
@@ -48,6 +50,7 @@ pub mod origin;
 pub use protocol::plan;
 pub mod policy;
 pub mod prefill;
+pub mod public;
 pub mod range;
 pub mod reply;
 pub mod route;

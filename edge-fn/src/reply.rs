@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(r.headers, expected);
         let plan: HandoffPlan = serde_json::from_slice(&r.body).unwrap();
         assert_eq!((plan.start, plan.end, plan.version), (10, 20, 2));
-        assert_eq!((plan.item.as_str(), plan.root.as_str()), ("film", info().root.as_str()));
+        assert_eq!(
+            (plan.item.as_str(), plan.root.as_str()),
+            ("film", info().root.as_str())
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub const CLIENT_ADDR_HEADER: &str = "spin-client-addr";
 pub enum Route {
     /// `GET|HEAD /v1/content/{item}`.
     Content(ContentRequest),
+    /// `GET|HEAD /v1/public/{item}`: a public object, no token.
+    Public(PublicRequest),
     /// `GET|HEAD /healthz`.
     Health,
     /// `POST /v1/internal/maintain` (or its older name `/v1/internal/prefill`), signed with the
@@ -30,6 +32,14 @@ pub struct ContentRequest {
     pub item: ItemId,
     pub token: Option<String>,
     pub session: Option<String>,
+    /// HEAD: headers only, nothing is filled.
+    pub head: bool,
+}
+
+/// A request for a public object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicRequest {
+    pub item: ItemId,
     /// HEAD: headers only, nothing is filled.
     pub head: bool,
 }
@@ -53,6 +63,16 @@ pub fn route(method: &str, path_with_query: &str) -> Result<Route, EdgeError> {
             item,
             token: query_param(query, "token").filter(|t| !t.is_empty()),
             session: query_param(query, "sid").filter(|s| !s.is_empty()),
+            head: method == "HEAD",
+        }));
+    }
+    if let Some(item) = path.strip_prefix("/v1/public/") {
+        let item = ItemId::parse(item).map_err(|_| EdgeError::NotFound)?;
+        if !read {
+            return Err(EdgeError::MethodNotAllowed("GET, HEAD"));
+        }
+        return Ok(Route::Public(PublicRequest {
+            item,
             head: method == "HEAD",
         }));
     }
@@ -113,6 +133,33 @@ pub fn client_ip(header: Option<&str>) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_public_objects_without_a_token() {
+        let poster = ItemId::parse("poster-1").unwrap();
+        assert_eq!(
+            route("GET", "/v1/public/poster-1?x=1").unwrap(),
+            Route::Public(PublicRequest {
+                item: poster.clone(),
+                head: false
+            })
+        );
+        assert_eq!(
+            route("HEAD", "/v1/public/poster-1").unwrap(),
+            Route::Public(PublicRequest {
+                item: poster,
+                head: true
+            })
+        );
+        assert!(matches!(
+            route("GET", "/v1/public/..%2Fetc"),
+            Err(EdgeError::NotFound)
+        ));
+        assert!(matches!(
+            route("POST", "/v1/public/poster-1"),
+            Err(EdgeError::MethodNotAllowed(_))
+        ));
+    }
 
     #[test]
     fn routes_content_with_token_and_session() {

@@ -191,10 +191,9 @@ impl Handoff {
             }
         };
         parts.headers.remove(HANDOFF_HEADER);
-        parts.headers.insert(
-            http::header::CONTENT_LENGTH,
-            HeaderValue::from(plan.len()),
-        );
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(plan.len()));
         runtime.metrics().handoff();
         let (tx, rx) = mpsc::channel(2);
         let len = plan.len();
@@ -330,9 +329,10 @@ impl Handoff {
         } else {
             self.lock().get(&key).copied()
         };
-        let checked = tokio::task::spawn_blocking(move || check_chunk(&*kv, key, digest, len, known))
-            .await
-            .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
+        let checked =
+            tokio::task::spawn_blocking(move || check_chunk(&*kv, key, digest, len, known))
+                .await
+                .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
         let (key, value, fresh) = match checked {
             Ok(checked) => checked,
             Err(miss) => {
@@ -364,7 +364,10 @@ fn check_chunk(
     len: u64,
     known: Option<Remembered>,
 ) -> Result<(String, crate::kv::StoredValue, bool), Miss> {
-    let Some(value) = kv.open_value(&key).map_err(|e| Miss::Store(e.to_string()))? else {
+    let Some(value) = kv
+        .open_value(&key)
+        .map_err(|e| Miss::Store(e.to_string()))?
+    else {
         return Err(Miss::Missing(key));
     };
     if value.len != len {

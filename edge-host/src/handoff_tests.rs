@@ -8,7 +8,9 @@ fn store() -> (tempfile::TempDir, Arc<dyn KvBackend>) {
 }
 
 fn chunk(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
 }
 
 /// Changes bytes of a stored value in place, as a failing disk or a hand would, after the
@@ -30,7 +32,10 @@ async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
     let len = bytes.len() as u64;
     let key = || "chunk/film/v1/0".to_owned();
 
-    handoff.verified(kv.clone(), key(), digest, len).await.unwrap();
+    handoff
+        .verified(kv.clone(), key(), digest, len)
+        .await
+        .unwrap();
     assert_eq!(handoff.remembered(), 1);
     let known = handoff.lock().get("chunk/film/v1/0").copied();
     let (_, _, hashed) = check_chunk(&*kv, key(), digest, len, known).unwrap();
@@ -46,7 +51,10 @@ async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
 
     // Refilled (a new file): verified again.
     kv.set("chunk/film/v1/0", &bytes).unwrap();
-    handoff.verified(kv.clone(), key(), digest, len).await.unwrap();
+    handoff
+        .verified(kv.clone(), key(), digest, len)
+        .await
+        .unwrap();
     assert_eq!(handoff.remembered(), 1);
 
     // Wrong length and missing are misses too, never bytes.
@@ -89,7 +97,11 @@ async fn the_scrub_finds_decay_under_an_unchanged_stamp_at_its_pace() {
     let decayed = scrub_pass(&handoff, &kv, &metrics, 1 << 20).await;
     let took = started.elapsed();
     assert_eq!(decayed, 1);
-    assert_eq!(handoff.remembered(), 6, "the decayed and the deleted chunk are forgotten");
+    assert_eq!(
+        handoff.remembered(),
+        6,
+        "the decayed and the deleted chunk are forgotten"
+    );
     // 7 chunks of 64 KiB read at 1 MiB/s: at least 0.4 s.
     assert!(took >= Duration::from_millis(400), "{took:?}");
     let text = metrics.encode(

@@ -72,14 +72,10 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
     ));
     let kv = health::MonitoredKv::new(DiskKv::open(&settings.kv_dir)?, health.clone());
     let body_chunk_bytes = settings.client_limits.body_chunk_bytes();
-    let handoff = settings
-        .variables
-        .get("edge_secret")
-        .ok()
-        .map(|secret| {
-            let every_read = settings.verify_cached_chunks == config::VerifyChunks::EveryRead;
-            Arc::new(handoff::Handoff::new(&secret, body_chunk_bytes).every_read(every_read))
-        });
+    let handoff = settings.variables.get("edge_secret").ok().map(|secret| {
+        let every_read = settings.verify_cached_chunks == config::VerifyChunks::EveryRead;
+        Arc::new(handoff::Handoff::new(&secret, body_chunk_bytes).every_read(every_read))
+    });
     let shared = SharedState {
         kv: Arc::new(kv),
         health,
@@ -131,8 +127,10 @@ pub async fn run(
         let secret = secret.unwrap_or_default();
         tokio::spawn(prefill::run_ticker(runtime.clone(), secret, interval))
     });
+    // Hashing every send leaves nothing for the scrub to find.
+    let remembers = settings.verify_cached_chunks == config::VerifyChunks::Once;
     let scrub = match (runtime.handoff(), settings.scrub_bytes_per_sec) {
-        (Some(handoff), rate) if rate > 0 => Some(tokio::spawn(handoff::scrub(
+        (Some(handoff), rate) if rate > 0 && remembers => Some(tokio::spawn(handoff::scrub(
             handoff.clone(),
             runtime.kv(),
             runtime.metrics().clone(),

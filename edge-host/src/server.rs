@@ -11,12 +11,12 @@
 use crate::config::{ClientLimits, PlatformHeaders};
 use crate::handoff::Replay;
 use crate::runtime::EdgeRuntime;
-use protocol::edge_cache::{HANDOFF_HEADER, OFFER_HEADER};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use protocol::edge_cache::{HANDOFF_HEADER, OFFER_HEADER};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -125,7 +125,10 @@ mod tests {
         assert!(!offer_accepted(&token, "other"));
         assert!(!offer_accepted("", "s3cret"));
         assert!(!offer_accepted("1", "s3cret"));
-        assert!(!offer_accepted(&token.to_uppercase().replace('A', "B"), "s3cret"));
+        assert!(!offer_accepted(
+            &token.to_uppercase().replace('A', "B"),
+            "s3cret"
+        ));
     }
 
     #[test]

@@ -450,6 +450,29 @@ impl Network {
         regions: &[&str],
         path: &Path,
     ) -> anyhow::Result<serde_json::Value> {
+        self.ingest_as(id, title, level, regions, false, path)
+    }
+
+    /// Ingests the file at `path` as a public object (a poster, a trailer): never rented, served
+    /// by the edges at `/v1/public/{id}` without a token.
+    pub fn ingest_public(
+        &self,
+        id: &str,
+        title: &str,
+        path: &Path,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.ingest_as(id, title, None, &[], true, path)
+    }
+
+    fn ingest_as(
+        &self,
+        id: &str,
+        title: &str,
+        level: Option<u8>,
+        regions: &[&str],
+        public: bool,
+        path: &Path,
+    ) -> anyhow::Result<serde_json::Value> {
         let file =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut url = format!(
@@ -462,6 +485,9 @@ impl Network {
         }
         if !regions.is_empty() {
             url.push_str(&format!("&regions={}", regions.join(",")));
+        }
+        if public {
+            url.push_str("&public=true");
         }
         let resp = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(600))

@@ -19,9 +19,7 @@ use crate::lease::SystemClock;
 use crate::meta::layout_of;
 use crate::plan::{chunk_indices, pieces};
 use crate::range::{RangeChoice, choose};
-use crate::reply::{
-    EdgeError, content_head, etag, handoff_reply, none_match, not_modified_head,
-};
+use crate::reply::{EdgeError, content_head, etag, handoff_reply, none_match, not_modified_head};
 use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, platform_client_ip};
 use crate::serve::{BodyPieces, may_store};
 use crate::zone::{Admit, Zone, record_access};

@@ -30,7 +30,7 @@ pub fn config() -> Result<EdgeConfig, EdgeError> {
 /// answers, under this edge's outbound timeouts, and reads the whole (small, JSON) answer. A main
 /// that does not answer in time is unreachable, as a dead one is; so are they all, the last
 /// failure is returned.
-async fn call(
+pub(super) async fn call(
     config: &EdgeConfig,
     what: &str,
     request: impl Fn(&str) -> Request,
@@ -66,7 +66,7 @@ async fn call_one(
 }
 
 /// A request to the main at `base` carrying this edge's credential.
-fn edge_request(
+pub(super) fn edge_request(
     config: &EdgeConfig,
     base: &str,
     method: Method,

@@ -6,6 +6,7 @@
 //!   [`crate::Origin`].
 //! - `main_client`: calls to main (JWKS, authorize, manifest, fill sources).
 //! - `content`: the download endpoint, streaming.
+//! - `public`: public objects (no token), opened and served from the other zone.
 //! - `maintain`: the scheduled maintenance call (eviction, pins, purges, prefill).
 
 mod content;
@@ -13,6 +14,7 @@ mod io;
 mod main_client;
 mod maintain;
 mod outbound;
+mod public;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
@@ -37,6 +39,7 @@ async fn handle(request: IncomingRequest, out: ResponseOutparam) {
             io::send_reply(out, reply).await;
         }
         Ok(Route::Content(content)) => content::serve(&request, content, out).await,
+        Ok(Route::Public(public)) => public::serve(&request, public, out).await,
         Ok(Route::Maintain) => match internal_call(&request, &method, &path) {
             Ok(()) => {
                 let query = path.split_once('?').map_or("", |(_, q)| q);

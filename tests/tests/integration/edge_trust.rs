@@ -180,7 +180,8 @@ fn walk(net: &Network, dir: &Path) {
     // response back to the component, which dropped the chunk, counted it and refilled it.
     let log = net.edges[0].server.log_tail();
     assert_eq!(
-        log.matches("handing the rest of a cached response back").count(),
+        log.matches("handing the rest of a cached response back")
+            .count(),
         1,
         "{log}"
     );

@@ -10,6 +10,7 @@ mod edge_component;
 mod edge_trust;
 mod fuzz_corpus;
 mod network;
+mod public_objects;
 mod restart;
 mod stalled_readers;
 mod stuck_parent;

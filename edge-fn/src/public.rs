@@ -17,7 +17,7 @@ use crate::cache::Cache;
 use crate::fill::{cache_get, cache_set};
 use crate::meta::layout_of;
 use crate::range::RangeChoice;
-use crate::reply::{ContentHead, EdgeError};
+use crate::reply::{ContentHead, EdgeError, range_head};
 
 /// How long browsers and shared caches may keep a public object (`Cache-Control: public,
 /// max-age=…`). An object version never changes (a new version has a new ETag), so this only
@@ -106,43 +106,17 @@ pub fn public_head(
     choice: &RangeChoice,
     hit: bool,
 ) -> Result<ContentHead, EdgeError> {
-    let len = grant.object.plaintext_len;
-    let body = choice.bytes(len).ok_or(EdgeError::Unsatisfiable { len })?;
-    let mut headers = vec![
-        ("accept-ranges".to_owned(), "bytes".to_owned()),
-        ("etag".to_owned(), public_etag(grant)),
-        (
-            "cache-control".to_owned(),
-            format!("public, max-age={PUBLIC_MAX_AGE_SECS}"),
-        ),
-        (
-            "content-type".to_owned(),
-            "application/octet-stream".to_owned(),
-        ),
-        (
-            "content-length".to_owned(),
-            (body.end - body.start).to_string(),
-        ),
-        (
-            "x-cache".to_owned(),
-            if hit { "HIT" } else { "MISS" }.to_owned(),
-        ),
-    ];
-    let status = match choice {
-        RangeChoice::Partial(r) => {
-            headers.push((
-                "content-range".to_owned(),
-                format!("bytes {}-{}/{len}", r.start, r.end - 1),
-            ));
-            206
-        }
-        _ => 200,
-    };
-    Ok(ContentHead {
-        status,
-        headers,
-        body,
-    })
+    range_head(
+        grant.object.plaintext_len,
+        choice,
+        public_etag(grant),
+        public_cache_control(),
+        hit,
+    )
+}
+
+fn public_cache_control() -> String {
+    format!("public, max-age={PUBLIC_MAX_AGE_SECS}")
 }
 
 /// The head of a 304 answer for a public object.
@@ -151,10 +125,7 @@ pub fn public_not_modified(grant: &PublicGrant) -> ContentHead {
         status: 304,
         headers: vec![
             ("etag".to_owned(), public_etag(grant)),
-            (
-                "cache-control".to_owned(),
-                format!("public, max-age={PUBLIC_MAX_AGE_SECS}"),
-            ),
+            ("cache-control".to_owned(), public_cache_control()),
             ("accept-ranges".to_owned(), "bytes".to_owned()),
         ],
         body: 0..0,

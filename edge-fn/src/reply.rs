@@ -241,12 +241,23 @@ pub fn content_head(
     choice: &RangeChoice,
     hit: bool,
 ) -> Result<ContentHead, EdgeError> {
-    let len = info.object_len;
+    range_head(info.object_len, choice, etag(info), PRIVATE.to_owned(), hit)
+}
+
+/// The head of a 200/206 answer with bytes `choice` of a representation `len` bytes long, its
+/// `etag` and `cache_control`; `hit` says whether every byte came from the cache.
+pub fn range_head(
+    len: u64,
+    choice: &RangeChoice,
+    etag: String,
+    cache_control: String,
+    hit: bool,
+) -> Result<ContentHead, EdgeError> {
     let body = choice.bytes(len).ok_or(EdgeError::Unsatisfiable { len })?;
     let mut headers = vec![
         ("accept-ranges".to_owned(), "bytes".to_owned()),
-        ("etag".to_owned(), etag(info)),
-        ("cache-control".to_owned(), PRIVATE.to_owned()),
+        ("etag".to_owned(), etag),
+        ("cache-control".to_owned(), cache_control),
         (
             "content-type".to_owned(),
             "application/octet-stream".to_owned(),

@@ -54,7 +54,9 @@ fn defaults_and_absolute_paths() {
         AllowedOutboundHosts::default()
     );
     assert_eq!(settings.client_limits, ClientLimits::default());
-    assert_eq!(settings.client_limits.body_chunk_bytes(), 64 << 10);
+    assert_eq!(settings.client_limits.body_chunk_bytes(), 256 << 10);
+    assert_eq!(settings.scrub_bytes_per_sec, 16 << 20);
+    assert_eq!(settings.verify_cached_chunks, crate::VerifyChunks::Once);
 }
 
 #[test]

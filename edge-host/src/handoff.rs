@@ -158,6 +158,14 @@ impl Handoff {
         self.lock().remove(key);
     }
 
+    /// Forgets `key` if it is still remembered as `entry`.
+    fn forget_if(&self, key: &str, entry: Remembered) {
+        let mut map = self.lock();
+        if map.get(key) == Some(&entry) {
+            map.remove(key);
+        }
+    }
+
     /// Turns the component's handoff `response` into the content response: reads its plan and
     /// streams the planned bytes. A plan that cannot be read is the component's bug: 500.
     pub async fn take_over(
@@ -244,14 +252,16 @@ impl Handoff {
         let kv = runtime.kv();
         let key = meta_key(&plan.item, plan.version);
         let stored = blocking({
-            let kv = kv.clone();
+            let (kv, key) = (kv.clone(), key.clone());
             move || kv.get(&key)
         })
         .await
-        .map_err(|e| Miss::Store(e.to_string()))?
-        .ok_or_else(|| Miss::Missing(meta_key(&plan.item, plan.version)))?;
+        .map_err(Miss::Store)?;
+        let Some(stored) = stored else {
+            return Err(Some(Miss::Missing(key)));
+        };
         let meta = CheckedMeta::check(&stored, &plan.root).map_err(|_| Miss::Changed {
-            key: meta_key(&plan.item, plan.version),
+            key,
             detail: "does not match the root",
         })?;
         let layout = meta.header.layout();
@@ -552,16 +562,6 @@ pub async fn scrub_pass(
         tokio::time::sleep_until(started + due).await;
     }
     decayed
-}
-
-impl Handoff {
-    /// Forgets `key` if it is still remembered as `entry`.
-    fn forget_if(&self, key: &str, entry: Remembered) {
-        let mut map = self.lock();
-        if map.get(key) == Some(&entry) {
-            map.remove(key);
-        }
-    }
 }
 
 #[cfg(test)]

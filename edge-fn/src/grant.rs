@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use protocol::edge_cache::SessionPass;
 use protocol::{Grant, ItemId};
 use serde::{Deserialize, Serialize};
 
@@ -38,28 +39,50 @@ impl CachedGrant {
     /// Whether the grant may still be used at `now` instead of asking main: before half of its
     /// idle window has passed.
     pub fn usable(&self, now: u64) -> bool {
+        now >= self.granted_at && now < self.usable_until()
+    }
+
+    /// The unix second from which main is asked again: half the idle window after the grant.
+    pub fn usable_until(&self) -> u64 {
         let window = self.grant.expires_at.saturating_sub(self.granted_at);
-        now >= self.granted_at && now < self.granted_at + window / 2
+        self.granted_at + window / 2
     }
 }
 
 /// The cached grant under `key` for `item`, if still usable at `now`.
-pub fn cached_grant<C: Cache>(cache: &C, key: &str, item: &ItemId, now: u64) -> Option<Grant> {
+pub fn cached_grant<C: Cache>(
+    cache: &C,
+    key: &str,
+    item: &ItemId,
+    now: u64,
+) -> Option<CachedGrant> {
     let stored: CachedGrant = serde_json::from_slice(&cache_get(cache, key)?).ok()?;
-    (stored.usable(now) && stored.grant.object.item == *item).then_some(stored.grant)
+    (stored.usable(now) && stored.grant.object.item == *item).then_some(stored)
 }
 
-/// Keeps `grant`, given by main at `now`, under `key`.
-pub fn keep_grant<C: Cache>(cache: &C, key: &str, grant: &Grant, now: u64) {
+/// Keeps `grant`, given by main at `now`, under `key`; returns it as kept.
+pub fn keep_grant<C: Cache>(cache: &C, key: &str, grant: Grant, now: u64) -> CachedGrant {
     let stored = CachedGrant {
         granted_at: now,
-        grant: grant.clone(),
+        grant,
     };
     cache_set(
         cache,
         key,
         &serde_json::to_vec(&stored).expect("plain struct serializes"),
     );
+    stored
+}
+
+/// The pass edge-host may use for the session whose grant is kept under `key`
+/// ([`protocol::edge_cache::SessionPass`]): until the grant would be asked again, and never past
+/// the token's own expiry `token_expires_at`.
+pub fn session_pass(key: &str, kept: &CachedGrant, token_expires_at: u64) -> SessionPass {
+    SessionPass {
+        key: key.to_owned(),
+        until: kept.usable_until().min(token_expires_at),
+        object: kept.grant.object.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +121,14 @@ mod tests {
         let cache = MemoryCache::default();
         let key = grant_key("tok", None, "10.0.0.1".parse().unwrap());
         assert_eq!(cached_grant(&cache, &key, &o.info.item, 1000), None);
-        keep_grant(&cache, &key, &grant(&o, 1900), 1000);
+        let kept = keep_grant(&cache, &key, grant(&o, 1900), 1000);
+        assert_eq!(kept.usable_until(), 1450);
+        assert_eq!(session_pass(&key, &kept, 5000).until, 1450);
+        assert_eq!(
+            session_pass(&key, &kept, 1200).until,
+            1200,
+            "the token ends first"
+        );
         assert!(cached_grant(&cache, &key, &o.info.item, 1000).is_some());
         assert!(cached_grant(&cache, &key, &o.info.item, 1449).is_some());
         assert_eq!(cached_grant(&cache, &key, &o.info.item, 1450), None);

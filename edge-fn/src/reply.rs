@@ -198,8 +198,13 @@ pub fn none_match(if_none_match: Option<&str>, etag: &str) -> bool {
 /// The answer that hands a content response over to edge-host ([`protocol::edge_cache`]): the
 /// content head without `content-length` (the body is the plan, not the content; the host sets
 /// the length) and with the handoff header, and the plan of the bytes `head.body` of `info` as
-/// its body. The other headers are the client's, as the component would have sent them.
-pub fn handoff_reply(info: &ObjectInfo, head: ContentHead) -> ErrorReply {
+/// its body. The other headers are the client's, as the component would have sent them. `pass`
+/// lets the host answer the session's later requests alone.
+pub fn handoff_reply(
+    info: &ObjectInfo,
+    head: ContentHead,
+    pass: Option<protocol::edge_cache::SessionPass>,
+) -> ErrorReply {
     use protocol::edge_cache::{HANDOFF_HEADER, HandoffPlan};
     let plan = HandoffPlan {
         item: info.item.clone(),
@@ -207,6 +212,7 @@ pub fn handoff_reply(info: &ObjectInfo, head: ContentHead) -> ErrorReply {
         root: info.root.clone(),
         start: head.body.start,
         end: head.body.end,
+        pass,
     };
     let mut headers: Vec<_> = head
         .headers
@@ -339,7 +345,7 @@ mod tests {
     fn a_handoff_keeps_the_head_but_its_length_and_plans_the_range() {
         use protocol::edge_cache::{HANDOFF_HEADER, HandoffPlan};
         let head = content_head(&info(), &RangeChoice::Partial(10..20), true).unwrap();
-        let r = handoff_reply(&info(), head.clone());
+        let r = handoff_reply(&info(), head.clone(), None);
         assert_eq!(r.status, 206);
         let mut expected: Vec<_> = head
             .headers

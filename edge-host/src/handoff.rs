@@ -18,6 +18,13 @@
 //! component reads through its own per-read check, drops and counts what changed, refills it from
 //! a parent and streams the rest. The client sees one response with the right bytes.
 //!
+//! **Sessions already granted** ([`crate::session`]): a plan may carry a session pass, which this
+//! module keeps; the session's later GETs are then planned by the host itself and sent the same
+//! way, without an instance.
+//!
+//! The object's meta is remembered like a chunk, with its file's stamp, so that a small range of
+//! a large object does not re-read and re-hash its whole digest list on every request.
+//!
 //! A response holds at most two pieces of `piece_bytes` in its channel (plus the one hyper is
 //! writing), as the component's own responses do, so a client that reads nothing costs little.
 
@@ -31,13 +38,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Body, Frame, SizeHint};
 use protocol::edge_cache::{
     CheckedMeta, HANDOFF_HEADER, HandoffPlan, MAX_PLAN_BYTES, OFFER_HEADER, chunk_key, meta_key,
     offer_token,
 };
-use protocol::plan::{Piece, pieces};
+use protocol::plan::{Piece, chunk_indices, pieces};
 use protocol::sealed::{Digest, HEADER_LEN, chunk_digest};
 use tokio::sync::mpsc;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
@@ -48,10 +55,13 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::kv::{KvBackend, Stamp};
 use crate::metrics::Metrics;
 use crate::runtime::EdgeRuntime;
+use crate::session::{Answer, Passes};
 
 /// The most chunks remembered as verified (about 150 bytes each); past it the memory is
 /// cleared and chunks are hashed again as they are sent.
 const MAX_REMEMBERED: usize = 1 << 20;
+/// The most object metas remembered as verified (each up to 32 bytes per chunk of its object).
+const MAX_METAS: usize = 1024;
 
 /// A chunk as last verified: its file's stamp and the digest it matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +70,23 @@ struct Remembered {
     digest: Digest,
 }
 
-/// The host side of the handoff: the offer and the memory of verified chunks.
+/// An object's meta as last verified: its file's stamp, the root it matched, and its contents.
+#[derive(Debug)]
+struct KnownMeta {
+    stamp: Stamp,
+    root: String,
+    meta: CheckedMeta,
+    stored: Bytes,
+}
+
+/// The host side of the handoff: the offer, the memory of verified chunks and metas, and the
+/// session passes.
 #[derive(Debug)]
 pub struct Handoff {
     offer: HeaderValue,
     remembered: Mutex<HashMap<String, Remembered>>,
+    metas: Mutex<HashMap<String, Arc<KnownMeta>>>,
+    passes: Passes,
     piece_bytes: usize,
     every_read: bool,
 }
@@ -86,6 +108,8 @@ enum Miss {
     Changed { key: String, detail: &'static str },
     /// The store failed.
     Store(String),
+    /// Answering would read the disk or hash (asked of an inline read only).
+    WouldBlock,
 }
 
 impl Miss {
@@ -94,6 +118,7 @@ impl Miss {
             Miss::Missing(_) => "missing",
             Miss::Changed { .. } => "changed",
             Miss::Store(_) => "store_error",
+            Miss::WouldBlock => "would_block",
         }
     }
 }
@@ -104,6 +129,7 @@ impl std::fmt::Display for Miss {
             Miss::Missing(what) => write!(f, "{what} is not cached"),
             Miss::Changed { key, detail } => write!(f, "{key} changed at rest ({detail})"),
             Miss::Store(e) => write!(f, "{e}"),
+            Miss::WouldBlock => write!(f, "the bytes are not in memory"),
         }
     }
 }
@@ -117,6 +143,8 @@ impl Handoff {
         Self {
             offer: HeaderValue::try_from(offer_token(edge_secret)).expect("hex is a header value"),
             remembered: Mutex::new(HashMap::new()),
+            metas: Mutex::new(HashMap::new()),
+            passes: Passes::default(),
             piece_bytes: piece_bytes.max(4096),
             every_read: false,
         }
@@ -138,6 +166,11 @@ impl Handoff {
     /// How many chunks are remembered as verified.
     pub fn remembered(&self) -> usize {
         self.lock().len()
+    }
+
+    /// The session passes held.
+    pub fn passes(&self) -> &Passes {
+        &self.passes
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
@@ -188,7 +221,7 @@ impl Handoff {
                 Ok(plan)
             }
         });
-        let plan = match plan {
+        let mut plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
                 tracing::error!(error = %e, "the component handed over an unreadable plan");
@@ -198,11 +231,155 @@ impl Handoff {
                 );
             }
         };
+        if let Some(pass) = plan.pass.take() {
+            self.passes.keep(pass, protocol::unix_now());
+        }
         parts.headers.remove(HANDOFF_HEADER);
+        runtime.metrics().handoff();
+        self.stream(parts, plan, replay, runtime)
+    }
+
+    /// Answers a request of a session this host holds a pass for ([`crate::session`]) without
+    /// the component: `None` when the component must answer it (no pass, or bytes not cached).
+    pub async fn answer_alone(
+        self: &Arc<Self>,
+        method: &http::Method,
+        replay: &Replay,
+        runtime: &EdgeRuntime,
+    ) -> Option<Response<HyperOutgoingBody>> {
+        let path_and_query = replay.uri.path_and_query()?.as_str();
+        let answer = self.passes.answer(
+            method,
+            path_and_query,
+            &replay.headers,
+            protocol::unix_now(),
+        )?;
+        let (head, plan) = match answer {
+            Answer::NotModified(head) => {
+                let (parts, ()) = head_parts(&head)?.into_parts();
+                runtime.metrics().session_answer();
+                let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
+                return Some(Response::from_parts(parts, body));
+            }
+            Answer::Send { head, plan } => (head, plan),
+        };
+        if plan.len() <= self.piece_bytes as u64 {
+            // One piece: read and verified in one go and answered whole — no task, no channel;
+            // right here when every byte is in memory and verified before (a session's small
+            // ranges), else on a blocking thread.
+            let kv = runtime.kv();
+            let read = match self.read_small(&*kv, &plan, true) {
+                Err(Miss::WouldBlock) => {
+                    let (this, small) = (self.clone(), plan.clone());
+                    tokio::task::spawn_blocking(move || this.read_small(&*kv, &small, false))
+                        .await
+                        .unwrap_or_else(|join| Err(Miss::Store(join.to_string())))
+                }
+                read => read,
+            };
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(miss) => {
+                    runtime.metrics().handoff_fallback(miss.reason());
+                    tracing::debug!(item = %plan.item, reason = %miss, "a session's range goes to the component");
+                    return None;
+                }
+            };
+            let (parts, ()) = head_parts(&head)?.into_parts();
+            runtime.metrics().session_answer();
+            let body = Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            return Some(Response::from_parts(parts, body));
+        }
+        if !self.all_cached(runtime, &plan).await {
+            return None;
+        }
+        let (parts, ()) = head_parts(&head)?.into_parts();
+        runtime.metrics().session_answer();
+        Some(self.stream(parts, plan, replay.clone(), runtime.clone()))
+    }
+
+    /// The bytes of a small `plan`, verified, read on the calling thread. `inline`: only if
+    /// that cannot block — meta and chunks verified before and their bytes in the page cache —
+    /// else [`Miss::WouldBlock`].
+    fn read_small(
+        &self,
+        kv: &dyn KvBackend,
+        plan: &HandoffPlan,
+        inline: bool,
+    ) -> Result<Bytes, Miss> {
+        if inline && self.every_read {
+            return Err(Miss::WouldBlock);
+        }
+        let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, inline)?;
+        let layout = known.meta.header.layout();
+        if plan.end > layout.object_len() {
+            return Err(Miss::Store(format!(
+                "plan ends at {} past the object's {} bytes",
+                plan.end,
+                layout.object_len()
+            )));
+        }
+        let mut out = Vec::with_capacity(plan.len() as usize);
+        for piece in pieces(&layout, plan.start..plan.end) {
+            match piece {
+                Piece::Header(r) => out.extend_from_slice(&known.stored[r]),
+                Piece::Trailer(r) => {
+                    out.extend_from_slice(&known.stored[HEADER_LEN + r.start..HEADER_LEN + r.end]);
+                }
+                Piece::Chunk { index, within } => {
+                    let key = chunk_key(&plan.item, plan.version, index);
+                    let sealed = layout.sealed_chunk_range(index);
+                    let digest = known.meta.digests[index as usize];
+                    let len = sealed.end - sealed.start;
+                    let file = self.chunk_sync(kv, key, digest, len, inline)?;
+                    let at = out.len();
+                    out.resize(at + within.len(), 0);
+                    read_at(&file, &mut out[at..], within.start as u64, inline)?;
+                }
+            }
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Whether the meta and every chunk `plan` touches are in the store now.
+    async fn all_cached(self: &Arc<Self>, runtime: &EdgeRuntime, plan: &HandoffPlan) -> bool {
+        let kv = runtime.kv();
+        let (item, version) = (plan.item.clone(), plan.version);
+        let Ok(meta) = self
+            .checked_meta(kv.clone(), &item, version, &plan.root)
+            .await
+        else {
+            return false;
+        };
+        let layout = meta.meta.header.layout();
+        if plan.end > layout.object_len() {
+            return false;
+        }
+        let keys: Vec<String> = chunk_indices(&pieces(&layout, plan.start..plan.end))
+            .map(|i| chunk_key(&item, version, i))
+            .collect();
+        blocking(move || {
+            keys.iter()
+                .try_fold(true, |all, key| Ok(all && kv.exists(key)?))
+                .map_err(|e: crate::kv::KvError| e)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// The response for `parts` whose body is `plan`'s bytes, sent by a task.
+    fn stream(
+        self: &Arc<Self>,
+        mut parts: http::response::Parts,
+        plan: HandoffPlan,
+        replay: Replay,
+        runtime: EdgeRuntime,
+    ) -> Response<HyperOutgoingBody> {
         parts
             .headers
             .insert(http::header::CONTENT_LENGTH, HeaderValue::from(plan.len()));
-        runtime.metrics().handoff();
         let (tx, rx) = mpsc::channel(2);
         let len = plan.len();
         tokio::spawn(self.clone().send(plan, replay, runtime, tx));
@@ -243,27 +420,17 @@ impl Handoff {
     /// Sends what it can; `Err(None)` when the client is gone, `Err(Some(miss))` when the rest
     /// from `*at` must come from the component.
     async fn send_cached(
-        &self,
+        self: &Arc<Self>,
         plan: &HandoffPlan,
         runtime: &EdgeRuntime,
         tx: &Sender,
         at: &mut u64,
     ) -> Result<(), Option<Miss>> {
         let kv = runtime.kv();
-        let key = meta_key(&plan.item, plan.version);
-        let stored = blocking({
-            let (kv, key) = (kv.clone(), key.clone());
-            move || kv.get(&key)
-        })
-        .await
-        .map_err(Miss::Store)?;
-        let Some(stored) = stored else {
-            return Err(Some(Miss::Missing(key)));
-        };
-        let meta = CheckedMeta::check(&stored, &plan.root).map_err(|_| Miss::Changed {
-            key,
-            detail: "does not match the root",
-        })?;
+        let known = self
+            .checked_meta(kv.clone(), &plan.item, plan.version, &plan.root)
+            .await?;
+        let (meta, stored) = (&known.meta, &known.stored);
         let layout = meta.header.layout();
         if plan.end > layout.object_len() {
             return Err(Some(Miss::Store(format!(
@@ -272,7 +439,6 @@ impl Handoff {
                 layout.object_len()
             ))));
         }
-        let stored = Bytes::from(stored);
         for piece in pieces(&layout, plan.start..plan.end) {
             match piece {
                 Piece::Header(r) => self.frame(tx, at, stored.slice(r)).await?,
@@ -292,6 +458,66 @@ impl Handoff {
             }
         }
         Ok(())
+    }
+
+    /// The meta of `item` version `version`, checked against `root` ([`Self::meta_sync`], on a
+    /// blocking thread).
+    async fn checked_meta(
+        self: &Arc<Self>,
+        kv: Arc<dyn KvBackend>,
+        item: &protocol::ItemId,
+        version: u32,
+        root: &str,
+    ) -> Result<Arc<KnownMeta>, Miss> {
+        let (this, item, root) = (self.clone(), item.clone(), root.to_owned());
+        tokio::task::spawn_blocking(move || this.meta_sync(&*kv, &item, version, &root, false))
+            .await
+            .unwrap_or_else(|join| Err(Miss::Store(join.to_string())))
+    }
+
+    /// The meta of `item` version `version`, checked against `root`: read and checked now
+    /// unless this process checked this very file against this root before (`inline`: then
+    /// [`Miss::WouldBlock`] instead of reading).
+    fn meta_sync(
+        &self,
+        kv: &dyn KvBackend,
+        item: &protocol::ItemId,
+        version: u32,
+        root: &str,
+        inline: bool,
+    ) -> Result<Arc<KnownMeta>, Miss> {
+        let key = meta_key(item, version);
+        let known = if self.every_read {
+            None
+        } else {
+            self.metas_lock().get(&key).cloned()
+        };
+        if inline && known.is_none() {
+            return Err(Miss::WouldBlock);
+        }
+        match check_meta(kv, key.clone(), root.to_owned(), known, !inline) {
+            Ok((known, fresh)) => {
+                if fresh && !self.every_read {
+                    let mut metas = self.metas_lock();
+                    if metas.len() >= MAX_METAS && !metas.contains_key(&key) {
+                        metas.clear();
+                    }
+                    metas.insert(key, known.clone());
+                }
+                Ok(known)
+            }
+            Err(Miss::WouldBlock) => Err(Miss::WouldBlock),
+            Err(miss) => {
+                self.metas_lock().remove(&key);
+                Err(miss)
+            }
+        }
+    }
+
+    fn metas_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<KnownMeta>>> {
+        self.metas
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn frame(&self, tx: &Sender, at: &mut u64, bytes: Bytes) -> Result<(), Option<Miss>> {
@@ -325,25 +551,42 @@ impl Handoff {
         Ok(())
     }
 
-    /// The chunk file at `key`, opened and known to hold bytes with `digest`: hashed now unless
-    /// this process hashed this very file before.
+    /// The chunk file at `key`, opened and known to hold bytes with `digest`
+    /// ([`Self::chunk_sync`], on a blocking thread).
     async fn verified(
-        &self,
+        self: &Arc<Self>,
         kv: Arc<dyn KvBackend>,
         key: String,
         digest: Digest,
         len: u64,
     ) -> Result<Arc<std::fs::File>, Miss> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.chunk_sync(&*kv, key, digest, len, false))
+            .await
+            .unwrap_or_else(|join| Err(Miss::Store(join.to_string())))
+            .map(Arc::new)
+    }
+
+    /// The chunk file at `key`, opened and known to hold bytes with `digest`: hashed now unless
+    /// this process hashed this very file before (`inline`: then [`Miss::WouldBlock`] instead of
+    /// hashing).
+    fn chunk_sync(
+        &self,
+        kv: &dyn KvBackend,
+        key: String,
+        digest: Digest,
+        len: u64,
+        inline: bool,
+    ) -> Result<std::fs::File, Miss> {
         let known = if self.every_read {
             None
         } else {
             self.lock().get(&key).copied()
         };
-        let checked =
-            tokio::task::spawn_blocking(move || check_chunk(&*kv, key, digest, len, known))
-                .await
-                .unwrap_or_else(|join| Err(Miss::Store(join.to_string())));
-        let (key, value, fresh) = match checked {
+        if inline && known.is_none() {
+            return Err(Miss::WouldBlock);
+        }
+        let (key, value, fresh) = match check_chunk(kv, key, digest, len, known, !inline) {
             Ok(checked) => checked,
             Err(miss) => {
                 if let Miss::Changed { key, .. } = &miss {
@@ -361,8 +604,80 @@ impl Handoff {
                 },
             );
         }
-        Ok(Arc::new(value.file))
+        Ok(value.file)
     }
+}
+
+/// Opens meta `key` and, unless `known` is this very file checked against `root`, reads and
+/// checks it. Returns the meta and whether it was checked now.
+fn check_meta(
+    kv: &dyn KvBackend,
+    key: String,
+    root: String,
+    known: Option<Arc<KnownMeta>>,
+    may_read: bool,
+) -> Result<(Arc<KnownMeta>, bool), Miss> {
+    let value = match kv.open_value(&key) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Err(Miss::Missing(key)),
+        Err(e) => return Err(Miss::Store(e.to_string())),
+    };
+    if let Some(known) = known.filter(|k| k.stamp == value.stamp && k.root == root) {
+        return Ok((known, false));
+    }
+    if !may_read {
+        return Err(Miss::WouldBlock);
+    }
+    let mut stored = vec![0; value.len as usize];
+    value
+        .file
+        .read_exact_at(&mut stored, 0)
+        .map_err(|e| Miss::Store(format!("reading {key}: {e}")))?;
+    let meta = CheckedMeta::check(&stored, &root).map_err(|_| Miss::Changed {
+        key,
+        detail: "does not match the root",
+    })?;
+    let known = KnownMeta {
+        stamp: value.stamp,
+        root,
+        meta,
+        stored: Bytes::from(stored),
+    };
+    Ok((Arc::new(known), true))
+}
+
+/// Fills `buf` from `file` at `offset`; `nowait`: only from the page cache (`preadv2` with
+/// `RWF_NOWAIT`), else [`Miss::WouldBlock`] — as on systems without it.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64, nowait: bool) -> Result<(), Miss> {
+    if !nowait {
+        return file
+            .read_exact_at(buf, offset)
+            .map_err(|e| Miss::Store(format!("reading a cached chunk: {e}")));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::io::{ReadWriteFlags, preadv2};
+        let want = buf.len();
+        let mut slices = [std::io::IoSliceMut::new(buf)];
+        match preadv2(file, &mut slices, offset, ReadWriteFlags::NOWAIT) {
+            Ok(n) if n == want => Ok(()),
+            _ => Err(Miss::WouldBlock),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, buf, offset);
+        Err(Miss::WouldBlock)
+    }
+}
+
+/// A response with the status and headers of `head`.
+fn head_parts(head: &edge_fn::ContentHead) -> Option<Response<()>> {
+    let mut response = Response::builder().status(head.status);
+    for (name, value) in &head.headers {
+        response = response.header(name.as_str(), value.as_str());
+    }
+    response.body(()).ok()
 }
 
 /// Opens chunk `key` and, unless `known` says this very file was verified, hashes it against
@@ -373,6 +688,7 @@ fn check_chunk(
     digest: Digest,
     len: u64,
     known: Option<Remembered>,
+    may_read: bool,
 ) -> Result<(String, crate::kv::StoredValue, bool), Miss> {
     let Some(value) = kv
         .open_value(&key)
@@ -391,6 +707,9 @@ fn check_chunk(
             stamp: value.stamp,
             digest,
         });
+    if fresh && !may_read {
+        return Err(Miss::WouldBlock);
+    }
     if fresh {
         let mut bytes = vec![0; len as usize];
         value
@@ -532,7 +851,7 @@ pub async fn scrub_pass(
         let kv = kv.clone();
         let checked_key = key.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            check_chunk(&*kv, checked_key, entry.digest, entry.stamp.len, None)
+            check_chunk(&*kv, checked_key, entry.digest, entry.stamp.len, None, true)
                 .map(|(_, value, _)| value.stamp == entry.stamp)
         })
         .await

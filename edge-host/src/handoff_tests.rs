@@ -25,7 +25,7 @@ fn flip_in_place(dir: &std::path::Path, key: &str, at: u64) {
 #[tokio::test]
 async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
     let (dir, kv) = store();
-    let handoff = Handoff::new("s3cret", 64 << 10);
+    let handoff = Arc::new(Handoff::new("s3cret", 64 << 10));
     let bytes = chunk(1, 100_000);
     let digest = chunk_digest(&bytes);
     kv.set("chunk/film/v1/0", &bytes).unwrap();
@@ -38,7 +38,7 @@ async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
         .unwrap();
     assert_eq!(handoff.remembered(), 1);
     let known = handoff.lock().get("chunk/film/v1/0").copied();
-    let (_, _, hashed) = check_chunk(&*kv, key(), digest, len, known).unwrap();
+    let (_, _, hashed) = check_chunk(&*kv, key(), digest, len, known, true).unwrap();
     assert!(!hashed, "an unchanged file is not hashed again");
 
     flip_in_place(dir.path(), "chunk/film/v1/0", 5000);
@@ -74,7 +74,7 @@ async fn a_chunk_is_hashed_once_per_file_and_again_after_any_change() {
 #[tokio::test]
 async fn the_scrub_finds_decay_under_an_unchanged_stamp_at_its_pace() {
     let (_dir, kv) = store();
-    let handoff = Handoff::new("s3cret", 64 << 10);
+    let handoff = Arc::new(Handoff::new("s3cret", 64 << 10));
     let metrics = Metrics::default();
     let len = 64 << 10;
     for i in 0..8 {
@@ -118,7 +118,7 @@ async fn the_scrub_finds_decay_under_an_unchanged_stamp_at_its_pace() {
 
 #[test]
 fn a_client_cannot_offer_the_handoff() {
-    let handoff = Handoff::new("s3cret", 64 << 10);
+    let handoff = Arc::new(Handoff::new("s3cret", 64 << 10));
     let mut headers = HeaderMap::new();
     headers.insert(OFFER_HEADER, HeaderValue::from_static("forged"));
     handoff.offer_on(&mut headers);
@@ -127,5 +127,124 @@ fn a_client_cannot_offer_the_handoff() {
     assert!(protocol::edge_cache::offer_accepted(
         offers[0].to_str().unwrap(),
         "s3cret"
+    ));
+}
+
+/// The meta (header || trailer) of a small sealed object, and its root in hex.
+fn sealed_meta() -> (Vec<u8>, String) {
+    use protocol::seal::{ContentKey, SealParams, seal_to_vec};
+    let params = SealParams {
+        chunk_size: 4096,
+        ..SealParams::new(protocol::ItemId::parse("film").unwrap(), 1)
+    };
+    let object = seal_to_vec(&ContentKey::generate(), params, &chunk(3, 10_000)).unwrap();
+    let header = protocol::sealed::Header::decode(&object[..HEADER_LEN]).unwrap();
+    let trailer = &object[header.layout().trailer_range().start as usize..];
+    let meta = [&object[..HEADER_LEN], trailer].concat();
+    (meta, hex::encode(header.digest_root))
+}
+
+#[tokio::test]
+async fn a_meta_is_checked_once_per_file_and_root() {
+    let (dir, kv) = store();
+    let handoff = Arc::new(Handoff::new("s3cret", 64 << 10));
+    let (meta, root) = sealed_meta();
+    kv.set("meta/film/v1", &meta).unwrap();
+    let item = protocol::ItemId::parse("film").unwrap();
+    let first = handoff
+        .checked_meta(kv.clone(), &item, 1, &root)
+        .await
+        .unwrap();
+    let again = handoff
+        .checked_meta(kv.clone(), &item, 1, &root)
+        .await
+        .unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "an unchanged file is not read again"
+    );
+    assert_eq!(first.stored[..], meta[..]);
+
+    let other = "cd".repeat(32);
+    let miss = handoff.checked_meta(kv.clone(), &item, 1, &other).await;
+    assert!(matches!(miss, Err(Miss::Changed { .. })), "another root");
+
+    kv.set("meta/film/v1", &meta).unwrap();
+    let rewritten = handoff
+        .checked_meta(kv.clone(), &item, 1, &root)
+        .await
+        .unwrap();
+    assert!(!Arc::ptr_eq(&first, &rewritten), "a new file is read again");
+
+    flip_in_place(dir.path(), "meta/film/v1", HEADER_LEN as u64 + 8);
+    let miss = handoff.checked_meta(kv.clone(), &item, 1, &root).await;
+    assert!(
+        matches!(miss, Err(Miss::Changed { .. })),
+        "changed in place"
+    );
+    kv.delete("meta/film/v1").unwrap();
+    let miss = handoff.checked_meta(kv.clone(), &item, 1, &root).await;
+    assert!(matches!(miss, Err(Miss::Missing(_))));
+}
+
+#[tokio::test]
+async fn a_small_range_is_read_inline_only_once_verified() {
+    use protocol::seal::{ContentKey, SealParams, seal_to_vec};
+    let (dir, kv) = store();
+    let handoff = Arc::new(Handoff::new("s3cret", 64 << 10));
+    let item = protocol::ItemId::parse("film").unwrap();
+    let params = SealParams {
+        chunk_size: 4096,
+        ..SealParams::new(item.clone(), 1)
+    };
+    let object = seal_to_vec(&ContentKey::generate(), params, &chunk(3, 10_000)).unwrap();
+    let header = protocol::sealed::Header::decode(&object[..HEADER_LEN]).unwrap();
+    let layout = header.layout();
+    let trailer = layout.trailer_range();
+    let meta = [&object[..HEADER_LEN], &object[trailer.start as usize..]].concat();
+    kv.set(&meta_key(&item, 1), &meta).unwrap();
+    for i in 0..layout.chunk_count() {
+        let r = layout.sealed_chunk_range(i);
+        kv.set(
+            &chunk_key(&item, 1, i),
+            &object[r.start as usize..r.end as usize],
+        )
+        .unwrap();
+    }
+    // Across the header and into chunk 0, then across chunks 0 and 1.
+    let plan = |start: u64, end: u64| HandoffPlan {
+        item: item.clone(),
+        version: 1,
+        root: hex::encode(header.digest_root),
+        start,
+        end,
+        pass: None,
+    };
+    for (start, end) in [(100, 1200), (4000, 4600)] {
+        let p = plan(start, end);
+        let inline = handoff.read_small(&*kv, &p, true);
+        assert!(
+            matches!(inline, Err(Miss::WouldBlock)),
+            "nothing verified yet"
+        );
+        let read = handoff.read_small(&*kv, &p, false).unwrap();
+        assert_eq!(read[..], object[start as usize..end as usize]);
+        match handoff.read_small(&*kv, &p, true) {
+            Ok(again) => assert_eq!(again, read),
+            // A file system without RWF_NOWAIT: every read goes to a blocking thread.
+            Err(Miss::WouldBlock) => eprintln!("no page-cache-only reads here"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Changed in place: inline gives up (the stamp moved), the blocking read finds the change.
+    flip_in_place(dir.path(), &chunk_key(&item, 1, 0), 1000);
+    let p = plan(100, 1200);
+    assert!(matches!(
+        handoff.read_small(&*kv, &p, true),
+        Err(Miss::WouldBlock)
+    ));
+    assert!(matches!(
+        handoff.read_small(&*kv, &p, false),
+        Err(Miss::Changed { .. })
     ));
 }

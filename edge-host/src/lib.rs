@@ -12,6 +12,8 @@
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.
 //! - [`handoff`]: the cached-body handoff — fully cached ranges the component authorized, sent
 //!   by the host natively, every chunk verified (once per process, plus a paced scrub).
+//! - [`session`]: sessions already granted — the component's session passes, and the later
+//!   requests of those sessions answered by the host alone.
 //! - [`health`]: what `/healthz` reports — `ok`, or `degraded` with reasons (cache writes,
 //!   main, parents failing).
 //! - [`metrics`]: `/metrics` (Prometheus text) for clients in `metrics_allowed_cidrs`.
@@ -36,6 +38,7 @@ pub mod outbound;
 pub mod prefill;
 pub mod runtime;
 pub mod server;
+pub mod session;
 mod spin_kv;
 pub mod variables;
 mod wasi_kv;

@@ -90,6 +90,7 @@ pub struct Metrics {
     evicted_bytes: Gauge,
     lease_waits: Gauge,
     handoffs: Counter,
+    session_answers: Counter,
     handoff_fallbacks: Family<Reason, Counter>,
     scrubbed_bytes: Counter,
     scrub_mismatches: Counter,
@@ -208,6 +209,12 @@ impl Default for Metrics {
             "Cached responses the component handed to the host to send",
             handoffs.clone(),
         );
+        let session_answers = Counter::default();
+        registry.register(
+            "session_pass_responses",
+            "Requests of an already granted session the host answered alone, without the component",
+            session_answers.clone(),
+        );
         let handoff_fallbacks = Family::<Reason, Counter>::default();
         registry.register(
             "handoff_fallbacks",
@@ -228,6 +235,7 @@ impl Default for Metrics {
         );
         Self {
             handoffs,
+            session_answers,
             handoff_fallbacks,
             scrubbed_bytes,
             scrub_mismatches,
@@ -288,6 +296,11 @@ impl Metrics {
     /// Counts one response the component handed over.
     pub fn handoff(&self) {
         self.handoffs.inc();
+    }
+
+    /// Counts one request the host answered alone on a session pass.
+    pub fn session_answer(&self) {
+        self.session_answers.inc();
     }
 
     /// Counts one handed-over response finished by the component, for `reason`.

@@ -178,6 +178,11 @@ async fn serve_request(
         health_response(&runtime)
     } else if method == http::Method::GET && path == "/metrics" && metrics_allowed() {
         metrics_response(&runtime)
+    } else if let Some(response) = match (runtime.handoff(), &replay) {
+        (Some(handoff), Some(replay)) => handoff.answer_alone(&method, replay, &runtime).await,
+        _ => None,
+    } {
+        response
     } else {
         match runtime.handle(req).await {
             Ok(response) if response.headers().contains_key(HANDOFF_HEADER) => {

@@ -20,12 +20,19 @@
 //!    Anything it cannot serve verified (a chunk gone or changed) it asks the component for
 //!    again, without the offer, from that byte on — the component then refills and serves it.
 //!
+//!
+//! **Session passes.** A plan may carry a [`SessionPass`]: the component's word that the grant
+//! it holds for one (token, session, client) stays usable until a stated unix second. Until then
+//! edge-host answers that session's later GETs itself — range, `If-Range`, `If-None-Match` and
+//! headers worked out by the component's own plain functions — without an instance, and without
+//! asking main: exactly as long as the component would have used its cached grant.
+//!
 //! `docs/interfaces.md` ("edge cache keys", "cached-body handoff") is the contract in prose.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ItemId;
 use crate::sealed::{self, Digest, HEADER_LEN, Header, SealedError};
+use crate::{ItemId, ObjectInfo};
 
 /// Header and digest list of an object version (`header || trailer`), verified before stored.
 pub fn meta_key(item: &ItemId, version: u32) -> String {
@@ -67,6 +74,20 @@ pub struct HandoffPlan {
     pub root: String,
     pub start: u64,
     pub end: u64,
+    /// Later requests of the same session that edge-host may answer alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<SessionPass>,
+}
+
+/// The grant of one download session, as far as edge-host may use it without the component:
+/// requests whose (token, session, client) derive `key` (the component's grant cache key) may
+/// have any bytes of `object` until unix second `until` — the earlier of the token's expiry and
+/// the moment the component would ask main again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPass {
+    pub key: String,
+    pub until: u64,
+    pub object: ObjectInfo,
 }
 
 impl HandoffPlan {
@@ -139,6 +160,18 @@ mod tests {
             root: "f".repeat(64),
             start: u64::MAX,
             end: u64::MAX,
+            pass: Some(SessionPass {
+                key: format!("grant/{}", "f".repeat(64)),
+                until: u64::MAX,
+                object: ObjectInfo {
+                    item: ItemId::parse(&"x".repeat(crate::ids::MAX_ITEM_ID_LEN)).unwrap(),
+                    version: u32::MAX,
+                    object_len: u64::MAX,
+                    chunk_size: u32::MAX,
+                    plaintext_len: u64::MAX,
+                    root: "f".repeat(64),
+                },
+            }),
         };
         assert!(serde_json::to_vec(&plan).unwrap().len() < MAX_PLAN_BYTES);
     }

@@ -1,7 +1,7 @@
 //! `GET|HEAD /v1/content/{item}`: local token check, authorize with main, then stream the
 //! requested bytes piece by piece, filling missing chunks from the grant's sources.
 
-use protocol::edge_cache::{OFFER_HEADER, offer_accepted};
+use protocol::edge_cache::{OFFER_HEADER, SessionPass, offer_accepted};
 use protocol::{AuthorizeRequest, Grant};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
@@ -13,7 +13,7 @@ use super::main_client::{authorize, config, jwks_for, now};
 use crate::cache::{Cache, STAT_LEASE_WAITS, meta_key, stat_key};
 use crate::config::EdgeConfig;
 use crate::fill::{ChunkFiller, load_meta};
-use crate::grant::{cached_grant, grant_key, keep_grant};
+use crate::grant::{cached_grant, grant_key, keep_grant, session_pass};
 use crate::keys::{check_token, token_kid};
 use crate::lease::SystemClock;
 use crate::meta::layout_of;
@@ -48,6 +48,8 @@ struct Ready {
     not_modified: bool,
     /// The host offered to send a cached body itself ([`protocol::edge_cache`]).
     handoff_offered: bool,
+    /// What the host may answer alone for this session, if it takes a handoff.
+    pass: SessionPass,
 }
 
 async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<Ready, EdgeError> {
@@ -58,7 +60,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
     let handoff_offered = header(request, OFFER_HEADER)
         .is_some_and(|offer| offer_accepted(&offer, &config.edge_secret));
     let jwks = jwks_for(&cache, &config, token_kid(token).as_deref(), now).await?;
-    check_token(&jwks, token, &content.item, now)?;
+    let claims = check_token(&jwks, token, &content.item, now)?;
     let client = platform_client_ip(&header_values(request, CLIENT_ADDR_HEADER))
         .ok_or(EdgeError::NoClientAddress)?;
     if client.forged {
@@ -69,8 +71,8 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
     }
     let client_ip = client.ip;
     let grant_key = grant_key(token, content.session.as_deref(), client_ip);
-    let grant = match cached_grant(&cache, &grant_key, &content.item, now) {
-        Some(grant) => grant,
+    let kept = match cached_grant(&cache, &grant_key, &content.item, now) {
+        Some(kept) => kept,
         None => {
             let ask = AuthorizeRequest {
                 token: token.to_owned(),
@@ -79,15 +81,16 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
                 session_hint: content.session.clone(),
             };
             let grant = authorize(&config, &ask).await?;
-            keep_grant(&cache, &grant_key, &grant, now);
             // A download session starts: one access for the eviction policy (not one per chunk
             // or per Range request).
             if !content.head {
                 record_access(&cache, Zone::Licensed, &grant.object, now);
             }
-            grant
+            keep_grant(&cache, &grant_key, grant, now)
         }
     };
+    let pass = session_pass(&grant_key, &kept, claims.expires_at);
+    let grant = kept.grant;
     // If-None-Match goes before Range (RFC 9110 §13.2.2): a matching tag is a 304, nothing sent.
     if none_match(
         header(request, "if-none-match").as_deref(),
@@ -100,6 +103,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
             choice: RangeChoice::Whole,
             not_modified: true,
             handoff_offered,
+            pass,
         });
     }
     let choice = choose(
@@ -120,6 +124,7 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
         choice,
         not_modified: false,
         handoff_offered,
+        pass,
     })
 }
 
@@ -163,7 +168,10 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
         // Every byte is cached: the host sends them itself, verified, without the copies
         // through this sandbox.
         return match content_head(info, &ready.choice, true) {
-            Ok(head) => send_reply(out, handoff_reply(info, head)).await,
+            Ok(head) => {
+                let pass = Some(ready.pass.clone());
+                send_reply(out, handoff_reply(info, head, pass)).await
+            }
             Err(e) => send_error(out, &e).await,
         };
     }

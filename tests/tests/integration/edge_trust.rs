@@ -155,6 +155,34 @@ fn walk(net: &Network, dir: &Path) {
         assert_eq!(r.bytes().unwrap(), whole[1000..]);
     }
 
+    // 5b. Session "one" is granted and every byte is cached: edge-host answers its requests
+    // alone, on the component's session pass — the same bytes and head the component sends.
+    let metrics = || text(eu.get(format!("{edge}/metrics")).send().unwrap());
+    let alone = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("cdn_edge_session_pass_responses_total "))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    let before = alone(&metrics());
+    assert!(before > 0, "the range corners were answered alone");
+    let r = get(
+        &eu,
+        &session,
+        &[("range", "bytes=100-1123"), ("if-range", &etag)],
+    );
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["cache-control"], "private");
+    assert_eq!(r.headers()["x-cache"], "HIT");
+    assert_eq!(r.bytes().unwrap(), whole[100..1124]);
+    let r = get(&eu, &session, &[("if-none-match", &etag)]);
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(alone(&metrics()), before + 2);
+    // The pass is this client's: the same URL from another address goes to the component, which
+    // asks main (and main refuses a US address for an EU-only title).
+    let r = get(&us, &session, &[("range", "bytes=0-9")]);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(text(r).contains("region_denied"));
+
     // 6. Sixteen bytes of a cached chunk flipped on the edge's disk (same length).
     let chunk = net.edges[0].kv_dir.join("chunk%2Feu-film%2Fv1%2F1");
     let mut bytes = std::fs::read(&chunk).unwrap_or_else(|e| panic!("{}: {e}", chunk.display()));
@@ -194,13 +222,13 @@ fn walk(net: &Network, dir: &Path) {
     let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
 
     // 7. The edge's metrics (loopback may read them): the corrupt chunk, hits, and one authorize
-    // call per download session — the forged one (denied) and session "one" with its dozen
-    // requests.
-    let metrics = text(eu.get(format!("{edge}/metrics")).send().unwrap());
+    // call per download session and client — the forged one (denied), session "one" with its
+    // dozen requests, and session "one" from the US (denied).
+    let metrics = metrics();
     for line in [
         "cdn_edge_corrupt_chunks 1",
         "cdn_edge_handoff_fallbacks_total{reason=\"changed\"} 1",
-        "cdn_edge_authorize_calls_total 2",
+        "cdn_edge_authorize_calls_total 3",
         "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"}",
         "cdn_edge_served_bytes_total{zone=\"licensed\"}",
         "cdn_edge_health_degraded 0",

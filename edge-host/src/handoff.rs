@@ -564,7 +564,6 @@ impl Handoff {
         tokio::task::spawn_blocking(move || this.chunk_sync(&*kv, key, digest, len, false))
             .await
             .unwrap_or_else(|join| Err(Miss::Store(join.to_string())))
-            .map(Arc::new)
     }
 
     /// The chunk file at `key`, opened and known to hold bytes with `digest`: hashed now unless
@@ -577,7 +576,7 @@ impl Handoff {
         digest: Digest,
         len: u64,
         inline: bool,
-    ) -> Result<std::fs::File, Miss> {
+    ) -> Result<Arc<std::fs::File>, Miss> {
         let known = if self.every_read {
             None
         } else {
@@ -617,17 +616,22 @@ fn check_meta(
     known: Option<Arc<KnownMeta>>,
     may_read: bool,
 ) -> Result<(Arc<KnownMeta>, bool), Miss> {
+    if let Some(known) = known.filter(|k| k.root == root) {
+        // Still the very file checked before: a stat, not a read.
+        match kv.stamp(&key) {
+            Ok(Some(stamp)) if stamp == known.stamp => return Ok((known, false)),
+            Ok(None) => return Err(Miss::Missing(key)),
+            Ok(Some(_)) | Err(_) => {}
+        }
+    }
+    if !may_read {
+        return Err(Miss::WouldBlock);
+    }
     let value = match kv.open_value(&key) {
         Ok(Some(value)) => value,
         Ok(None) => return Err(Miss::Missing(key)),
         Err(e) => return Err(Miss::Store(e.to_string())),
     };
-    if let Some(known) = known.filter(|k| k.stamp == value.stamp && k.root == root) {
-        return Ok((known, false));
-    }
-    if !may_read {
-        return Err(Miss::WouldBlock);
-    }
     let mut stored = vec![0; value.len as usize];
     value
         .file

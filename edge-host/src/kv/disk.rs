@@ -7,15 +7,21 @@
 //! see the old or the new value whole. Writers of one key (set, delete, increment,
 //! compare-and-swap) take one of a fixed set of striped locks, so read-modify-write
 //! operations are atomic within the process.
+//!
+//! [`KvBackend::open_value`] keeps the last [`MAX_OPEN_FILES`] values it opened open, each with
+//! its [`Stamp`]: a value asked for again whose path still has that stamp is answered with the open
+//! file (a `stat` instead of `open` and `close`; the handoff's small ranges). A `set` or `delete`
+//! through the store closes its entry at once, so a deleted value's space is not held.
 
 use super::{KvBackend, KvError, Stamp, StoredValue};
 use protocol::kv_name::{decode_key, encode_key};
+use std::collections::HashMap;
 use std::fs;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Longest file name most Linux file systems accept.
 const MAX_FILE_NAME: usize = 255;
@@ -23,6 +29,10 @@ const MAX_FILE_NAME: usize = 255;
 const TEMP_PREFIX: &str = ".tmp.";
 /// Number of writer locks; keys hash onto them.
 const LOCK_STRIPES: usize = 64;
+/// Most values kept open by [`KvBackend::open_value`].
+pub const MAX_OPEN_FILES: usize = 256;
+
+type OpenFiles = HashMap<String, (Stamp, Arc<fs::File>)>;
 
 /// A key-value store in one directory of the local file system.
 #[derive(Debug)]
@@ -31,6 +41,7 @@ pub struct DiskKv {
     next_temp: AtomicU64,
     locks: Vec<Mutex<()>>,
     hasher: RandomState,
+    open_files: Mutex<OpenFiles>,
 }
 
 impl DiskKv {
@@ -56,6 +67,7 @@ impl DiskKv {
             next_temp: AtomicU64::new(0),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: RandomState::new(),
+            open_files: Mutex::new(HashMap::new()),
         })
     }
 
@@ -84,8 +96,15 @@ impl DiskKv {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn open_files(&self) -> MutexGuard<'_, OpenFiles> {
+        self.open_files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Replace the value of `key`; the caller holds the key's lock.
     fn write_locked(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.open_files().remove(key);
         let path = self.path_of(key)?;
         let temp = self.temp_path();
         let written = fs::OpenOptions::new()
@@ -128,17 +147,43 @@ impl KvBackend for DiskKv {
     }
 
     fn open_value(&self, key: &str) -> Result<Option<StoredValue>, KvError> {
-        let file = match fs::File::open(self.path_of(key)?) {
-            Ok(file) => file,
+        let path = self.path_of(key)?;
+        let kept = self.open_files().get(key).cloned();
+        if let Some((stamp, file)) = kept {
+            if self.stamp(key)? == Some(stamp) {
+                return Ok(Some(StoredValue {
+                    len: stamp.len,
+                    stamp,
+                    file,
+                }));
+            }
+            self.open_files().remove(key);
+        }
+        let file = match fs::File::open(path) {
+            Ok(file) => Arc::new(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("open", key)(e)),
         };
         let metadata = file.metadata().map_err(io_error("stat", key))?;
+        let stamp = Stamp::of(&metadata);
+        let mut open = self.open_files();
+        if open.len() >= MAX_OPEN_FILES && !open.contains_key(key) {
+            open.clear();
+        }
+        open.insert(key.to_owned(), (stamp, file.clone()));
         Ok(Some(StoredValue {
             len: metadata.len(),
-            stamp: Stamp::of(&metadata),
+            stamp,
             file,
         }))
+    }
+
+    fn stamp(&self, key: &str) -> Result<Option<Stamp>, KvError> {
+        match fs::metadata(self.path_of(key)?) {
+            Ok(metadata) => Ok(Some(Stamp::of(&metadata))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("stat", key)(e)),
+        }
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
@@ -148,6 +193,7 @@ impl KvBackend for DiskKv {
 
     fn delete(&self, key: &str) -> Result<(), KvError> {
         let _guard = self.lock(key);
+        self.open_files().remove(key);
         match fs::remove_file(self.path_of(key)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

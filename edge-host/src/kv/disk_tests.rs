@@ -227,3 +227,58 @@ fn one_of_many_racing_claims_wins() {
         .count();
     assert_eq!(winners, 1);
 }
+
+#[test]
+fn a_stamp_names_one_written_value() {
+    let (_dir, kv) = store();
+    assert_eq!(kv.stamp("chunk/a/v1/0").unwrap(), None);
+    assert!(kv.open_value("chunk/a/v1/0").unwrap().is_none());
+    kv.set("chunk/a/v1/0", b"first").unwrap();
+    let opened = kv.open_value("chunk/a/v1/0").unwrap().unwrap();
+    let stamp = kv.stamp("chunk/a/v1/0").unwrap().unwrap();
+    assert_eq!(stamp, opened.stamp, "stat and open agree");
+    assert_eq!((opened.len, stamp.len), (5, 5));
+    kv.set("chunk/a/v1/0", b"first").unwrap();
+    assert_ne!(
+        kv.stamp("chunk/a/v1/0").unwrap().unwrap(),
+        stamp,
+        "the same bytes written again are another value"
+    );
+    kv.delete("chunk/a/v1/0").unwrap();
+    assert_eq!(kv.stamp("chunk/a/v1/0").unwrap(), None);
+}
+
+#[test]
+fn open_values_are_kept_only_while_their_file_stands() {
+    let (dir, kv) = store();
+    kv.set("chunk/a/v1/0", b"bytes").unwrap();
+    let first = kv.open_value("chunk/a/v1/0").unwrap().unwrap();
+    let again = kv.open_value("chunk/a/v1/0").unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first.file, &again.file), "kept open");
+    assert_eq!(Arc::strong_count(&first.file), 3);
+    kv.delete("chunk/a/v1/0").unwrap();
+    assert_eq!(
+        Arc::strong_count(&first.file),
+        2,
+        "a delete closes the store's copy"
+    );
+    kv.set("chunk/a/v1/1", b"bytes").unwrap();
+    let kept = kv.open_value("chunk/a/v1/1").unwrap().unwrap();
+    kv.set("chunk/a/v1/1", b"other").unwrap();
+    let fresh = kv.open_value("chunk/a/v1/1").unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&kept.file, &fresh.file), "a set replaces it");
+    // Replaced behind the store's back (another process, a hand): the stamp differs.
+    let path = dir.path().join("kv").join("chunk%2Fa%2Fv1%2F1");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"third").unwrap();
+    let outside = kv.open_value("chunk/a/v1/1").unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&fresh.file, &outside.file));
+    let mut read = String::new();
+    std::io::Read::read_to_string(&mut &*outside.file, &mut read).unwrap();
+    assert_eq!(read, "third");
+    for i in 0..MAX_OPEN_FILES + 1 {
+        kv.set(&format!("k{i}"), b"x").unwrap();
+        kv.open_value(&format!("k{i}")).unwrap().unwrap();
+    }
+    assert!(kv.open_files().len() <= MAX_OPEN_FILES);
+}

@@ -33,6 +33,12 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
         Err(KvError::Unsupported("open_value"))
     }
 
+    /// The [`Stamp`] of `key`'s value, without opening it (`Ok(None)` when it has none): how the
+    /// host tells that a value it verified before is still that very file.
+    fn stamp(&self, key: &str) -> Result<Option<Stamp>, KvError> {
+        Ok(self.open_value(key)?.map(|value| value.stamp))
+    }
+
     /// Bytes the stored values take, if the backend can tell cheaply enough for a scrape.
     fn bytes_held(&self) -> Option<u64> {
         None
@@ -61,7 +67,7 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
 /// A stored value opened for reading: the file, its length, and its [`Stamp`].
 #[derive(Debug)]
 pub struct StoredValue {
-    pub file: std::fs::File,
+    pub file: std::sync::Arc<std::fs::File>,
     pub len: u64,
     pub stamp: Stamp,
 }

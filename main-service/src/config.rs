@@ -53,6 +53,9 @@ pub struct Config {
     pub server: parent_sync::ServerLimits,
     #[serde(default)]
     pub passwords: PasswordSettings,
+    /// Rate limits and login lockout ([`crate::limits`]).
+    #[serde(default)]
+    pub limits: crate::limits::LimitSettings,
     /// The signing key pair, when it comes from Secrets Manager (never from the file); absent,
     /// the key in `data_dir` is used or generated.
     #[serde(skip)]
@@ -480,6 +483,9 @@ impl Config {
         }
         if let Err(m) = self.server.validate() {
             return bad(format!("server: {m}"));
+        }
+        if let Err(m) = self.limits.validate() {
+            return bad(m);
         }
         let mut ids = std::collections::HashSet::new();
         for e in &self.edges {

@@ -12,6 +12,7 @@
 //! - [`geo`], [`edges`]: client location and edge selection.
 //! - [`http`]: routes, extractors and the one error type.
 //! - [`passwords`]: password hashing under a concurrency bound.
+//! - [`limits`]: rate limits (logins, registrations, rentals, authorize) and login lockout.
 //! - [`metrics`], [`clock`], [`faults`]: Prometheus counters, the injectable clock, and the
 //!   fault points tests arm.
 
@@ -27,6 +28,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod licences;
+pub mod limits;
 pub mod metrics;
 pub mod passwords;
 pub mod payment;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// The bounded pool that hashes passwords.
     pub passwords: Arc<passwords::Passwords>,
+    /// Rate limits and login lockout.
+    pub limits: Arc<limits::Limits>,
     /// Faults a test injects (inert without the `fault-injection` feature).
     pub faults: Arc<faults::Faults>,
 }
@@ -123,6 +127,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             clock: clock::system(),
             passwords: Arc::new(passwords::Passwords::new(&config.passwords)),
+            limits: Arc::new(limits::Limits::new(&config.limits)),
             faults: Arc::default(),
             keys: Arc::new(keys),
             store,

@@ -12,12 +12,18 @@ struct Outcome {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Limit {
+    limit: &'static str,
+}
+
 /// The service's counters and their registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     authorize: Family<Outcome, Counter>,
     ingested_bytes: Counter,
+    limited: Family<Limit, Counter>,
 }
 
 impl Default for Metrics {
@@ -35,10 +41,17 @@ impl Default for Metrics {
             "Plaintext bytes ingested",
             ingested_bytes.clone(),
         );
+        let limited = Family::<Limit, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429 by rate limit or lockout",
+            limited.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             authorize,
             ingested_bytes,
+            limited,
         }
     }
 }
@@ -51,6 +64,11 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts one request refused by `limit`.
+    pub fn limited(&self, limit: &'static str) {
+        self.limited.get_or_create(&Limit { limit }).inc();
     }
 
     /// Counts ingested bytes.

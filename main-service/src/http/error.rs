@@ -19,7 +19,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds after which a retry may succeed (`Retry-After`), for 503s.
+    /// Seconds after which a retry may succeed (`Retry-After`), for 503s and 429s.
     pub retry_after: Option<u32>,
     /// One more field of the body for the client's program, such as the `rental_id` of an
     /// `already_rented` refusal.
@@ -183,6 +183,32 @@ impl From<LicenceOpError> for ApiError {
             LicenceOpError::Store(s) => s.into(),
             LicenceOpError::Keys(k) => ApiError::internal(k),
         }
+    }
+}
+
+impl From<crate::limits::Refused> for ApiError {
+    /// 429 with `Retry-After`: `rate_limited` (and the limit's name), or `account_locked`.
+    fn from(r: crate::limits::Refused) -> Self {
+        use crate::limits::Refused;
+        let secs = r.retry_after_secs();
+        let error = match r {
+            Refused::Rate { limit, .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry in {secs} s"),
+            )
+            .with_detail("limit", limit),
+            Refused::Locked { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "account_locked",
+                format!(
+                    "too many wrong passwords for this account; logins are locked for {} more \
+                     minute(s)",
+                    secs.div_ceil(60)
+                ),
+            ),
+        };
+        error.with_retry_after(secs)
     }
 }
 

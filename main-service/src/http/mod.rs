@@ -96,10 +96,19 @@ struct Credentials {
     password: String,
 }
 
+/// The 429 for `refused`, counted.
+fn limited(state: &AppState, refused: crate::limits::Refused) -> ApiError {
+    state.metrics.limited(refused.limit());
+    tracing::info!(limit = refused.limit(), "rate limited");
+    refused.into()
+}
+
 async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     JsonBody(c): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.register(ip).map_err(|r| limited(&state, r))?;
     let account = crate::accounts::register(
         state.store.as_ref(),
         &state.passwords,
@@ -116,16 +125,29 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     JsonBody(c): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let s = crate::accounts::login(
+    let now = (state.clock)();
+    state
+        .limits
+        .login(ip, &c.email, now)
+        .map_err(|r| limited(&state, r))?;
+    let result = crate::accounts::login(
         state.store.as_ref(),
         &state.passwords,
         &c.email,
         &c.password,
-        (state.clock)(),
+        now,
     )
-    .await?;
+    .await;
+    let wrong = matches!(result, Err(crate::accounts::AccountError::BadCredentials));
+    if (wrong || result.is_ok())
+        && let Some(lock) = state.limits.login_outcome(&c.email, !wrong, now)
+    {
+        tracing::warn!(limit = lock.limit(), "an account's logins are locked");
+    }
+    let s = result?;
     Ok(Json(
         json!({"session": s.session_id, "account_id": s.account_id, "expires_at": s.expires_at}),
     ))
@@ -191,6 +213,10 @@ async fn rent(
     headers: HeaderMap,
     JsonBody(body): JsonBody<RentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state
+        .limits
+        .rental(&account)
+        .map_err(|r| limited(&state, r))?;
     let key =
         crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
     let item = parse_item(&body.item)?;
@@ -278,6 +304,19 @@ async fn authorize(
     Edge(edge): Edge,
     JsonBody(req): JsonBody<AuthorizeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if let Err(refused) = state.limits.authorize(&edge.id, &req.token) {
+        state.metrics.authorize("rate_limited");
+        let secs = refused.retry_after_secs();
+        let _ = limited(&state, refused);
+        // A denial the edge passes on to its client as is (429).
+        let denial = protocol::Denial::new(
+            protocol::DenialReason::RateLimited,
+            format!("too many requests for this download; retry in {secs} s"),
+        );
+        return Err(
+            ApiError::from(crate::authorize::AuthorizeError::Denied(denial)).with_retry_after(secs),
+        );
+    }
     let result = crate::authorize::authorize(&state, &edge, &req).await;
     state.metrics.authorize(match &result {
         Ok(g) if g.new_session => "granted_new_session",

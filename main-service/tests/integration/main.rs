@@ -11,6 +11,7 @@ mod dynamodb_retries;
 mod hostile_clients;
 mod lambda;
 mod money;
+mod rate_limits;
 mod rejections;
 mod secrets;
 mod store_behaviour;

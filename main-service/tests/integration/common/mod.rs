@@ -178,6 +178,8 @@ pub struct Answer {
     pub status: u16,
     pub head: String,
     pub body: serde_json::Value,
+    /// The body as text.
+    pub text: String,
 }
 
 impl Answer {
@@ -192,10 +194,25 @@ impl Answer {
 
 /// Sends one request with `Connection: close` and reads the whole answer.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> Answer {
+    request_with(addr, method, path, &[], json).await
+}
+
+/// [`request`] with more headers.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> Answer {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let body = json.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: main\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: main\r\nConnection: close\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -219,5 +236,6 @@ pub async fn read_answer(s: &mut TcpStream) -> Answer {
         status,
         head: head.to_owned(),
         body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        text: body.to_owned(),
     }
 }

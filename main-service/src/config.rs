@@ -48,6 +48,9 @@ pub struct Config {
     pub parents: Vec<ParentConfig>,
     #[serde(default)]
     pub edges: Vec<EdgeConfig>,
+    /// How often edges send heartbeats; one silent for three intervals is not chosen.
+    #[serde(default = "default_heartbeat_secs")]
+    pub edge_heartbeat_secs: u64,
     /// Connection limits of the plain server: header, body and idle timeouts, connection cap.
     #[serde(default)]
     pub server: parent_sync::ServerLimits,
@@ -250,6 +253,10 @@ fn default_listen() -> SocketAddr {
 fn one() -> u32 {
     1
 }
+fn default_heartbeat_secs() -> u64 {
+    30
+}
+
 fn default_max_ingest() -> u64 {
     100 << 30
 }
@@ -483,6 +490,9 @@ impl Config {
         }
         if let Err(m) = self.server.validate() {
             return bad(format!("server: {m}"));
+        }
+        if self.edge_heartbeat_secs == 0 {
+            return bad("edge_heartbeat_secs must be positive".into());
         }
         if let Err(m) = self.limits.validate() {
             return bad(m);

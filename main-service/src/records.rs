@@ -62,6 +62,9 @@ pub struct Rental {
     pub created_at: u64,
     /// The answer given to the customer, returned again on a retry with the same key.
     pub download_url: String,
+    /// The same download from the next best edge, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_url: Option<String>,
     pub token: String,
     pub token_expires_at: u64,
 }
@@ -106,4 +109,13 @@ pub struct DownloadSession {
     pub key: String,
     pub started_at: u64,
     pub last_seen: u64,
+}
+
+/// An edge's last heartbeat, and when main received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStatus {
+    pub edge_id: String,
+    /// Unix second main received it.
+    pub seen_at: u64,
+    pub heartbeat: protocol::Heartbeat,
 }

@@ -225,18 +225,34 @@ async fn rent_reserved(
             rental_id: held.rental_id,
         });
     }
-    let edge = state
+    // Edges' health is advice: if it cannot be read, choose by region and affinity alone.
+    let statuses = state.store.edge_statuses().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "reading edge heartbeats; choosing without them");
+        Vec::new()
+    });
+    let health = crate::edges::Health::new(&statuses, now, state.config.edge_heartbeat_secs);
+    let choice = state
         .edges
-        .choose(region, item.id.as_str())
-        .ok_or(RentError::NoEdge)?
-        .clone();
+        .choose(region, item.id.as_str(), &health)
+        .ok_or(RentError::NoEdge)?;
+    let (edge, fallback) = (choice.primary.clone(), choice.fallback.cloned());
     // One gateway key per attempt: a declined or refunded attempt must not be replayed to the
     // next attempt under the same Idempotency-Key.
     let attempt = format!("{key}/{}", protocol::random_id());
     let charge = state
         .payments
         .charge(&attempt, order.card, item.price_cents)?;
-    match record(state, account_id, item, &edge, &charge, key, now).await {
+    match record(
+        state,
+        account_id,
+        item,
+        (&edge, fallback.as_ref()),
+        &charge,
+        key,
+        now,
+    )
+    .await
+    {
         Ok(rental) => {
             tracing::info!(rental = %rental.rental_id, account = account_id, item = %rental.item, edge = %edge.id, "rented");
             Ok(rental)
@@ -256,12 +272,20 @@ async fn rent_reserved(
     }
 }
 
+/// The URL that downloads `item` from `edge` with token `jwt`.
+fn download_url(edge: &EdgeConfig, item: &protocol::ItemId, jwt: &str) -> String {
+    format!(
+        "{}/v1/content/{item}?token={jwt}",
+        edge.url.trim_end_matches('/')
+    )
+}
+
 /// After the charge: signs the token and records the rental, its licence and its token at once.
 async fn record(
     state: &AppState,
     account_id: &str,
     item: &ItemRecord,
-    edge: &EdgeConfig,
+    (edge, fallback): (&EdgeConfig, Option<&EdgeConfig>),
     charge: &Charge,
     key: &str,
     now: u64,
@@ -300,11 +324,8 @@ async fn record(
         charge_id: charge.charge_id.clone(),
         amount_cents: charge.amount_cents,
         created_at: now,
-        download_url: format!(
-            "{}/v1/content/{}?token={jwt}",
-            edge.url.trim_end_matches('/'),
-            item.id
-        ),
+        download_url: download_url(edge, &item.id, &jwt),
+        fallback_url: fallback.map(|f| download_url(f, &item.id, &jwt)),
         token: jwt,
         token_expires_at: token.expires_at,
     };

@@ -159,3 +159,43 @@ mod tests {
         assert_eq!(d.reason.status(), 410);
     }
 }
+
+/// `POST /v1/edge/heartbeat`: how an edge is, every heartbeat interval. Main skips an edge
+/// whose last heartbeat is older than three intervals when it chooses where a client downloads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The edge's software version.
+    pub version: String,
+    /// `ok`, or `degraded` (serving what it can; `reasons` say why).
+    pub status: String,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Client connections open now, and the most it takes.
+    pub open_connections: u64,
+    pub max_connections: u64,
+    /// Cache hits over hits and misses since the edge started (`None` before any lookup).
+    #[serde(default)]
+    pub hit_ratio: Option<f64>,
+    /// Each zone's budget and use, as its last maintenance call counted them.
+    #[serde(default)]
+    pub zones: Vec<ZoneUse>,
+}
+
+/// One cache zone's use, in a [`Heartbeat`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneUse {
+    pub zone: String,
+    pub budget: u64,
+    pub used: u64,
+}
+
+impl Heartbeat {
+    /// Open connections over the most the edge takes (0 when it states no maximum).
+    pub fn load(&self) -> f64 {
+        if self.max_connections == 0 {
+            0.0
+        } else {
+            self.open_connections as f64 / self.max_connections as f64
+        }
+    }
+}

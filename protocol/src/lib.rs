@@ -31,8 +31,8 @@ pub mod sign;
 pub mod token;
 
 pub use authorize::{
-    AuthorizeRequest, Denial, DenialReason, FillSources, FillSourcesRequest, Grant, ObjectInfo,
-    PublicGrant, PublicGrantRequest, Source,
+    AuthorizeRequest, Denial, DenialReason, FillSources, FillSourcesRequest, Grant, Heartbeat,
+    ObjectInfo, PublicGrant, PublicGrantRequest, Source, ZoneUse,
 };
 pub use ids::{InvalidItemId, ItemId};
 pub use licence::{DeviceKey, Licence, LicenceError, Policy, Window};

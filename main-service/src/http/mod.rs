@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/edge/authorize", post(authorize))
         .route("/v1/edge/fill-sources", post(fill_sources))
         .route("/v1/edge/public", post(public_grant))
+        .route("/v1/edge/heartbeat", post(heartbeat))
         .layer(DefaultBodyLimit::max(JSON_LIMIT));
     let ingest = Router::new()
         .route("/v1/admin/items", post(ingest))
@@ -203,6 +204,9 @@ struct RentAnswer {
     item: String,
     token: String,
     download_url: String,
+    /// The same download from the next best edge, for when the first cannot be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_url: Option<String>,
     expires_at: u64,
 }
 
@@ -233,6 +237,7 @@ async fn rent(
         item: r.item.to_string(),
         token: r.token,
         download_url: r.download_url,
+        fallback_url: r.fallback_url,
         expires_at: r.token_expires_at,
     };
     Ok((StatusCode::CREATED, Json(answer)))
@@ -325,6 +330,29 @@ async fn authorize(
         Err(_) => "internal",
     });
     Ok(Json(result?))
+}
+
+/// An edge says how it is; kept for the edge choice of the next rentals.
+async fn heartbeat(
+    State(state): State<AppState>,
+    Edge(edge): Edge,
+    JsonBody(beat): JsonBody<protocol::Heartbeat>,
+) -> Result<StatusCode, ApiError> {
+    if beat.version.len() > 64 || beat.reasons.len() > 16 || beat.zones.len() > 8 {
+        return Err(ApiError::bad_request(
+            "heartbeat too large: version ≤ 64 bytes, ≤ 16 reasons, ≤ 8 zones",
+        ));
+    }
+    if beat.status != "ok" {
+        tracing::info!(edge = %edge.id, status = %beat.status, reasons = ?beat.reasons, "edge reports");
+    }
+    let status = crate::records::EdgeStatus {
+        edge_id: edge.id.clone(),
+        seen_at: (state.clock)(),
+        heartbeat: beat,
+    };
+    state.store.put_edge_status(status).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn fill_sources(

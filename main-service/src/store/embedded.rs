@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 
 use super::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
 use crate::records::{
-    Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
+    TokenRecord,
 };
 
 /// All records, as JSON under `kind/id` keys.
@@ -300,6 +301,15 @@ impl Store for EmbeddedStore {
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_doc(format!("token/{token_id}")).await
+    }
+
+    async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {
+        self.put_doc(format!("edge/{}", status.edge_id), status)
+            .await
+    }
+
+    async fn edge_statuses(&self) -> Result<Vec<EdgeStatus>, StoreError> {
+        self.read(|t| Self::scan(t, "edge/")).await
     }
 
     async fn start_or_resume_session(

@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use protocol::Window;
 
 use crate::records::{
-    Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
+    TokenRecord,
 };
 
 /// The cause of a backend failure, kept for logs.
@@ -182,4 +183,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: u64,
         idle_secs: u64,
     ) -> Result<SessionOutcome, StoreError>;
+
+    /// Keeps an edge's last heartbeat (replacing the one before).
+    async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError>;
+    /// Every edge's last heartbeat.
+    async fn edge_statuses(&self) -> Result<Vec<EdgeStatus>, StoreError>;
 }

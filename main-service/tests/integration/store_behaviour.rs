@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use e2e::moto::Moto;
 use main_service::Config;
 use main_service::config::DynamoDbSettings;
-use main_service::records::{Account, Binding, ItemRecord, LicenceRecord, Rental, TokenRecord};
+use main_service::records::{
+    Account, Binding, EdgeStatus, ItemRecord, LicenceRecord, Rental, TokenRecord,
+};
 use main_service::store::{
     BindOutcome, DynamoStore, EmbeddedStore, Reservation, SessionOutcome, Store, StoreError,
 };
@@ -54,6 +56,7 @@ fn rental(id: &str, token_id: &str) -> Rental {
         amount_cents: 399,
         created_at: 1,
         download_url: "http://edge/x".into(),
+        fallback_url: Some("http://edge2/x".into()),
         token: "jwt".into(),
         token_expires_at: 2,
     }
@@ -325,6 +328,46 @@ async fn concurrent_sessions_never_overspend(store: Arc<dyn Store>) {
     assert_eq!(store.token("tc").await.unwrap().unwrap().uses, 3);
 }
 
+fn heartbeat(status: &str, open: u64) -> protocol::Heartbeat {
+    protocol::Heartbeat {
+        version: "0.1.0".into(),
+        status: status.into(),
+        reasons: if status == "ok" {
+            vec![]
+        } else {
+            vec!["cache writes are failing".into()]
+        },
+        open_connections: open,
+        max_connections: 1024,
+        hit_ratio: Some(0.75),
+        zones: vec![protocol::ZoneUse {
+            zone: "licensed".into(),
+            budget: 1 << 30,
+            used: 1 << 20,
+        }],
+    }
+}
+
+async fn edge_statuses_keep_the_last_heartbeat(store: Arc<dyn Store>) {
+    assert!(store.edge_statuses().await.unwrap().is_empty());
+    for (edge, at, open) in [("edge-a", 100, 1), ("edge-b", 101, 2), ("edge-a", 130, 7)] {
+        let status = EdgeStatus {
+            edge_id: edge.into(),
+            seen_at: at,
+            heartbeat: heartbeat(if open == 7 { "degraded" } else { "ok" }, open),
+        };
+        store.put_edge_status(status).await.unwrap();
+    }
+    let mut all = store.edge_statuses().await.unwrap();
+    all.sort_by(|a, b| a.edge_id.cmp(&b.edge_id));
+    assert_eq!(all.len(), 2, "one status per edge: {all:?}");
+    assert_eq!((all[0].edge_id.as_str(), all[0].seen_at), ("edge-a", 130));
+    assert_eq!(all[0].heartbeat, heartbeat("degraded", 7));
+    assert_eq!((all[1].edge_id.as_str(), all[1].seen_at), ("edge-b", 101));
+    // Heartbeats are not catalog items.
+    assert!(store.items().await.unwrap().is_empty());
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -335,6 +378,7 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     enabling_keeps_the_first_window(make().await).await;
     sessions_spend_uses_once(make().await).await;
     concurrent_sessions_never_overspend(make().await).await;
+    edge_statuses_keep_the_last_heartbeat(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

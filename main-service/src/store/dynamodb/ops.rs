@@ -12,7 +12,8 @@ use super::{
     record_item, s, text,
 };
 use crate::records::{
-    Account, Binding, DownloadSession, ItemRecord, LicenceRecord, Rental, Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
+    TokenRecord,
 };
 use crate::store::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
 
@@ -327,6 +328,19 @@ impl Store for DynamoStore {
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_record("token", key::token(token_id)).await
+    }
+
+    async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {
+        let mut it = record_item(&status, key::edge(&status.edge_id), "edge")?;
+        let (gpk, gsk) = key::edge_entry(&status.edge_id);
+        it.insert(GSI1_PK.into(), s(gpk));
+        it.insert(GSI1_SK.into(), s(gsk));
+        self.put("put_edge_status", it).await
+    }
+
+    async fn edge_statuses(&self) -> Result<Vec<EdgeStatus>, StoreError> {
+        self.query_gsi1("edge_statuses", super::schema::EDGES.into(), "EDGE#")
+            .await
     }
 
     async fn start_or_resume_session(

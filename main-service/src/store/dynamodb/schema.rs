@@ -39,6 +39,8 @@ pub mod purchase_state {
 
 /// `gsi1pk` of every catalog item.
 pub const CATALOG: &str = "CATALOG";
+/// `gsi1pk` of every edge's status.
+pub const EDGES: &str = "EDGES";
 
 /// The `(pk, sk)` of each item shape.
 pub mod key {
@@ -68,6 +70,14 @@ pub mod key {
     }
     pub fn download_session(token_id: &str, key: &str) -> (String, String) {
         (format!("TOKEN#{token_id}"), format!("DLSESSION#{key}"))
+    }
+    /// An edge's last heartbeat.
+    pub fn edge(edge_id: &str) -> (String, String) {
+        (format!("EDGE#{edge_id}"), "STATUS".into())
+    }
+    /// `(gsi1pk, gsi1sk)` of an edge's status.
+    pub fn edge_entry(edge_id: &str) -> (String, String) {
+        (super::EDGES.into(), format!("EDGE#{edge_id}"))
     }
     /// `(gsi1pk, gsi1sk)` of a catalog item.
     pub fn catalog_entry(id: &str) -> (String, String) {

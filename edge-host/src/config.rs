@@ -73,6 +73,10 @@ pub struct Config {
     /// process, with the scrub for decay under an unchanged file) or on `every_read`.
     #[serde(default)]
     pub verify_cached_chunks: VerifyChunks,
+    /// Seconds between heartbeats to main (`POST /v1/edge/heartbeat`: health, load, budget use,
+    /// hit ratio), which main's choice of edge for new rentals follows; 0 = none.
+    #[serde(default = "default_heartbeat_interval_secs")]
+    pub heartbeat_interval_secs: u64,
 }
 
 /// See [`Config::verify_cached_chunks`].
@@ -124,6 +128,10 @@ fn default_response_buffer_bytes() -> usize {
     1 << 20
 }
 
+fn default_heartbeat_interval_secs() -> u64 {
+    30
+}
+
 fn default_scrub_bytes_per_sec() -> u64 {
     16 << 20
 }
@@ -152,6 +160,8 @@ pub struct Settings {
     /// 0 = no scrub.
     pub scrub_bytes_per_sec: u64,
     pub verify_cached_chunks: VerifyChunks,
+    /// `None` when heartbeats are off.
+    pub heartbeat_interval: Option<Duration>,
 }
 
 /// What one client may hold of the edge: connections open at once, how long a response waits
@@ -326,6 +336,8 @@ impl Config {
             client_limits,
             scrub_bytes_per_sec: self.scrub_bytes_per_sec,
             verify_cached_chunks: self.verify_cached_chunks,
+            heartbeat_interval: (self.heartbeat_interval_secs > 0)
+                .then(|| Duration::from_secs(self.heartbeat_interval_secs)),
         })
     }
 }

@@ -14,6 +14,8 @@
 //!   by the host natively, every chunk verified (once per process, plus a paced scrub).
 //! - [`session`]: sessions already granted — the component's session passes, and the later
 //!   requests of those sessions answered by the host alone.
+//! - [`heartbeat`]: the ticker that tells main how this edge is (health, load, budget use, hit
+//!   ratio), which main's choice of edge for new rentals follows.
 //! - [`health`]: what `/healthz` reports — `ok`, or `degraded` with reasons (cache writes,
 //!   main, parents failing).
 //! - [`metrics`]: `/metrics` (Prometheus text) for clients in `metrics_allowed_cidrs`.
@@ -32,6 +34,7 @@ pub mod call;
 pub mod config;
 pub mod handoff;
 pub mod health;
+pub mod heartbeat;
 pub mod kv;
 pub mod metrics;
 pub mod outbound;
@@ -142,8 +145,25 @@ pub async fn run(
         ))),
         _ => None,
     };
-    // Stop prefilling and scrubbing as soon as shutdown starts, not after the drain.
-    let background: Vec<_> = [ticker, scrub]
+    let beats = settings.heartbeat_interval.and_then(|interval| {
+        match heartbeat::Target::from_variables(&settings.variables) {
+            Ok(target) => Some(tokio::spawn(heartbeat::run_ticker(
+                runtime.clone(),
+                target,
+                interval,
+                settings.client_limits.max_connections,
+            ))),
+            Err(missing) => {
+                tracing::warn!(
+                    missing,
+                    "no heartbeats to main: variable {missing} is not set"
+                );
+                None
+            }
+        }
+    });
+    // Stop prefilling, scrubbing and heartbeats as soon as shutdown starts, not after the drain.
+    let background: Vec<_> = [ticker, scrub, beats]
         .into_iter()
         .flatten()
         .map(|task| task.abort_handle())

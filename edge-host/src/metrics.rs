@@ -91,6 +91,7 @@ pub struct Metrics {
     lease_waits: Gauge,
     handoffs: Counter,
     session_answers: Counter,
+    open_connections: Gauge,
     handoff_fallbacks: Family<Reason, Counter>,
     scrubbed_bytes: Counter,
     scrub_mismatches: Counter,
@@ -209,6 +210,12 @@ impl Default for Metrics {
             "Cached responses the component handed to the host to send",
             handoffs.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open now",
+            open_connections.clone(),
+        );
         let session_answers = Counter::default();
         registry.register(
             "session_pass_responses",
@@ -236,6 +243,7 @@ impl Default for Metrics {
         Self {
             handoffs,
             session_answers,
+            open_connections,
             handoff_fallbacks,
             scrubbed_bytes,
             scrub_mismatches,
@@ -296,6 +304,38 @@ impl Metrics {
     /// Counts one response the component handed over.
     pub fn handoff(&self) {
         self.handoffs.inc();
+    }
+
+    /// The gauge of open client connections.
+    pub fn open_connections(&self) -> Gauge {
+        self.open_connections.clone()
+    }
+
+    /// Hits over hits and misses since start (`None` before any lookup), and each zone's budget
+    /// and use as the last maintenance call set them (zones never set are left out).
+    pub fn heartbeat_figures(&self) -> (Option<f64>, Vec<protocol::ZoneUse>) {
+        let (mut hits, mut all) = (0u64, 0u64);
+        let mut zones = Vec::new();
+        for zone in ["licensed", "other"] {
+            for result in ["hit", "miss"] {
+                let n = self.lookups.get_or_create(&Lookup { zone, result }).get();
+                all += n;
+                if result == "hit" {
+                    hits += n;
+                }
+            }
+            let budget = self.zone_budget.get_or_create(&Zone { zone }).get();
+            let used = self.zone_used.get_or_create(&Zone { zone }).get();
+            if budget > 0 || used > 0 {
+                zones.push(protocol::ZoneUse {
+                    zone: zone.to_owned(),
+                    budget: budget.max(0) as u64,
+                    used: used.max(0) as u64,
+                });
+            }
+        }
+        let ratio = (all > 0).then(|| hits as f64 / all as f64);
+        (ratio, zones)
     }
 
     /// Counts one request the host answered alone on a session pass.

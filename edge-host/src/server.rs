@@ -107,6 +107,15 @@ pub struct Front {
     pub limits: ClientLimits,
 }
 
+/// One open connection in `cdn_edge_open_connections`, until dropped.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Whether `error` (hyper's, for a connection) is a write that outlasted the stall timeout.
 fn is_stall(error: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(error);
@@ -257,6 +266,7 @@ pub async fn serve(
     // hyper queues body pieces while its write buffer is under this; one piece at most.
     let write_queue = limits.body_chunk_bytes().max(8192);
     let stalled_closed = runtime.metrics().stalled_closed_counter();
+    let open_connections = runtime.metrics().open_connections();
     tokio::pin!(shutdown);
     loop {
         // At the cap, stop accepting: new connections wait in the backlog, not in memory.
@@ -281,10 +291,13 @@ pub async fn serve(
         stream.set_write_timeout(Some(limits.stall_timeout));
         let runtime = runtime.clone();
         let stalled = stalled_closed.clone();
+        let open = open_connections.clone();
+        open.inc();
         let front = front.clone();
         let mut stop_rx = stop_rx.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let _open = OpenConnection(open);
             let service = hyper::service::service_fn(move |req| {
                 let runtime = runtime.clone();
                 let front = front.clone();

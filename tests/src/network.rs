@@ -58,6 +58,8 @@ pub struct Options {
     /// How many mains run (more than one needs `dynamodb`: they share the table and the keys);
     /// edges and the player are given them all, in order, and fail over.
     pub mains: usize,
+    /// Extra top-level lines in main's config, e.g. `edge_heartbeat_secs = 1`.
+    pub main_settings: String,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             dynamodb: false,
             parent_connection_bytes_per_sec: None,
             mains: 1,
+            main_settings: String::new(),
         }
     }
 }
@@ -306,8 +309,9 @@ impl Network {
         // key-encryption key there, the others read them.
         let main_toml = |listen: &str| {
             format!(
-                "listen = \"{listen}\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\nstore = \"{store_kind}\"\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}\n{store_toml}",
+                "listen = \"{listen}\"\ndata_dir = \"{}\"\nadmin_token = \"{admin_token}\"\nstore = \"{store_kind}\"\n{}\n\n[tokens]\nmax_uses = {}\n{REGIONS}\n{parents_toml}\n{edges_toml}\n{store_toml}",
                 dir.join("main").display(),
+                opts.main_settings,
                 opts.max_uses
             )
         };

@@ -6,6 +6,7 @@
 //! `cargo nextest run --workspace -E 'test(/^FILE::/)'`.
 
 mod edge_cache;
+mod edge_choice;
 mod edge_component;
 mod edge_trust;
 mod fuzz_corpus;

@@ -287,6 +287,9 @@ fn rent(home: &Home, api: &Api, item: &ItemId, card: &str, key: Option<String>) 
         clock::format_unix(rental.expires_at)
     );
     println!("download_url: {}", rental.download_url);
+    if let Some(fallback) = &rental.fallback_url {
+        println!("fallback_url: {fallback}");
+    }
     Ok(())
 }
 
@@ -298,9 +301,12 @@ fn download(
     out: Option<PathBuf>,
     range_bytes: u64,
 ) -> Result<()> {
-    let url = match url {
-        Some(u) => u,
-        None => the_rental(home, item)?.download_url,
+    let (url, fallback) = match url {
+        Some(u) => (u, None),
+        None => {
+            let rental = the_rental(home, item)?;
+            (rental.download_url, rental.fallback_url)
+        }
     };
     let out = out.unwrap_or_else(|| home.download_path(item));
     let details = Api::new(main, None)?
@@ -310,8 +316,15 @@ fn download(
         max_range: range_bytes,
         ..Default::default()
     };
-    let n = download::download(&Edge::new()?, &details, &url, &out, &opts)
-        .with_context(|| format!("download of {item} failed"))?;
+    let n = download::download_from(
+        &Edge::new()?,
+        &details,
+        &url,
+        fallback.as_deref(),
+        &out,
+        &opts,
+    )
+    .with_context(|| format!("download of {item} failed"))?;
     println!("downloaded: {} ({n} bytes)", out.display());
     Ok(())
 }

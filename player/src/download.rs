@@ -203,6 +203,21 @@ pub fn download(
     out: &Path,
     opts: &Options,
 ) -> Result<u64, DownloadError> {
+    download_from(edge, item, url, None, out, opts)
+}
+
+/// [`download`], moving to `fallback` (the rental's fallback URL: the same token on the next
+/// best edge) after [`SWITCH_AFTER`] transient failures in a row on one edge, and back again
+/// after as many there; each edge gets the full retries. The download session (`sid`) is kept,
+/// so the other edge resumes it without spending a use.
+pub fn download_from(
+    edge: &Edge,
+    item: &Item,
+    url: &str,
+    fallback: Option<&str>,
+    out: &Path,
+    opts: &Options,
+) -> Result<u64, DownloadError> {
     let max = opts.max_range.clamp(1, MAX_RANGE);
     let part = part_path(out);
     let state_file = state_path(out);
@@ -241,10 +256,13 @@ pub fn download(
         }
     };
     state.save(&state_file)?;
-    let url = session_url(url, &state.sid);
+    let mut urls = vec![session_url(url, &state.sid)];
+    urls.extend(fallback.map(|f| session_url(f, &state.sid)));
     let mut run = Run {
         edge,
-        url: &url,
+        urls: &urls,
+        at: 0,
+        switched: 0,
         opts,
         failures: 0,
         part: &part,
@@ -283,7 +301,7 @@ pub fn download(
         let result = (|| -> Result<(), Step> {
             let mut body = run
                 .edge
-                .range(run.url, range.clone())
+                .range(run.url(), range.clone())
                 .map_err(FetchError::Api)?;
             let mut pos = range.start;
             while pos < range.end {
@@ -356,15 +374,27 @@ impl<E: Into<DownloadError>> From<E> for Step {
     }
 }
 
+/// Transient failures in a row on one edge before a download moves to the other.
+pub const SWITCH_AFTER: u32 = 2;
+
 struct Run<'a> {
     edge: &'a Edge,
-    url: &'a str,
+    /// The download URL, then the fallback if any, each with the session id.
+    urls: &'a [String],
+    /// Which of `urls` is in use.
+    at: usize,
+    /// Moves between `urls` so far.
+    switched: u32,
     opts: &'a Options,
     failures: u32,
     part: &'a Path,
 }
 
 impl Run<'_> {
+    fn url(&self) -> &str {
+        &self.urls[self.at]
+    }
+
     /// Sleeps and returns `Ok` if `e` is a transient fetch failure with retries left; otherwise
     /// returns the error to report.
     fn retry_or_fail(&mut self, step: Step) -> Result<(), DownloadError> {
@@ -376,6 +406,19 @@ impl Run<'_> {
             Step::Retry(e) => e,
         };
         self.failures += 1;
+        // Another edge may answer where this one does not: move after a few failures in a row,
+        // with the retries counted afresh, as long as each edge has retries left.
+        let total_budget = self.opts.retries * self.urls.len() as u32;
+        if self.urls.len() > 1
+            && self.failures >= SWITCH_AFTER
+            && (self.switched + 1) * SWITCH_AFTER <= total_budget
+        {
+            self.at = (self.at + 1) % self.urls.len();
+            self.switched += 1;
+            self.failures = 0;
+            eprintln!("trying the download's other edge after: {last}");
+            return Ok(());
+        }
         if self.failures > self.opts.retries {
             return Err(DownloadError::GaveUp {
                 attempts: self.failures,
@@ -392,7 +435,7 @@ impl Run<'_> {
         loop {
             let result = self
                 .edge
-                .range(self.url, range.clone())
+                .range(self.url(), range.clone())
                 .map_err(FetchError::Api)
                 .and_then(|mut body| {
                     let mut buf = vec![0u8; (range.end - range.start) as usize];

@@ -50,6 +50,9 @@ pub struct Rental {
     pub item: String,
     pub token: String,
     pub download_url: String,
+    /// The same download from the next best edge, if main named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_url: Option<String>,
     /// Unix seconds after which the download token is refused.
     pub expires_at: u64,
 }
@@ -300,6 +303,7 @@ mod tests {
             item: "film".into(),
             token: "t".into(),
             download_url: "http://edge/v1/content/film?token=t".into(),
+            fallback_url: None,
             expires_at: 5,
         };
         home.save_rental(&item, &r).unwrap();

@@ -384,3 +384,51 @@ fn the_download_command_reports_refusals_verbatim_and_resumes() {
     // 2 metadata + 1 chunk range, the refusal, then the remaining 4 chunk ranges.
     assert_eq!(edge.requests().len(), 2 + 1 + 1 + 4);
 }
+
+#[test]
+fn a_dead_edge_gives_way_to_the_rentals_fallback_in_the_same_session() {
+    let (sealed, item) = object();
+    let fallback = FakeEdge::start(sealed.clone());
+    // An address where nothing listens: every request to it fails to connect.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "http://{}/v1/content/film?token=tok",
+            l.local_addr().unwrap()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("film.sealed");
+    let n = download::download_from(
+        &Edge::new().unwrap(),
+        &item,
+        &dead,
+        Some(&fallback.url),
+        &out,
+        &opts(RANGE),
+    )
+    .unwrap();
+    assert_eq!(n, sealed.len() as u64);
+    assert_eq!(std::fs::read(&out).unwrap(), sealed);
+    let sids: std::collections::BTreeSet<String> = fallback
+        .requests()
+        .into_iter()
+        .map(|(query, _, _)| query)
+        .collect();
+    assert_eq!(sids.len(), 1, "one session throughout: {sids:?}");
+    assert!(sids.iter().all(|q| q.contains("sid=")), "{sids:?}");
+
+    // Without a fallback the same dead edge is a clear failure after the retries.
+    let err = download::download(
+        &Edge::new().unwrap(),
+        &item,
+        &dead,
+        &dir.path().join("other.sealed"),
+        &opts(RANGE),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, download::DownloadError::GaveUp { .. }),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Main sends clients to edges that are alive: two EU edges send heartbeats every second; the
 //! edge a title's rentals go to is stopped, and once it has been silent for three intervals the
-//! next rental of that title names the other one, whose download then works.
+//! next rental of that title names the other one, whose download then works. A rental made
+//! before the stop still downloads: the player moves to the rental's fallback edge.
 
 use std::time::{Duration, Instant};
 

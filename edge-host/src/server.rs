@@ -165,6 +165,15 @@ async fn serve_request(
         }
     }
     set_spin_headers(&mut req, client, front.platform_headers);
+    // One id per request, the client's if it is plain enough: the component sends it on to main.
+    let request_id = protocol::request_id::keep_or_fresh(
+        req.headers()
+            .get(protocol::request_id::HEADER)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let id_value = HeaderValue::try_from(request_id.as_str()).expect("checked characters");
+    req.headers_mut()
+        .insert(protocol::request_id::HEADER, id_value.clone());
     // Only this host offers the handoff; a client's offer is dropped whatever it says.
     req.headers_mut().remove(OFFER_HEADER);
     let replay = match runtime.handoff() {
@@ -218,6 +227,10 @@ async fn serve_request(
             }
         }
     };
+    let mut response = response;
+    response
+        .headers_mut()
+        .insert(protocol::request_id::HEADER, id_value);
     let route = crate::metrics::route_of(&path);
     let x_cache = response
         .headers()
@@ -244,6 +257,7 @@ async fn serve_request(
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
         %client,
+        request_id,
         "request"
     );
     response

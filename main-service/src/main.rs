@@ -39,7 +39,17 @@ async fn main() -> ExitCode {
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tower_http=warn".into());
-    if on_lambda {
+    // JSON lines on Lambda (CloudWatch) and wherever MAIN_LOG_FORMAT=json asks for them.
+    let json = match std::env::var("MAIN_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        Ok(other) => {
+            eprintln!("MAIN_LOG_FORMAT must be \"json\" or \"text\", not {other:?}");
+            return ExitCode::from(2);
+        }
+        Err(_) => on_lambda,
+    };
+    if json {
         tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,6 +18,24 @@ struct Limit {
     limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answer {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+type Latency = Family<Route, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 0.5 ms to about 8 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
 /// The service's counters and their registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -24,6 +43,9 @@ pub struct Metrics {
     authorize: Family<Outcome, Counter>,
     ingested_bytes: Counter,
     limited: Family<Limit, Counter>,
+    answers: Family<Answer, Counter>,
+    latency: Latency,
+    rentals: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -47,11 +69,32 @@ impl Default for Metrics {
             "Requests refused with 429 by rate limit or lockout",
             limited.clone(),
         );
+        let answers = Family::<Answer, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by route pattern and status",
+            answers.clone(),
+        );
+        let latency: Latency = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to answer head, by route pattern",
+            latency.clone(),
+        );
+        let rentals = Family::<Outcome, Counter>::default();
+        registry.register(
+            "rentals",
+            "Rental attempts by outcome: created, or the refusal's code (card_declined, already_rented, …)",
+            rentals.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             authorize,
             ingested_bytes,
             limited,
+            answers,
+            latency,
+            rentals,
         }
     }
 }
@@ -69,6 +112,30 @@ impl Metrics {
     /// Counts one request refused by `limit`.
     pub fn limited(&self, limit: &'static str) {
         self.limited.get_or_create(&Limit { limit }).inc();
+    }
+
+    /// Counts one answer on `route` with `status`, which took `secs`.
+    pub fn request(&self, route: &str, status: u16, secs: f64) {
+        self.answers
+            .get_or_create(&Answer {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Route {
+                route: route.to_owned(),
+            })
+            .observe(secs);
+    }
+
+    /// Counts one rental attempt with `outcome`.
+    pub fn rental(&self, outcome: &str) {
+        self.rentals
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts ingested bytes.

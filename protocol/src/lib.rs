@@ -12,6 +12,7 @@
 //! - [`internal`]: signed internal calls to an edge (prefill, maintenance).
 //! - [`kv_name`]: the file name of a key-value key on disk.
 //! - [`plan`]: which header, chunk and trailer bytes a byte range of a sealed object consists of.
+//! - [`request_id`]: the id that follows one client request from edge-host to main.
 //! - [`edge_cache`]: the edge cache's keys, and the handoff through which the edge component lets
 //!   its host send cached chunks itself.
 //!
@@ -25,6 +26,7 @@ pub mod kv_name;
 pub mod licence;
 pub mod manifest;
 pub mod plan;
+pub mod request_id;
 pub mod seal;
 pub mod sealed;
 pub mod sign;

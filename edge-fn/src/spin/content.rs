@@ -80,7 +80,10 @@ async fn prepare(request: &IncomingRequest, content: &ContentRequest) -> Result<
                 client_ip: client_ip.to_string(),
                 session_hint: content.session.clone(),
             };
-            let grant = authorize(&config, &ask).await?;
+            let request_id = protocol::request_id::keep_or_fresh(
+                header(request, protocol::request_id::HEADER).as_deref(),
+            );
+            let grant = authorize(&config, &ask, &request_id).await?;
             // A download session starts: one access for the eviction policy (not one per chunk
             // or per Range request).
             if !content.head {

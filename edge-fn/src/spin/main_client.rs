@@ -122,17 +122,24 @@ pub async fn jwks_for<C: Cache>(
     }
 }
 
-/// Asks main whether the download may proceed.
-pub async fn authorize(config: &EdgeConfig, ask: &AuthorizeRequest) -> Result<Grant, EdgeError> {
+/// Asks main whether the download may proceed; `request_id` goes with it
+/// ([`protocol::request_id`]).
+pub async fn authorize(
+    config: &EdgeConfig,
+    ask: &AuthorizeRequest,
+    request_id: &str,
+) -> Result<Grant, EdgeError> {
     let body = serde_json::to_vec(ask).expect("plain struct serializes");
     let request = |base: &str| {
-        edge_request(
+        let mut request = edge_request(
             config,
             base,
             Method::Post,
             "/v1/edge/authorize",
             body.clone(),
-        )
+        );
+        request.set_header(protocol::request_id::HEADER, request_id);
+        request
     };
     let (status, body) = call(config, "authorize", request).await?;
     grant_from(status, &body, &ask.item)

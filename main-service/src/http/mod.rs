@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod input;
+mod observe;
 
 pub use error::ApiError;
 pub use extract::{Admin, ClientIp, Customer, Edge};
@@ -57,7 +58,10 @@ pub fn router(state: AppState) -> Router {
     api.merge(ingest)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 
@@ -230,7 +234,18 @@ async fn rent(
         idempotency_key: key,
         another_copy: body.another_copy,
     };
-    let r = crate::rentals::rent(&state, &account, ip, &order).await?;
+    let r = crate::rentals::rent(&state, &account, ip, &order).await;
+    let r = match r {
+        Ok(r) => {
+            state.metrics.rental("created");
+            r
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            state.metrics.rental(e.code);
+            return Err(e);
+        }
+    };
     let answer = RentAnswer {
         rental_id: r.rental_id,
         licence_id: r.licence_id,

@@ -120,6 +120,49 @@ fn walk(net: &Network, dir: &Path) {
         assert!(!body.contains(internal), "{body}");
     }
 
+    // 3b. One request id from the client through the edge to main: echoed, in both logs.
+    let traced = format!("{url}&sid=traced");
+    let r = get(
+        &eu,
+        &traced,
+        &[("x-request-id", "dl-trace-42"), ("range", "bytes=0-9")],
+    );
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["x-request-id"], "dl-trace-42");
+    let forged = get(
+        &eu,
+        &traced,
+        &[("x-request-id", "a b=\"c\""), ("range", "bytes=0-9")],
+    );
+    let fresh = forged.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        fresh.len() == 32 && fresh.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{fresh}"
+    );
+    assert!(net.edges[0].server.log_tail().contains("dl-trace-42"));
+    let main_log = net.main.log_tail();
+    assert!(
+        main_log
+            .lines()
+            .any(|l| l.contains("dl-trace-42") && l.contains("/v1/edge/authorize")),
+        "{main_log}"
+    );
+    let metrics = text(
+        eu.get(format!("{}/metrics", net.main.url()))
+            .send()
+            .unwrap(),
+    );
+    for line in [
+        "cdn_main_http_requests_total{route=\"/v1/edge/authorize\",status=\"200\"}",
+        "cdn_main_http_request_duration_seconds_bucket{le=",
+        "cdn_main_rentals_total{outcome=\"created\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+
     // 4. The whole object once (a miss that fills), then its validators.
     let session = format!("{url}&sid=one");
     let r = get(&eu, &session, &[]);
@@ -222,13 +265,13 @@ fn walk(net: &Network, dir: &Path) {
     let stat = std::fs::read_to_string(net.edges[0].kv_dir.join("stats%2Fcorrupt_chunks")).unwrap();
 
     // 7. The edge's metrics (loopback may read them): the corrupt chunk, hits, and one authorize
-    // call per download session and client — the forged one (denied), session "one" with its
-    // dozen requests, and session "one" from the US (denied).
+    // call per download session and client — the forged one (denied), session "traced",
+    // session "one" with its dozen requests, and session "one" from the US (denied).
     let metrics = metrics();
     for line in [
         "cdn_edge_corrupt_chunks 1",
         "cdn_edge_handoff_fallbacks_total{reason=\"changed\"} 1",
-        "cdn_edge_authorize_calls_total 3",
+        "cdn_edge_authorize_calls_total 4",
         "cdn_edge_cache_lookups_total{zone=\"licensed\",result=\"hit\"}",
         "cdn_edge_served_bytes_total{zone=\"licensed\"}",
         "cdn_edge_health_degraded 0",

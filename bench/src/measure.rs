@@ -41,3 +41,43 @@ pub fn median_gbps(
     }
     Ok(median(rates))
 }
+
+/// Runs `wrk --latency` with `args`: requests per second and p99 latency in ms. Fails when wrk
+/// is missing or saw errors or non-2xx answers.
+pub fn wrk(args: &[&str]) -> anyhow::Result<(f64, f64)> {
+    use anyhow::Context;
+    let out = std::process::Command::new("wrk")
+        .arg("--latency")
+        .args(args)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| duration_ms(v.trim()))
+        .with_context(|| format!("no 99% line in wrk's output:\n{text}"))?;
+    if text.contains("Non-2xx") {
+        anyhow::bail!("wrk saw errors:\n{text}");
+    }
+    Ok((rps, p99))
+}
+
+/// wrk's "1.23ms" / "456.00us" / "1.02s" in milliseconds.
+pub fn duration_ms(v: &str) -> f64 {
+    let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+    if let Some(us) = v.strip_suffix("us") {
+        number(us) / 1e3
+    } else if let Some(ms) = v.strip_suffix("ms") {
+        number(ms)
+    } else if let Some(s) = v.strip_suffix('s') {
+        number(s) * 1e3
+    } else {
+        f64::NAN
+    }
+}

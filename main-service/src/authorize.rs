@@ -75,7 +75,48 @@ pub fn check_download(
     Ok(())
 }
 
-/// Parent sources for `item`, those in `near_region` first, presigned for `valid`.
+/// Presigned parent URLs kept for reuse. Each is signed for 5/4 of the validity asked and handed
+/// out while at least the asked validity is left, so every URL handed out is good for as long as
+/// a grant says, and a busy item costs one signature per parent every quarter of that validity
+/// rather than one per authorize call (presigning runs the S3 client's whole request pipeline).
+#[derive(Debug, Default)]
+pub struct Presigned {
+    map: std::sync::Mutex<std::collections::HashMap<(String, String), (String, u64)>>,
+}
+
+/// Most URLs kept; past it, the expired go, then all.
+const MAX_PRESIGNED: usize = 100_000;
+
+impl Presigned {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), (String, u64)>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A kept URL for `key` on `parent` good for `valid` more seconds from `now`.
+    fn get(&self, parent: &str, key: &str, now: u64, valid: u64) -> Option<String> {
+        self.lock()
+            .get(&(parent.to_owned(), key.to_owned()))
+            .filter(|(_, until)| *until >= now + valid)
+            .map(|(url, _)| url.clone())
+    }
+
+    fn keep(&self, parent: &str, key: &str, url: String, until: u64, now: u64) {
+        let mut map = self.lock();
+        if map.len() >= MAX_PRESIGNED {
+            map.retain(|_, (_, u)| *u > now);
+            if map.len() >= MAX_PRESIGNED {
+                map.clear();
+            }
+        }
+        map.insert((parent.to_owned(), key.to_owned()), (url, until));
+    }
+}
+
+/// Parent sources for `item`, those in `near_region` first, each URL good for at least `valid`.
 pub async fn sources(
     state: &AppState,
     item: &ItemRecord,
@@ -86,12 +127,24 @@ pub async fn sources(
     let mut parents: Vec<_> = state.parents.iter().collect();
     parents.sort_by_key(|p| p.config.region != near_region);
     let mut out = Vec::with_capacity(parents.len());
+    let now = protocol::unix_now();
     for p in parents {
-        let url = p
-            .store
-            .presign_get(&key, valid)
-            .await
-            .map_err(|e| e.to_string())?;
+        let name = &p.config.name;
+        let url = match state.presigned.get(name, &key, now, valid.as_secs()) {
+            Some(url) => url,
+            None => {
+                let signed_for = valid + valid / 4;
+                let url = p
+                    .store
+                    .presign_get(&key, signed_for)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                state
+                    .presigned
+                    .keep(name, &key, url.clone(), now + signed_for.as_secs(), now);
+                url
+            }
+        };
         out.push(Source {
             parent: p.config.name.clone(),
             region: p.config.region.clone(),
@@ -196,4 +249,39 @@ pub async fn authorize(
         sources,
         expires_at: now + settings.session_idle_secs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Presigned;
+
+    #[test]
+    fn a_kept_url_is_handed_out_only_while_it_has_the_validity_asked() {
+        let p = Presigned::default();
+        assert_eq!(p.get("eu", "items/film/v1.sealed", 1000, 900), None);
+        p.keep("eu", "items/film/v1.sealed", "u1".into(), 1000 + 1125, 1000);
+        assert_eq!(
+            p.get("eu", "items/film/v1.sealed", 1000, 900).as_deref(),
+            Some("u1")
+        );
+        assert_eq!(
+            p.get("eu", "items/film/v1.sealed", 1225, 900).as_deref(),
+            Some("u1")
+        );
+        assert_eq!(
+            p.get("eu", "items/film/v1.sealed", 1226, 900),
+            None,
+            "too little left"
+        );
+        assert_eq!(
+            p.get("us", "items/film/v1.sealed", 1000, 900),
+            None,
+            "per parent"
+        );
+        assert_eq!(
+            p.get("eu", "items/film/v2.sealed", 1000, 900),
+            None,
+            "per object"
+        );
+    }
 }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub passwords: Arc<passwords::Passwords>,
     /// Rate limits and login lockout.
     pub limits: Arc<limits::Limits>,
+    /// Presigned parent URLs kept for reuse.
+    pub presigned: Arc<authorize::Presigned>,
     /// Faults a test injects (inert without the `fault-injection` feature).
     pub faults: Arc<faults::Faults>,
 }
@@ -128,6 +130,7 @@ impl AppState {
             clock: clock::system(),
             passwords: Arc::new(passwords::Passwords::new(&config.passwords)),
             limits: Arc::new(limits::Limits::new(&config.limits)),
+            presigned: Arc::default(),
             faults: Arc::default(),
             keys: Arc::new(keys),
             store,

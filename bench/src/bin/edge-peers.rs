@@ -67,26 +67,14 @@ fn concurrent_gbps(url: &str, clients: usize) -> anyhow::Result<f64> {
 
 /// Requests per second and p99 latency (ms) of 1 KiB ranges over 16 connections (wrk).
 fn wrk_ranges(url: &str, secs: u64) -> anyhow::Result<(f64, f64)> {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{secs}s"), "--latency"])
-        .args(["-H", "Range: bytes=1000-2023", url])
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rps = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .with_context(|| format!("no Requests/sec in wrk's output:\n{text}"))?;
-    let p99 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| duration_ms(v.trim()))
-        .with_context(|| format!("no 99% line in wrk's output:\n{text}"))?;
-    if text.contains("Non-2xx") {
-        bail!("wrk saw errors:\n{text}");
-    }
-    Ok((rps, p99))
+    bench::measure::wrk(&[
+        "-t2",
+        "-c16",
+        &format!("-d{secs}s"),
+        "-H",
+        "Range: bytes=1000-2023",
+        url,
+    ])
 }
 
 /// Median milliseconds from sending a `Range: bytes=0-65535` GET of `url` to its first body
@@ -107,20 +95,6 @@ fn ttfb_ms(c: &reqwest::blocking::Client, url: &str) -> anyhow::Result<f64> {
         std::io::copy(&mut r, &mut std::io::sink())?;
     }
     Ok(median(times))
-}
-
-/// wrk's "1.23ms" / "456.00us" / "1.02s" in milliseconds.
-fn duration_ms(v: &str) -> f64 {
-    let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
-    if let Some(us) = v.strip_suffix("us") {
-        number(us) / 1e3
-    } else if let Some(ms) = v.strip_suffix("ms") {
-        number(ms)
-    } else if let Some(s) = v.strip_suffix('s') {
-        number(s) * 1e3
-    } else {
-        f64::NAN
-    }
 }
 
 /// A peer server process, stopped on drop.

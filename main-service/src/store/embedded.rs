@@ -321,6 +321,27 @@ impl Store for EmbeddedStore {
     ) -> Result<SessionOutcome, StoreError> {
         let token_key = format!("token/{token_id}");
         let session_key = format!("dlsession/{token_id}/{key}");
+        // A session refreshed a moment ago is resumed from a read alone: no commit, no fsync.
+        let recent = {
+            let (token_key, session_key) = (token_key.clone(), session_key.clone());
+            self.read(move |t| {
+                let Some(token) = get::<TokenRecord>(t, &token_key)? else {
+                    return Ok(None);
+                };
+                Ok(get::<DownloadSession>(t, &session_key)?
+                    .filter(|s| {
+                        now >= s.last_seen && now < s.last_seen + super::touch_after(idle_secs)
+                    })
+                    .map(|session| SessionOutcome::Existing {
+                        session,
+                        uses: token.uses,
+                    }))
+            })
+            .await?
+        };
+        if let Some(outcome) = recent {
+            return Ok(outcome);
+        }
         let (token_id, key) = (token_id.to_owned(), key.to_owned());
         self.write(move |t| {
             let Some(mut token) = get::<TokenRecord>(t, &token_key)? else {

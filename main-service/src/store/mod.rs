@@ -128,6 +128,12 @@ pub enum SessionOutcome {
     NotFound,
 }
 
+/// How long after its last refresh a resumed download session is refreshed again: a fifteenth
+/// of the idle window (60 s of the default 900 s), at least a second.
+pub fn touch_after(idle_secs: u64) -> u64 {
+    (idle_secs / 15).max(1)
+}
+
 /// Main's state.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -175,7 +181,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Finds the live session `key` of the token (idle less than `idle_secs`) and refreshes it,
-    /// or spends one use and starts it; atomic against concurrent calls for the same token.
+    /// or spends one use and starts it; atomic against concurrent calls for the same token. A
+    /// backend may skip the refresh of a session refreshed less than [`touch_after`] ago, so
+    /// that a session's stream of requests does not cost a durable write each: such a session
+    /// then ends at most that much earlier than its last request plus `idle_secs`.
     async fn start_or_resume_session(
         &self,
         token_id: &str,

@@ -288,6 +288,36 @@ async fn sessions_spend_uses_once(store: Arc<dyn Store>) {
         SessionOutcome::Exhausted
     );
     assert_eq!(store.token("ts").await.unwrap().unwrap().uses, 3);
+    // A session whose requests keep coming stays one session, however the backend spaces its
+    // refreshes (`touch_after`): session c every 3 s for 200 s with a 60 s idle window.
+    store
+        .complete_purchase(
+            "acct/k",
+            rental("rk", "tk"),
+            licence("lic-k"),
+            token("tk", 2),
+        )
+        .await
+        .unwrap();
+    assert!(started(
+        &store
+            .start_or_resume_session("tk", "ip|c", 1000, 60)
+            .await
+            .unwrap()
+    ));
+    for t in (1003..1200).step_by(3) {
+        assert!(
+            matches!(
+                store
+                    .start_or_resume_session("tk", "ip|c", t, 60)
+                    .await
+                    .unwrap(),
+                SessionOutcome::Existing { uses: 1, .. }
+            ),
+            "at {t}"
+        );
+    }
+    assert_eq!(store.token("tk").await.unwrap().unwrap().uses, 1);
     assert_eq!(
         store
             .start_or_resume_session("nope", "k", 1, 60)

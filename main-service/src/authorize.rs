@@ -51,6 +51,12 @@ pub fn check_download(
             "this download link does not match its record",
         ));
     }
+    if record.revoked_at.is_some() || licence.is_some_and(|l| l.revoked_at.is_some()) {
+        return Err(deny(
+            DenialReason::Revoked,
+            "this download link has been revoked; contact support",
+        ));
+    }
     item.ok_or_else(|| {
         deny(
             DenialReason::UnknownItem,

@@ -21,6 +21,8 @@ pub enum LicenceOpError {
     NotBound,
     #[error("the viewing window has ended; rent again for a new licence")]
     Expired,
+    #[error("this licence has been revoked; contact support")]
+    Revoked,
     #[error("{0}")]
     Invalid(&'static str),
     #[error(transparent)]
@@ -35,12 +37,25 @@ async fn own_licence(
     licence_id: &str,
 ) -> Result<LicenceRecord, LicenceOpError> {
     // Someone else's licence id reads as "not found": ids are not to be probed.
-    state
+    let licence = state
         .store
         .licence(licence_id)
         .await?
         .filter(|l| l.account_id == account_id)
-        .ok_or(LicenceOpError::NotFound)
+        .ok_or(LicenceOpError::NotFound)?;
+    if licence.revoked_at.is_some() {
+        return Err(LicenceOpError::Revoked);
+    }
+    Ok(licence)
+}
+
+/// Whether the account's licence `licence_id` stands (not revoked).
+pub async fn status(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+) -> Result<(), LicenceOpError> {
+    own_licence(state, account_id, licence_id).await.map(|_| ())
 }
 
 fn valid_id(s: &str) -> bool {
@@ -63,7 +78,7 @@ pub async fn bind(
         .map_err(|_| LicenceOpError::Invalid("device_public_key must be 64 hex characters"))?;
     own_licence(state, account_id, licence_id).await?;
     let lic = match state.store.bind_licence(licence_id, binding).await? {
-        BindOutcome::Bound(l) => l,
+        BindOutcome::Bound(l) => *l,
         BindOutcome::BoundElsewhere => return Err(LicenceOpError::BoundElsewhere),
         BindOutcome::NotFound => return Err(LicenceOpError::NotFound),
     };

@@ -79,6 +79,9 @@ pub struct LicenceRecord {
     pub policy: Policy,
     pub binding: Option<Binding>,
     pub window: Option<Window>,
+    /// Unix second an operator revoked the licence; absent while it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
 }
 
 /// The device and player a licence is bound to.
@@ -99,6 +102,9 @@ pub struct TokenRecord {
     pub licence_id: String,
     pub max_uses: u32,
     pub uses: u32,
+    /// Unix second an operator revoked the token; absent while it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
 }
 
 /// One download session of a token: the Range requests of one download.

@@ -314,6 +314,7 @@ async fn record(
         },
         binding: None,
         window: None,
+        revoked_at: None,
     };
     let rental = Rental {
         rental_id: format!("rent-{}", protocol::random_id()),
@@ -336,6 +337,7 @@ async fn record(
         licence_id: licence.licence_id.clone(),
         max_uses: settings.max_uses,
         uses: 0,
+        revoked_at: None,
     };
     state.faults.check(FaultPoint::RecordPurchase)?;
     state

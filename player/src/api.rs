@@ -278,6 +278,14 @@ impl Api {
         Ok(signed.licence)
     }
 
+    /// `GET /v1/licences/{id}/status`: `Ok` while the licence stands; 403 `licence_revoked` once
+    /// an operator revoked it.
+    pub fn licence_status(&self, licence_id: &str) -> Result<(), ApiError> {
+        let path = format!("/v1/licences/{licence_id}/status");
+        let _: serde_json::Value = self.call(&path, |url| self.authed(self.http.get(url)))?;
+        Ok(())
+    }
+
     /// `GET /.well-known/jwks.json`.
     pub fn jwks(&self) -> Result<protocol::Jwks, ApiError> {
         self.call("/.well-known/jwks.json", |url| Ok(self.http.get(url)))

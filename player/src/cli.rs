@@ -413,6 +413,20 @@ fn play(
     })?;
     let now = clock::now().map_err(|e| anyhow!(e))?;
     let licence = check_signed(home, &Api::new(main, None)?, &signed, now)?;
+    // Ask main whether the licence still stands; without an answer (offline, logged out) the
+    // signed window is the bound.
+    match home
+        .session()?
+        .map(|s| Api::new(main, Some(&s)).and_then(|api| api.licence_status(&licence.licence_id)))
+    {
+        Some(Err(e)) if e.code() == Some("licence_revoked") => {
+            bail!("the licence for {item} has been revoked; contact support ({e})")
+        }
+        Some(Err(e)) => {
+            eprintln!("could not check the licence with main ({e}); playing within its window")
+        }
+        Some(Ok(())) | None => {}
+    }
     let device = home.device()?;
     let sealed = sealed.unwrap_or_else(|| home.download_path(item));
     let playback = Playback::open(&licence, item, &device, &sealed, now)?;

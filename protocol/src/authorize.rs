@@ -68,6 +68,8 @@ pub enum DenialReason {
     UsesExhausted,
     RateLimited,
     EdgeUnauthorized,
+    /// An operator revoked the token or its licence.
+    Revoked,
 }
 
 impl DenialReason {
@@ -75,7 +77,7 @@ impl DenialReason {
     pub fn status(self) -> u16 {
         match self {
             DenialReason::BadToken | DenialReason::EdgeUnauthorized => 401,
-            DenialReason::NotPurchased | DenialReason::RegionDenied => 403,
+            DenialReason::NotPurchased | DenialReason::RegionDenied | DenialReason::Revoked => 403,
             DenialReason::UnknownItem => 404,
             DenialReason::UsesExhausted => 410,
             DenialReason::RateLimited => 429,
@@ -92,6 +94,7 @@ impl DenialReason {
             DenialReason::UsesExhausted => "uses_exhausted",
             DenialReason::RateLimited => "rate_limited",
             DenialReason::EdgeUnauthorized => "edge_unauthorized",
+            DenialReason::Revoked => "revoked",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A `moto` server (`python3 -m moto.server`) as a child process: bound to port 0 on loopback,
+//! A `moto` server (moto.server, serving one request at a time: [`SERIAL_MOTO`]) as a child
+//! process: bound to port 0 on loopback,
 //! its real port read from its "Running on" line, killed on drop, its output attached when a
 //! test fails. Where python3 or moto is missing, [`Moto::start`] prints a visible SKIPPED line
 //! and returns `None` (CI installs moto through `infra/setup.sh`).
@@ -8,6 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// moto's server, one request at a time. moto evaluates a `TransactWriteItems`' conditions
+/// without a lock, so two concurrent transactions can both pass a condition that only one of
+/// them may (DynamoDB itself serializes them); served one at a time, they behave as DynamoDB's
+/// do, and a race in the store's own logic is still a race.
+const SERIAL_MOTO: &str = "import sys, moto.server as s\n\
+    run = s.run_simple\n\
+    s.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False})\n\
+    sys.exit(s.main())";
 
 /// How much of moto's output is kept for a failure report (it logs every request).
 const KEEP_BYTES: usize = 64 * 1024;
@@ -25,7 +35,7 @@ impl Moto {
     /// Starts moto and waits until it listens (deadline 30 s); `None` if moto cannot run here.
     pub fn start() -> Option<Self> {
         let spawned = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"])
+            .args(["-c", SERIAL_MOTO, "-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

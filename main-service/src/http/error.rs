@@ -179,6 +179,7 @@ impl From<LicenceOpError> for ApiError {
             }
             LicenceOpError::NotBound => ApiError::new(StatusCode::CONFLICT, "not_bound", msg),
             LicenceOpError::Expired => ApiError::new(StatusCode::GONE, "licence_expired", msg),
+            LicenceOpError::Revoked => ApiError::new(StatusCode::FORBIDDEN, "licence_revoked", msg),
             LicenceOpError::Invalid(m) => ApiError::bad_request(m),
             LicenceOpError::Store(s) => s.into(),
             LicenceOpError::Keys(k) => ApiError::internal(k),

@@ -46,6 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rentals", post(rent).get(rentals))
         .route("/v1/licences/{id}/bind", post(bind))
         .route("/v1/licences/{id}/enable", post(enable))
+        .route("/v1/licences/{id}/status", get(licence_status))
+        .route("/v1/admin/tokens/{id}/revoke", post(revoke_token))
+        .route("/v1/admin/licences/{id}/revoke", post(revoke_licence))
         .route("/v1/manifest", get(signed_manifest))
         .route("/v1/edge/authorize", post(authorize))
         .route("/v1/edge/fill-sources", post(fill_sources))
@@ -345,6 +348,55 @@ async fn authorize(
         Err(_) => "internal",
     });
     Ok(Json(result?))
+}
+
+/// `GET /v1/licences/{id}/status`: whether the licence still stands (the player asks before it
+/// plays): `{"status":"active"}`, or 403 `licence_revoked`.
+async fn licence_status(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::licences::status(&state, &account, &id).await?;
+    Ok(Json(json!({"licence_id": id, "status": "active"})))
+}
+
+/// `POST /v1/admin/tokens/{id}/revoke`: the token's downloads are refused from the next
+/// authorize on (edges holding its grant stop within their stated bound).
+async fn revoke_token(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    if !state.store.revoke_token(&id, now).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such token",
+        ));
+    }
+    tracing::warn!(token = %id, "token revoked by an operator");
+    Ok(Json(json!({"revoked": id, "at": now})))
+}
+
+/// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are
+/// refused; the player refuses to play at its next check with main.
+async fn revoke_licence(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    if !state.store.revoke_licence(&id, now).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such licence",
+        ));
+    }
+    tracing::warn!(licence = %id, "licence revoked by an operator");
+    Ok(Json(json!({"revoked": id, "at": now})))
 }
 
 /// An edge says how it is; kept for the edge choice of the next rentals.

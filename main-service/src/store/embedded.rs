@@ -269,11 +269,11 @@ impl Store for EmbeddedStore {
                 Some(b) if b.device_id != binding.device_id || b.player_id != binding.player_id => {
                     Ok(BindOutcome::BoundElsewhere)
                 }
-                Some(_) => Ok(BindOutcome::Bound(lic)),
+                Some(_) => Ok(BindOutcome::Bound(Box::new(lic))),
                 None => {
                     lic.binding = Some(binding);
                     put(t, &key, &lic)?;
-                    Ok(BindOutcome::Bound(lic))
+                    Ok(BindOutcome::Bound(Box::new(lic)))
                 }
             }
         })
@@ -301,6 +301,36 @@ impl Store for EmbeddedStore {
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_doc(format!("token/{token_id}")).await
+    }
+
+    async fn revoke_token(&self, token_id: &str, at: u64) -> Result<bool, StoreError> {
+        let key = format!("token/{token_id}");
+        self.write(move |t| {
+            let Some(mut token) = get::<TokenRecord>(t, &key)? else {
+                return Ok(false);
+            };
+            if token.revoked_at.is_none() {
+                token.revoked_at = Some(at);
+                put(t, &key, &token)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError> {
+        let key = format!("licence/{licence_id}");
+        self.write(move |t| {
+            let Some(mut licence) = get::<LicenceRecord>(t, &key)? else {
+                return Ok(false);
+            };
+            if licence.revoked_at.is_none() {
+                licence.revoked_at = Some(at);
+                put(t, &key, &licence)?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {

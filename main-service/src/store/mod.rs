@@ -104,7 +104,7 @@ pub enum Reservation {
 /// The outcome of binding a licence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindOutcome {
-    Bound(LicenceRecord),
+    Bound(Box<LicenceRecord>),
     /// Already bound to another device or player.
     BoundElsewhere,
     NotFound,
@@ -192,6 +192,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: u64,
         idle_secs: u64,
     ) -> Result<SessionOutcome, StoreError>;
+
+    /// Marks the token revoked at `at` (the first revocation's time stays); `false` when there is
+    /// no such token.
+    async fn revoke_token(&self, token_id: &str, at: u64) -> Result<bool, StoreError>;
+    /// Marks the licence revoked at `at` (the first revocation's time stays); `false` when there
+    /// is no such licence.
+    async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError>;
 
     /// Keeps an edge's last heartbeat (replacing the one before).
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError>;

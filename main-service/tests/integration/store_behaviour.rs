@@ -31,6 +31,7 @@ fn licence(id: &str) -> LicenceRecord {
         policy: Policy::default(),
         binding: None,
         window: None,
+        revoked_at: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn token(id: &str, max_uses: u32) -> TokenRecord {
         licence_id: "lic".into(),
         max_uses,
         uses: 0,
+        revoked_at: None,
     }
 }
 
@@ -398,6 +400,59 @@ async fn edge_statuses_keep_the_last_heartbeat(store: Arc<dyn Store>) {
     assert!(store.items().await.unwrap().is_empty());
 }
 
+async fn revocations_keep_their_first_time(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/r",
+            rental("rr", "tr"),
+            licence("lic-r"),
+            token("tr", 3),
+        )
+        .await
+        .unwrap();
+    assert!(!store.revoke_token("nope", 5).await.unwrap());
+    assert!(!store.revoke_licence("nope", 5).await.unwrap());
+    assert!(store.revoke_token("tr", 100).await.unwrap());
+    assert!(
+        store.revoke_token("tr", 200).await.unwrap(),
+        "again: still true"
+    );
+    assert_eq!(
+        store.token("tr").await.unwrap().unwrap().revoked_at,
+        Some(100)
+    );
+    // Sessions and windows written afterwards keep the mark.
+    store
+        .start_or_resume_session("tr", "ip|a", 150, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token("tr").await.unwrap().unwrap().revoked_at,
+        Some(100)
+    );
+    assert!(store.revoke_licence("lic-r", 300).await.unwrap());
+    store
+        .enable_licence(
+            "lic-r",
+            Window {
+                start: 310,
+                end: 400,
+            },
+        )
+        .await
+        .unwrap();
+    let lic = store.licence("lic-r").await.unwrap().unwrap();
+    assert_eq!(
+        (lic.revoked_at, lic.window.map(|w| w.end)),
+        (Some(300), Some(400))
+    );
+    assert!(store.revoke_licence("lic-r", 500).await.unwrap());
+    assert_eq!(
+        store.licence("lic-r").await.unwrap().unwrap().revoked_at,
+        Some(300)
+    );
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -409,6 +464,7 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     sessions_spend_uses_once(make().await).await;
     concurrent_sessions_never_overspend(make().await).await;
     edge_statuses_keep_the_last_heartbeat(make().await).await;
+    revocations_keep_their_first_time(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod network;
 mod public_objects;
 mod restart;
+mod revocation;
 mod stalled_readers;
 mod stuck_parent;
 mod two_mains;

@@ -294,14 +294,14 @@ impl Store for DynamoStore {
                 .set_once(OP, k.clone(), attr::BINDING, value.clone())
                 .await?
             {
-                return Ok(BindOutcome::Bound(decode(item, licence_id)?));
+                return Ok(BindOutcome::Bound(Box::new(decode(item, licence_id)?)));
             }
             let Some(lic) = self.get_record::<LicenceRecord>(OP, k).await? else {
                 return Ok(BindOutcome::NotFound);
             };
             match &lic.binding {
                 Some(b) if b.device_id == binding.device_id && b.player_id == binding.player_id => {
-                    return Ok(BindOutcome::Bound(lic));
+                    return Ok(BindOutcome::Bound(Box::new(lic)));
                 }
                 Some(_) => return Ok(BindOutcome::BoundElsewhere),
                 None => continue, // unbound in between; nothing unbinds today
@@ -328,6 +328,15 @@ impl Store for DynamoStore {
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_record("token", key::token(token_id)).await
+    }
+
+    async fn revoke_token(&self, token_id: &str, at: u64) -> Result<bool, StoreError> {
+        self.revoke("revoke_token", key::token(token_id), at).await
+    }
+
+    async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError> {
+        self.revoke("revoke_licence", key::licence(licence_id), at)
+            .await
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {
@@ -416,6 +425,29 @@ impl Store for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Sets `revoked_at` once on the record at `key`; whether the record exists.
+    async fn revoke(
+        &self,
+        op: &'static str,
+        k: (String, String),
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        if self
+            .set_once(op, k.clone(), REVOKED_AT, n(at))
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        // Missing, or revoked before (the first time stays).
+        Ok(self.get(op, k).await?.is_some())
+    }
+}
+
+/// The attribute of a revoked token or licence.
+const REVOKED_AT: &str = "revoked_at";
+
 #[cfg(test)]
 mod tests {
     use super::super::Item;
@@ -431,6 +463,7 @@ mod tests {
             policy: protocol::Policy::default(),
             binding: None,
             window: None,
+            revoked_at: None,
         };
         let item: Item = record_item(&lic, key::licence("l"), "licence").unwrap();
         assert!(!item.contains_key(attr::BINDING) && !item.contains_key(attr::WINDOW));

@@ -206,14 +206,7 @@ pub fn handoff_reply(
     pass: Option<protocol::edge_cache::SessionPass>,
 ) -> ErrorReply {
     use protocol::edge_cache::{HANDOFF_HEADER, HandoffPlan};
-    let plan = HandoffPlan {
-        item: info.item.clone(),
-        version: info.version,
-        root: info.root.clone(),
-        start: head.body.start,
-        end: head.body.end,
-        pass,
-    };
+    let plan = HandoffPlan::of(info, head.body.clone(), pass);
     let mut headers: Vec<_> = head
         .headers
         .into_iter()

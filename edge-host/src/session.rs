@@ -134,14 +134,7 @@ impl Passes {
         if head.body.is_empty() {
             return None;
         }
-        let plan = HandoffPlan {
-            item: info.item.clone(),
-            version: info.version,
-            root: info.root.clone(),
-            start: head.body.start,
-            end: head.body.end,
-            pass: None,
-        };
+        let plan = HandoffPlan::of(&info, head.body.clone(), None);
         Some(Answer::Send { head, plan })
     }
 }

@@ -91,6 +91,18 @@ pub struct SessionPass {
 }
 
 impl HandoffPlan {
+    /// The plan of object bytes `body` of the object `info` describes.
+    pub fn of(info: &ObjectInfo, body: std::ops::Range<u64>, pass: Option<SessionPass>) -> Self {
+        Self {
+            item: info.item.clone(),
+            version: info.version,
+            root: info.root.clone(),
+            start: body.start,
+            end: body.end,
+            pass,
+        }
+    }
+
     /// The body's length.
     pub fn len(&self) -> u64 {
         self.end.saturating_sub(self.start)

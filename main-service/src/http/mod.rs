@@ -369,15 +369,8 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = (state.clock)();
-    if !state.store.revoke_token(&id, now).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such token",
-        ));
-    }
-    tracing::warn!(token = %id, "token revoked by an operator");
-    Ok(Json(json!({"revoked": id, "at": now})))
+    let found = state.store.revoke_token(&id, now).await?;
+    revoked(found, "token", id, now)
 }
 
 /// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are
@@ -388,14 +381,25 @@ async fn revoke_licence(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = (state.clock)();
-    if !state.store.revoke_licence(&id, now).await? {
+    let found = state.store.revoke_licence(&id, now).await?;
+    revoked(found, "licence", id, now)
+}
+
+/// The answer to a revocation of `what` `id` at `now`: logged, or 404 when not `found`.
+fn revoked(
+    found: bool,
+    what: &'static str,
+    id: String,
+    now: u64,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !found {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "no such licence",
+            format!("no such {what}"),
         ));
     }
-    tracing::warn!(licence = %id, "licence revoked by an operator");
+    tracing::warn!(what, %id, "revoked by an operator");
     Ok(Json(json!({"revoked": id, "at": now})))
 }
 

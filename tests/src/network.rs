@@ -561,6 +561,16 @@ impl Network {
             .with_context(|| format!("no download_url in {out}"))
     }
 
+    /// Runs a test's `walk` over this network; when it panics, every process's log tail is
+    /// printed before the panic goes on.
+    pub fn walk<T>(&mut self, walk: impl FnOnce(&mut Network) -> T) -> T {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(self)));
+        result.unwrap_or_else(|e| {
+            eprintln!("{}", self.logs());
+            std::panic::resume_unwind(e)
+        })
+    }
+
     /// All logs' tails, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = vec![self.main.log_tail()];

@@ -22,12 +22,9 @@ fn a_stopped_edge_is_skipped_once_silent() {
         main_settings: "edge_heartbeat_secs = 1".into(),
         ..Options::default()
     };
-    let mut net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&mut net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 /// The index of the edge `url` downloads from.

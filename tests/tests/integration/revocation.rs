@@ -20,12 +20,9 @@ fn revoked_tokens_and_licences_are_refused() {
         prefill_interval_secs: 0,
         ..Options::default()
     };
-    let net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn player(net: &Network, home: &Path, args: &[&str]) -> anyhow::Result<String> {

@@ -44,7 +44,7 @@ use protocol::edge_cache::{
     CheckedMeta, HANDOFF_HEADER, HandoffPlan, MAX_PLAN_BYTES, OFFER_HEADER, chunk_key, meta_key,
     offer_token,
 };
-use protocol::plan::{Piece, chunk_indices, pieces};
+use protocol::plan::{Piece, pieces};
 use protocol::sealed::{Digest, HEADER_LEN, chunk_digest};
 use tokio::sync::mpsc;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
@@ -77,6 +77,53 @@ struct KnownMeta {
     root: String,
     meta: CheckedMeta,
     stored: Bytes,
+}
+
+/// Where one piece of a plan's bytes comes from.
+enum Source {
+    /// Header or trailer bytes, from the meta.
+    Meta(Bytes),
+    /// Bytes `within` of the chunk at `key`, `len` bytes sealed, whose digest is `digest`.
+    Chunk {
+        key: String,
+        digest: Digest,
+        len: u64,
+        within: Range<usize>,
+    },
+}
+
+impl KnownMeta {
+    /// Where each piece of `plan`'s bytes comes from, once the plan is known to end within the
+    /// object.
+    fn sources(&self, plan: &HandoffPlan) -> Result<Vec<Source>, Miss> {
+        let layout = self.meta.header.layout();
+        if plan.end > layout.object_len() {
+            return Err(Miss::Store(format!(
+                "plan ends at {} past the object's {} bytes",
+                plan.end,
+                layout.object_len()
+            )));
+        }
+        let sources = pieces(&layout, plan.start..plan.end)
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Header(r) => Source::Meta(self.stored.slice(r)),
+                Piece::Trailer(r) => {
+                    Source::Meta(self.stored.slice(HEADER_LEN + r.start..HEADER_LEN + r.end))
+                }
+                Piece::Chunk { index, within } => {
+                    let sealed = layout.sealed_chunk_range(index);
+                    Source::Chunk {
+                        key: chunk_key(&plan.item, plan.version, index),
+                        digest: self.meta.digests[index as usize],
+                        len: sealed.end - sealed.start,
+                        within,
+                    }
+                }
+            })
+            .collect();
+        Ok(sources)
+    }
 }
 
 /// The host side of the handoff: the offer, the memory of verified chunks and metas, and the
@@ -255,13 +302,14 @@ impl Handoff {
             protocol::unix_now(),
         )?;
         let (head, plan) = match answer {
-            Answer::NotModified(head) => {
-                let (parts, ()) = head_parts(&head)?.into_parts();
-                runtime.metrics().session_answer();
-                let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
-                return Some(Response::from_parts(parts, body));
-            }
-            Answer::Send { head, plan } => (head, plan),
+            Answer::NotModified(head) => (head, None),
+            Answer::Send { head, plan } => (head, Some(plan)),
+        };
+        let (parts, ()) = head_parts(&head)?.into_parts();
+        let Some(plan) = plan else {
+            runtime.metrics().session_answer();
+            let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
+            return Some(Response::from_parts(parts, body));
         };
         if plan.len() <= self.piece_bytes as u64 {
             // One piece: read and verified in one go and answered whole — no task, no channel;
@@ -285,7 +333,6 @@ impl Handoff {
                     return None;
                 }
             };
-            let (parts, ()) = head_parts(&head)?.into_parts();
             runtime.metrics().session_answer();
             let body = Full::new(bytes)
                 .map_err(|never| match never {})
@@ -295,7 +342,6 @@ impl Handoff {
         if !self.all_cached(runtime, &plan).await {
             return None;
         }
-        let (parts, ()) = head_parts(&head)?.into_parts();
         runtime.metrics().session_answer();
         Some(self.stream(parts, plan, replay.clone(), runtime.clone()))
     }
@@ -313,26 +359,16 @@ impl Handoff {
             return Err(Miss::WouldBlock);
         }
         let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, inline)?;
-        let layout = known.meta.header.layout();
-        if plan.end > layout.object_len() {
-            return Err(Miss::Store(format!(
-                "plan ends at {} past the object's {} bytes",
-                plan.end,
-                layout.object_len()
-            )));
-        }
         let mut out = Vec::with_capacity(plan.len() as usize);
-        for piece in pieces(&layout, plan.start..plan.end) {
-            match piece {
-                Piece::Header(r) => out.extend_from_slice(&known.stored[r]),
-                Piece::Trailer(r) => {
-                    out.extend_from_slice(&known.stored[HEADER_LEN + r.start..HEADER_LEN + r.end]);
-                }
-                Piece::Chunk { index, within } => {
-                    let key = chunk_key(&plan.item, plan.version, index);
-                    let sealed = layout.sealed_chunk_range(index);
-                    let digest = known.meta.digests[index as usize];
-                    let len = sealed.end - sealed.start;
+        for source in known.sources(plan)? {
+            match source {
+                Source::Meta(bytes) => out.extend_from_slice(&bytes),
+                Source::Chunk {
+                    key,
+                    digest,
+                    len,
+                    within,
+                } => {
                     let file = self.chunk_sync(kv, key, digest, len, inline)?;
                     let at = out.len();
                     out.resize(at + within.len(), 0);
@@ -346,19 +382,22 @@ impl Handoff {
     /// Whether the meta and every chunk `plan` touches are in the store now.
     async fn all_cached(self: &Arc<Self>, runtime: &EdgeRuntime, plan: &HandoffPlan) -> bool {
         let kv = runtime.kv();
-        let (item, version) = (plan.item.clone(), plan.version);
-        let Ok(meta) = self
-            .checked_meta(kv.clone(), &item, version, &plan.root)
+        let sources = match self
+            .checked_meta(kv.clone(), &plan.item, plan.version, &plan.root)
             .await
-        else {
+        {
+            Ok(known) => known.sources(plan),
+            Err(miss) => Err(miss),
+        };
+        let Ok(sources) = sources else {
             return false;
         };
-        let layout = meta.meta.header.layout();
-        if plan.end > layout.object_len() {
-            return false;
-        }
-        let keys: Vec<String> = chunk_indices(&pieces(&layout, plan.start..plan.end))
-            .map(|i| chunk_key(&item, version, i))
+        let keys: Vec<String> = sources
+            .into_iter()
+            .filter_map(|source| match source {
+                Source::Chunk { key, .. } => Some(key),
+                Source::Meta(_) => None,
+            })
             .collect();
         blocking(move || {
             keys.iter()
@@ -430,29 +469,16 @@ impl Handoff {
         let known = self
             .checked_meta(kv.clone(), &plan.item, plan.version, &plan.root)
             .await?;
-        let (meta, stored) = (&known.meta, &known.stored);
-        let layout = meta.header.layout();
-        if plan.end > layout.object_len() {
-            return Err(Some(Miss::Store(format!(
-                "plan ends at {} past the object's {} bytes",
-                plan.end,
-                layout.object_len()
-            ))));
-        }
-        for piece in pieces(&layout, plan.start..plan.end) {
-            match piece {
-                Piece::Header(r) => self.frame(tx, at, stored.slice(r)).await?,
-                Piece::Trailer(r) => {
-                    let r = HEADER_LEN + r.start..HEADER_LEN + r.end;
-                    self.frame(tx, at, stored.slice(r)).await?;
-                }
-                Piece::Chunk { index, within } => {
-                    let key = chunk_key(&plan.item, plan.version, index);
-                    let sealed = layout.sealed_chunk_range(index);
-                    let digest = meta.digests[index as usize];
-                    let file = self
-                        .verified(kv.clone(), key, digest, sealed.end - sealed.start)
-                        .await?;
+        for source in known.sources(plan)? {
+            match source {
+                Source::Meta(bytes) => self.frame(tx, at, bytes).await?,
+                Source::Chunk {
+                    key,
+                    digest,
+                    len,
+                    within,
+                } => {
+                    let file = self.verified(kv.clone(), key, digest, len).await?;
                     self.send_range(tx, at, file, within).await?;
                 }
             }

@@ -11,31 +11,14 @@
 
 use std::time::Duration;
 
+use edge_fn::EdgeConfig;
+
 use crate::runtime::EdgeRuntime;
 
-/// Where and as whom heartbeats are sent.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub mains: Vec<String>,
-    pub edge_id: String,
-    pub edge_secret: String,
-}
-
-impl Target {
-    /// From the component's variables: `None` (with the missing name) when one is not set.
-    pub fn from_variables(vars: &crate::variables::Variables) -> Result<Self, &'static str> {
-        let get = |name: &'static str| vars.get(name).map_err(|_| name);
-        let mains = get("main_url")?
-            .split(',')
-            .map(|m| m.trim().trim_end_matches('/').to_owned())
-            .filter(|m| !m.is_empty())
-            .collect();
-        Ok(Self {
-            mains,
-            edge_id: get("edge_id")?,
-            edge_secret: get("edge_secret")?,
-        })
-    }
+/// Where and as whom heartbeats are sent: the component's own reading of its variables
+/// (`main_url`, `edge_id`, `edge_secret`, …), so host and component agree on both.
+pub fn target(vars: &crate::variables::Variables) -> Result<EdgeConfig, edge_fn::ConfigError> {
+    EdgeConfig::from_lookup(|name| vars.get(name).ok())
 }
 
 /// This edge's heartbeat now.
@@ -56,18 +39,16 @@ pub fn heartbeat(runtime: &EdgeRuntime, max_connections: usize) -> protocol::Hea
 /// Sends `beat` to the first main of `target` that accepts it.
 pub async fn send(
     client: &reqwest::Client,
-    target: &Target,
+    target: &EdgeConfig,
     beat: &protocol::Heartbeat,
 ) -> Result<(), String> {
     let mut failures = Vec::new();
-    for main in &target.mains {
-        let answer = client
-            .post(format!("{main}/v1/edge/heartbeat"))
-            .header("x-edge-id", &target.edge_id)
-            .bearer_auth(&target.edge_secret)
-            .json(beat)
-            .send()
-            .await;
+    for main in &target.main_urls {
+        let mut request = client.post(format!("{main}/v1/edge/heartbeat"));
+        for (name, value) in target.edge_auth_headers() {
+            request = request.header(name, value);
+        }
+        let answer = request.json(beat).send().await;
         match answer {
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => failures.push(format!("{main}: {}", r.status())),
@@ -80,7 +61,7 @@ pub async fn send(
 /// Sends a heartbeat every `interval`, the first at once.
 pub async fn run_ticker(
     runtime: EdgeRuntime,
-    target: Target,
+    target: EdgeConfig,
     interval: Duration,
     max_connections: usize,
 ) {

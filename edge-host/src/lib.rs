@@ -146,18 +146,15 @@ pub async fn run(
         _ => None,
     };
     let beats = settings.heartbeat_interval.and_then(|interval| {
-        match heartbeat::Target::from_variables(&settings.variables) {
+        match heartbeat::target(&settings.variables) {
             Ok(target) => Some(tokio::spawn(heartbeat::run_ticker(
                 runtime.clone(),
                 target,
                 interval,
                 settings.client_limits.max_connections,
             ))),
-            Err(missing) => {
-                tracing::warn!(
-                    missing,
-                    "no heartbeats to main: variable {missing} is not set"
-                );
+            Err(e) => {
+                tracing::warn!(error = %e, "no heartbeats to main");
                 None
             }
         }

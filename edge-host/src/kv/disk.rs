@@ -129,6 +129,15 @@ impl DiskKv {
     }
 }
 
+/// The stamp of the file at `path`, which holds `key`'s value.
+fn stamp_at(path: &Path, key: &str) -> Result<Option<Stamp>, KvError> {
+    match fs::metadata(path) {
+        Ok(metadata) => Ok(Some(Stamp::of(&metadata))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("stat", key)(e)),
+    }
+}
+
 fn io_error(op: &'static str, key: &str) -> impl FnOnce(io::Error) -> KvError {
     move |source| KvError::Io {
         op,
@@ -150,7 +159,7 @@ impl KvBackend for DiskKv {
         let path = self.path_of(key)?;
         let kept = self.open_files().get(key).cloned();
         if let Some((stamp, file)) = kept {
-            if self.stamp(key)? == Some(stamp) {
+            if stamp_at(&path, key)? == Some(stamp) {
                 return Ok(Some(StoredValue {
                     len: stamp.len,
                     stamp,
@@ -179,11 +188,7 @@ impl KvBackend for DiskKv {
     }
 
     fn stamp(&self, key: &str) -> Result<Option<Stamp>, KvError> {
-        match fs::metadata(self.path_of(key)?) {
-            Ok(metadata) => Ok(Some(Stamp::of(&metadata))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("stat", key)(e)),
-        }
+        stamp_at(&self.path_of(key)?, key)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {

@@ -112,6 +112,27 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
+    /// Sets the `revoked_at` (reached through `mark`) of the record at `key` to `at` unless it is
+    /// set already; whether the record exists.
+    async fn revoke<T: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: String,
+        at: u64,
+        mark: fn(&mut T) -> &mut Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |t| {
+            let Some(mut record) = get::<T>(t, &key)? else {
+                return Ok(false);
+            };
+            if mark(&mut record).is_none() {
+                *mark(&mut record) = Some(at);
+                put(t, &key, &record)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
     async fn get_doc<T: DeserializeOwned + Send + 'static>(
         &self,
         key: String,
@@ -304,33 +325,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn revoke_token(&self, token_id: &str, at: u64) -> Result<bool, StoreError> {
-        let key = format!("token/{token_id}");
-        self.write(move |t| {
-            let Some(mut token) = get::<TokenRecord>(t, &key)? else {
-                return Ok(false);
-            };
-            if token.revoked_at.is_none() {
-                token.revoked_at = Some(at);
-                put(t, &key, &token)?;
-            }
-            Ok(true)
-        })
-        .await
+        self.revoke::<TokenRecord>(format!("token/{token_id}"), at, |t| &mut t.revoked_at)
+            .await
     }
 
     async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError> {
-        let key = format!("licence/{licence_id}");
-        self.write(move |t| {
-            let Some(mut licence) = get::<LicenceRecord>(t, &key)? else {
-                return Ok(false);
-            };
-            if licence.revoked_at.is_none() {
-                licence.revoked_at = Some(at);
-                put(t, &key, &licence)?;
-            }
-            Ok(true)
-        })
-        .await
+        self.revoke::<LicenceRecord>(format!("licence/{licence_id}"), at, |l| &mut l.revoked_at)
+            .await
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {

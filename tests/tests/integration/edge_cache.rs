@@ -59,12 +59,9 @@ fn the_budget_holds_while_three_times_it_is_downloaded() {
         edge_variables: format!("licensed_budget_bytes = \"{BUDGET}\"\n"),
         ..Options::default()
     };
-    let net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn walk(net: &Network, dir: &Path) {
@@ -209,12 +206,9 @@ fn a_stampede_on_a_cold_object_fills_it_once() {
         max_uses: 10,
         ..Options::default()
     };
-    let net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stampede(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| stampede(net, dir));
 }
 
 fn stampede(net: &Network, dir: &Path) {
@@ -277,12 +271,9 @@ fn a_killed_edge_serves_nothing_torn_and_recounts_its_cache() {
         prefill_interval_secs: 1,
         ..Options::default()
     };
-    let mut net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| killed(&mut net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| killed(net, dir));
 }
 
 fn killed(net: &mut Network, dir: &Path) {

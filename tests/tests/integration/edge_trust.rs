@@ -50,12 +50,9 @@ fn the_edge_trusts_only_the_platform_and_never_serves_changed_bytes() {
         spin_like_headers: true,
         ..Options::default()
     };
-    let net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn walk(net: &Network, dir: &Path) {

@@ -76,12 +76,9 @@ fn object_len(net: &Network, item: &str) -> u64 {
 fn rent_download_licence_play_and_every_refusal() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let net = Network::start(dir, &Options::default()).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &Options::default())
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn walk(net: &Network, dir: &Path) {

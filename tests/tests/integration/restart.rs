@@ -54,12 +54,9 @@ fn main_and_a_parent_restarted_with_their_command_lines_come_back_where_the_edge
         outbound_timeout_secs: Some(2),
         ..Options::default()
     };
-    let mut net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&mut net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn walk(net: &mut Network, dir: &Path) {

@@ -61,12 +61,9 @@ fn stalled_readers_are_closed_and_memory_stays_bounded() {
         edge_settings: format!("client_stall_timeout_secs = {STALL_SECS}"),
         ..Options::default()
     };
-    let net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| walk(&net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| walk(net, dir));
 }
 
 fn walk(net: &Network, dir: &Path) {

@@ -28,12 +28,9 @@ fn a_download_completes_when_one_of_two_mains_dies() {
         mains: 2,
         ..Options::default()
     };
-    let mut net = Network::start(dir, &opts).unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| survive(&mut net, dir)));
-    if let Err(e) = result {
-        eprintln!("{}", net.logs());
-        std::panic::resume_unwind(e);
-    }
+    Network::start(dir, &opts)
+        .unwrap()
+        .walk(|net| survive(net, dir));
 }
 
 fn survive(net: &mut Network, dir: &std::path::Path) {

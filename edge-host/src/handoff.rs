@@ -146,9 +146,20 @@ pub struct Replay {
     pub headers: HeaderMap,
 }
 
+/// One part of a plan's bytes for [`crate::direct`]: header or trailer bytes, or a range of a
+/// verified chunk file.
+#[derive(Debug)]
+pub(crate) enum Part {
+    Bytes(Bytes),
+    File {
+        file: Arc<std::fs::File>,
+        within: Range<u64>,
+    },
+}
+
 /// Why the host could not send the rest of a plan itself.
 #[derive(Debug)]
-enum Miss {
+pub(crate) enum Miss {
     /// The meta or a chunk is not in the store (evicted since the component looked).
     Missing(String),
     /// Stored bytes do not match the digests.
@@ -160,7 +171,7 @@ enum Miss {
 }
 
 impl Miss {
-    fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Miss::Missing(_) => "missing",
             Miss::Changed { .. } => "changed",
@@ -202,6 +213,11 @@ impl Handoff {
     pub fn every_read(mut self, every_read: bool) -> Self {
         self.every_read = every_read;
         self
+    }
+
+    /// Whether every chunk is hashed on every send (then [`crate::direct`] sends nothing).
+    pub fn hashes_every_read(&self) -> bool {
+        self.every_read
     }
 
     /// Removes any offer a client sent and adds this host's.
@@ -344,6 +360,33 @@ impl Handoff {
         }
         runtime.metrics().session_answer();
         Some(self.stream(parts, plan, replay.clone(), runtime.clone()))
+    }
+
+    /// The parts of `plan` for [`crate::direct`] to send with `sendfile`, only when the meta and
+    /// every chunk were verified before by this process and are unchanged since (a `stat` each,
+    /// no reads, no hashing); else the [`Miss`] that sends the request the long way.
+    pub(crate) fn verified_parts(
+        &self,
+        kv: &dyn KvBackend,
+        plan: &HandoffPlan,
+    ) -> Result<Vec<Part>, Miss> {
+        let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, true)?;
+        known
+            .sources(plan)?
+            .into_iter()
+            .map(|source| match source {
+                Source::Meta(bytes) => Ok(Part::Bytes(bytes)),
+                Source::Chunk {
+                    key,
+                    digest,
+                    len,
+                    within,
+                } => Ok(Part::File {
+                    file: self.chunk_sync(kv, key, digest, len, true)?,
+                    within: within.start as u64..within.end as u64,
+                }),
+            })
+            .collect()
     }
 
     /// The bytes of a small `plan`, verified, read on the calling thread. `inline`: only if
@@ -564,13 +607,18 @@ impl Handoff {
         let mut from = within.start;
         while from < within.end {
             let to = within.end.min(from + self.piece_bytes);
-            let file = file.clone();
-            let bytes = blocking(move || {
-                let mut buf = vec![0; to - from];
-                file.read_exact_at(&mut buf, from as u64).map(|()| buf)
-            })
-            .await
-            .map_err(|e| Miss::Store(format!("reading a cached chunk: {e}")))?;
+            // Right here when the bytes are in the page cache (a hit's usual case), else on a
+            // blocking thread.
+            let mut buf = vec![0; to - from];
+            let bytes = match read_at(&file, &mut buf, from as u64, true) {
+                Ok(()) => buf,
+                Err(_) => {
+                    let file = file.clone();
+                    blocking(move || file.read_exact_at(&mut buf, from as u64).map(|()| buf))
+                        .await
+                        .map_err(|e| Miss::Store(format!("reading a cached chunk: {e}")))?
+                }
+            };
             self.frame(tx, at, Bytes::from(bytes)).await?;
             from = to;
         }

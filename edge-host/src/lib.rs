@@ -32,6 +32,8 @@
 mod bindings;
 pub mod call;
 pub mod config;
+#[cfg(target_os = "linux")]
+mod direct;
 pub mod handoff;
 pub mod health;
 pub mod heartbeat;

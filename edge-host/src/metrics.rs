@@ -91,6 +91,7 @@ pub struct Metrics {
     lease_waits: Gauge,
     handoffs: Counter,
     session_answers: Counter,
+    direct_responses: Counter,
     open_connections: Gauge,
     handoff_fallbacks: Family<Reason, Counter>,
     scrubbed_bytes: Counter,
@@ -222,6 +223,12 @@ impl Default for Metrics {
             "Requests of an already granted session the host answered alone, without the component",
             session_answers.clone(),
         );
+        let direct_responses = Counter::default();
+        registry.register(
+            "direct_responses",
+            "Session-pass responses sent with sendfile, before hyper took the connection (also counted in session_pass_responses)",
+            direct_responses.clone(),
+        );
         let handoff_fallbacks = Family::<Reason, Counter>::default();
         registry.register(
             "handoff_fallbacks",
@@ -243,6 +250,7 @@ impl Default for Metrics {
         Self {
             handoffs,
             session_answers,
+            direct_responses,
             open_connections,
             handoff_fallbacks,
             scrubbed_bytes,
@@ -341,6 +349,11 @@ impl Metrics {
     /// Counts one request the host answered alone on a session pass.
     pub fn session_answer(&self) {
         self.session_answers.inc();
+    }
+
+    /// Counts one session-pass response sent with `sendfile` ([`crate::direct`]).
+    pub fn direct_response(&self) {
+        self.direct_responses.inc();
     }
 
     /// Counts one handed-over response finished by the component, for `reason`.

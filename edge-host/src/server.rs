@@ -11,18 +11,22 @@
 use crate::config::{ClientLimits, PlatformHeaders};
 use crate::handoff::Replay;
 use crate::runtime::EdgeRuntime;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use protocol::edge_cache::{HANDOFF_HEADER, OFFER_HEADER};
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_io_timeout::TimeoutStream;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -38,6 +42,8 @@ const SPIN_HEADERS: [&str; 8] = [
     "spin-component-route",
     "spin-path-matched-route",
 ];
+/// How long a client may take to send a request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -263,6 +269,167 @@ async fn serve_request(
     response
 }
 
+/// What a connection does after the sendfile path ([`crate::direct`]).
+#[derive(Debug)]
+pub(crate) enum Then {
+    /// Closed: the client left, stalled or sent nothing in time, or the server is stopping.
+    Close,
+    /// hyper serves what comes next, starting with the bytes already read.
+    Hyper(TcpStream, Bytes),
+}
+
+#[cfg(target_os = "linux")]
+async fn direct_first(
+    stream: TcpStream,
+    read: Bytes,
+    client: SocketAddr,
+    runtime: &EdgeRuntime,
+    front: &Front,
+    stop: &mut watch::Receiver<bool>,
+) -> Then {
+    crate::direct::serve(stream, read, client, runtime, front, stop).await
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn direct_first(
+    stream: TcpStream,
+    read: Bytes,
+    _client: SocketAddr,
+    _runtime: &EdgeRuntime,
+    _front: &Front,
+    _stop: &mut watch::Receiver<bool>,
+) -> Then {
+    Then::Hyper(stream, read)
+}
+
+/// Serves one connection: the sendfile path while it can answer, then hyper. After hyper has
+/// sent a GET's response whole, the connection comes back to the sendfile path, so that a
+/// session's later requests on it are sent with sendfile too.
+async fn connection(
+    _held: (tokio::sync::OwnedSemaphorePermit, OpenConnection),
+    stream: TcpStream,
+    (client, local): (SocketAddr, SocketAddr),
+    runtime: EdgeRuntime,
+    front: Arc<Front>,
+    mut stop_rx: watch::Receiver<bool>,
+    stalled: prometheus_client::metrics::counter::Counter,
+) {
+    let limits = front.limits;
+    // hyper queues body pieces while its write buffer is under this; one piece at most.
+    let write_queue = limits.body_chunk_bytes().max(8192);
+    let (mut stream, mut read) = (stream, Bytes::new());
+    loop {
+        (stream, read) =
+            match direct_first(stream, read, client, &runtime, &front, &mut stop_rx).await {
+                Then::Close => return,
+                Then::Hyper(stream, read) => (stream, read),
+            };
+        let mut io = TimeoutStream::new(Prefixed::new(read, stream));
+        io.set_write_timeout(Some(limits.stall_timeout));
+        // Told when a GET's response body is done (dropped by hyper, its head long written).
+        let sent = Arc::new(Notify::new());
+        let service = {
+            let (runtime, front, sent) = (runtime.clone(), front.clone(), sent.clone());
+            hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (runtime, front, sent) = (runtime.clone(), front.clone(), sent.clone());
+                let get = req.method() == http::Method::GET;
+                Box::pin(async move {
+                    let response = serve_request(runtime, req, client, local, &front).await;
+                    let response = if get {
+                        response.map(|body| Told { body, sent }.boxed_unsync())
+                    } else {
+                        response
+                    };
+                    Ok::<_, Infallible>(response)
+                })
+            })
+        };
+        let mut connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .max_buf_size(write_queue)
+            .serve_connection(TokioIo::new(Box::pin(io)), service);
+        let mut done = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx));
+        let (result, back) = tokio::select! {
+            result = &mut done => (result, false),
+            // `changed` (not `wait_for`, whose guard is not `Send`): the flag only
+            // ever goes from false to true.
+            _ = stop_rx.changed() => {
+                drop(done);
+                Pin::new(&mut connection).graceful_shutdown();
+                (std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await, false)
+            }
+            () = sent.notified() => {
+                drop(done);
+                // Finishes what it is writing, then stops (idle, it stops at once).
+                Pin::new(&mut connection).graceful_shutdown();
+                (std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await, true)
+            }
+        };
+        match result {
+            Err(e) if is_stall(&e) => {
+                stalled.inc();
+                tracing::info!(
+                    %client,
+                    stall_secs = limits.stall_timeout.as_secs(),
+                    "closed a connection whose client read nothing within the stall timeout"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(%client, error = %e, "connection ended with an error");
+                return;
+            }
+            Ok(()) if !back || *stop_rx.borrow() => return,
+            Ok(()) => {}
+        }
+        let parts = connection.into_parts();
+        let mut io = parts.io.into_inner();
+        let Some((unread, tcp)) = io.as_mut().get_pin_mut().get_mut().take() else {
+            return;
+        };
+        stream = tcp;
+        read = if unread.is_empty() {
+            parts.read_buf
+        } else {
+            [unread, parts.read_buf].concat().into()
+        };
+    }
+}
+
+/// A GET's response body that tells `sent` when hyper drops it: after its last byte, or when
+/// the connection fails.
+struct Told {
+    body: HyperOutgoingBody,
+    sent: Arc<Notify>,
+}
+
+impl Drop for Told {
+    fn drop(&mut self) {
+        self.sent.notify_one();
+    }
+}
+
+impl hyper::body::Body for Told {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Accept connections on `listener` until `shutdown` resolves, then stop accepting,
 /// let in-flight requests finish (up to a grace period) and return.
 pub async fn serve(
@@ -277,8 +444,6 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    // hyper queues body pieces while its write buffer is under this; one piece at most.
-    let write_queue = limits.body_chunk_bytes().max(8192);
     let stalled_closed = runtime.metrics().stalled_closed_counter();
     let open_connections = runtime.metrics().open_connections();
     tokio::pin!(shutdown);
@@ -301,52 +466,21 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(limits.stall_timeout));
         let runtime = runtime.clone();
         let stalled = stalled_closed.clone();
-        let open = open_connections.clone();
-        open.inc();
+        open_connections.inc();
+        let open = OpenConnection(open_connections.clone());
         let front = front.clone();
-        let mut stop_rx = stop_rx.clone();
-        connections.spawn(async move {
-            let _slot = slot;
-            let _open = OpenConnection(open);
-            let service = hyper::service::service_fn(move |req| {
-                let runtime = runtime.clone();
-                let front = front.clone();
-                async move {
-                    Ok::<_, Infallible>(serve_request(runtime, req, client, local, &front).await)
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .max_buf_size(write_queue)
-                .serve_connection(TokioIo::new(Box::pin(stream)), service);
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                // `changed` (not `wait_for`, whose guard is not `Send`): the flag only
-                // ever goes from false to true.
-                _ = stop_rx.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            match result {
-                Err(e) if is_stall(&e) => {
-                    stalled.inc();
-                    tracing::info!(
-                        %client,
-                        stall_secs = limits.stall_timeout.as_secs(),
-                        "closed a connection whose client read nothing within the stall timeout"
-                    );
-                }
-                Err(e) => tracing::debug!(%client, error = %e, "connection ended with an error"),
-                Ok(()) => {}
-            }
-        });
+        let stop_rx = stop_rx.clone();
+        connections.spawn(connection(
+            (slot, open),
+            stream,
+            (client, local),
+            runtime,
+            front,
+            stop_rx,
+            stalled,
+        ));
         // Reap finished connections so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
     }
@@ -364,4 +498,97 @@ pub async fn serve(
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+#[derive(Debug)]
+pub(crate) struct Prefixed<S> {
+    prefix: Bytes,
+    inner: Option<S>,
+}
+
+impl<S> Prefixed<S> {
+    pub(crate) fn new(prefix: Bytes, inner: S) -> Self {
+        Self {
+            prefix,
+            inner: Some(inner),
+        }
+    }
+
+    /// The bytes not read yet and the connection, taken back (later I/O fails).
+    pub(crate) fn take(&mut self) -> Option<(Bytes, S)> {
+        let inner = self.inner.take()?;
+        Some((std::mem::take(&mut self.prefix), inner))
+    }
+
+    fn inner(&mut self) -> io::Result<Pin<&mut S>>
+    where
+        S: Unpin,
+    {
+        self.inner
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "taken back"))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        match self.inner() {
+            Ok(inner) => inner.poll_read(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.as_ref().is_some_and(S::is_write_vectored)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_flush(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.inner() {
+            Ok(inner) => inner.poll_shutdown(cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
 }

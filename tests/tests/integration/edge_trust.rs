@@ -36,6 +36,38 @@ fn rent(net: &Network, home: &Path, email: &str, item: &str) -> String {
     net.rent(home, item).unwrap()
 }
 
+/// Reads one response to a GET from `conn`: its head, in lower case, and its body.
+fn read_response(conn: &mut impl std::io::BufRead) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            conn.read_line(&mut line).unwrap() > 0,
+            "closed within a head: {head}"
+        );
+        head.push_str(&line.to_lowercase());
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; len];
+    conn.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// A new connection to `addr` from the EU client address, read through a buffer.
+fn connect(addr: &str) -> (std::net::TcpStream, std::io::BufReader<std::net::TcpStream>) {
+    let conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    (conn, reader)
+}
+
 fn text(r: Response) -> String {
     r.text().unwrap_or_default()
 }
@@ -222,6 +254,49 @@ fn walk(net: &Network, dir: &Path) {
     let r = get(&us, &session, &[("range", "bytes=0-9")]);
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(text(r).contains("region_denied"));
+
+    // 5c. A new connection of the session: edge-host sends its pipelined hits itself with
+    // sendfile, then hands the connection to hyper at the first request that is not one.
+    let direct = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("cdn_edge_direct_responses_total "))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    let direct_before = direct(&metrics());
+    let target = session.strip_prefix(edge.as_str()).unwrap();
+    let (mut conn, mut reader) = connect(edge.strip_prefix("http://").unwrap());
+    std::io::Write::write_all(
+        &mut conn,
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: edge\r\nRange: bytes=10-99\r\n\r\n\
+             GET {target} HTTP/1.1\r\nHost: edge\r\n\r\n\
+             GET {target} HTTP/1.1\r\nHost: edge\r\nRange: bytes=-0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (head, body) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 206 "), "{head}");
+    assert!(head.contains(&format!("content-range: bytes 10-99/{len}")));
+    assert_eq!(body, whole[10..100]);
+    let (head, body) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 200 "), "{head}");
+    assert!(head.contains("cache-control: private"));
+    assert_eq!(body, whole, "the whole object, sent with sendfile");
+    let (head, _) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 416 "), "{head}");
+    assert_eq!(direct(&metrics()), direct_before + 2);
+    // After hyper's answer to the unsatisfiable range (the component's), the connection comes
+    // back: the next GET is sent with sendfile again.
+    std::io::Write::write_all(
+        &mut conn,
+        format!("GET {target} HTTP/1.1\r\nHost: edge\r\nRange: bytes=0-4\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let (head, body) = read_response(&mut reader);
+    assert!(head.starts_with("http/1.1 206 "), "{head}");
+    assert_eq!(body, whole[..5]);
+    assert_eq!(direct(&metrics()), direct_before + 3);
 
     // 6. Sixteen bytes of a cached chunk flipped on the edge's disk (same length).
     let chunk = net.edges[0].kv_dir.join("chunk%2Feu-film%2Fv1%2F1");

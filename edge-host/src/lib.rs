@@ -5,8 +5,10 @@
 //! - [`config`]: the TOML config file, validated into [`Settings`].
 //! - [`runtime`]: [`EdgeRuntime`], the component compiled and pre-instantiated once, run
 //!   in a fresh `Store` per request.
-//! - [`server`]: the hyper HTTP/1.1 front (client-address and internal headers,
-//!   `/healthz`, graceful shutdown, the connection cap and stalled clients closed).
+//! - [`server`]: the HTTP/1.1 front (client-address and internal headers, `/healthz`,
+//!   graceful shutdown, the connection cap and stalled clients closed): each connection on
+//!   `direct` first — a granted session's GETs sent with `sendfile` — then on hyper, and back
+//!   after each GET hyper answered.
 //! - [`prefill`]: the ticker that calls the component's `POST /v1/internal/prefill`,
 //!   signed with the edge secret.
 //! - [`call`]: `edge-host call`, the same signed call over the network, for schedulers.

@@ -108,6 +108,58 @@ pub async fn load_meta<C: Cache, O: Origin>(
     })
 }
 
+/// Reads chunks of one object version back from the cache, each checked against its digest
+/// ([`ChunkFiller::cached`]; a writer uses one to send chunks a filler stored ahead).
+#[derive(Debug)]
+pub struct ReadBack<'a, C> {
+    cache: &'a C,
+    meta: &'a ObjectMeta,
+    info: &'a ObjectInfo,
+    store: Option<Admit>,
+}
+
+impl<C: Cache> ReadBack<'_, C> {
+    /// Chunk `index` from the cache, if present and still the verified bytes.
+    ///
+    /// Every read is checked against the chunk's digest: bytes that changed at rest (a failing
+    /// disk, a bad write, someone's hand) are never served. Such a chunk is dropped and counted
+    /// ([`STAT_CORRUPT_CHUNKS`]), and `None` makes the caller refill it from a parent.
+    pub fn chunk(&self, index: u64) -> Option<Vec<u8>> {
+        let key = chunk_key(&self.info.item, self.info.version, index);
+        let chunk = cache_get(self.cache, &key)?;
+        if cfg!(feature = "bench-skip-at-rest-check") {
+            let want = self.meta.layout().sealed_chunk_range(index);
+            return (chunk.len() as u64 == want.end - want.start).then_some(chunk);
+        }
+        match self.meta.verify_chunk(index, &chunk) {
+            Ok(()) => Some(chunk),
+            Err(e) => {
+                crate::log(format_args!(
+                    "cached {key} changed at rest ({e}); dropping it and refilling"
+                ));
+                match self.cache.delete(&key) {
+                    Ok(()) => {
+                        if let Some(admit) = &self.store {
+                            let want = self.meta.layout().sealed_chunk_range(index);
+                            admit.dropped(self.cache, want.end - want.start);
+                        }
+                    }
+                    Err(e) => crate::log(format_args!("deleting {key}: {e}")),
+                }
+                // The object is no longer whole here: prefill refills a pinned one.
+                let complete = complete_key(&self.info.item, self.info.version);
+                if let Err(e) = self.cache.delete(&complete) {
+                    crate::log(format_args!("deleting {complete}: {e}"));
+                }
+                if let Err(e) = self.cache.increment(&stat_key(STAT_CORRUPT_CHUNKS), 1) {
+                    crate::log(format_args!("counting {STAT_CORRUPT_CHUNKS}: {e}"));
+                }
+                None
+            }
+        }
+    }
+}
+
 /// Most chunks one collapsing fill leases and fetches with one GET: all of them must arrive
 /// within a lease's lifetime, or the requests waiting for the last ones take them over.
 pub const LEASED_RUN_MAX: u64 = 32;
@@ -248,43 +300,19 @@ impl<'a, C: Cache, O: Origin> ChunkFiller<'a, C, O> {
         })
     }
 
-    /// Chunk `index` from the cache, if present and still the verified bytes.
-    ///
-    /// Every read is checked against the chunk's digest: bytes that changed at rest (a failing
-    /// disk, a bad write, someone's hand) are never served. Such a chunk is dropped and counted
-    /// ([`STAT_CORRUPT_CHUNKS`]), and `None` makes the caller refill it from a parent.
+    /// Chunk `index` from the cache, if present and still the verified bytes
+    /// ([`ReadBack::chunk`]: a chunk that changed at rest is dropped, counted and `None`).
     pub fn cached(&self, index: u64) -> Option<Vec<u8>> {
-        let key = chunk_key(&self.info.item, self.info.version, index);
-        let chunk = cache_get(self.cache, &key)?;
-        if cfg!(feature = "bench-skip-at-rest-check") {
-            let want = self.meta.layout().sealed_chunk_range(index);
-            return (chunk.len() as u64 == want.end - want.start).then_some(chunk);
-        }
-        match self.meta.verify_chunk(index, &chunk) {
-            Ok(()) => Some(chunk),
-            Err(e) => {
-                crate::log(format_args!(
-                    "cached {key} changed at rest ({e}); dropping it and refilling"
-                ));
-                match self.cache.delete(&key) {
-                    Ok(()) => {
-                        if let Some(admit) = &self.store {
-                            let want = self.meta.layout().sealed_chunk_range(index);
-                            admit.dropped(self.cache, want.end - want.start);
-                        }
-                    }
-                    Err(e) => crate::log(format_args!("deleting {key}: {e}")),
-                }
-                // The object is no longer whole here: prefill refills a pinned one.
-                let complete = complete_key(&self.info.item, self.info.version);
-                if let Err(e) = self.cache.delete(&complete) {
-                    crate::log(format_args!("deleting {complete}: {e}"));
-                }
-                if let Err(e) = self.cache.increment(&stat_key(STAT_CORRUPT_CHUNKS), 1) {
-                    crate::log(format_args!("counting {STAT_CORRUPT_CHUNKS}: {e}"));
-                }
-                None
-            }
+        self.read_back().chunk(index)
+    }
+
+    /// What reads this filler's chunks back from the cache, verified, without borrowing it.
+    pub fn read_back(&self) -> ReadBack<'a, C> {
+        ReadBack {
+            cache: self.cache,
+            meta: self.meta,
+            info: self.info,
+            store: self.store.clone(),
         }
     }
 

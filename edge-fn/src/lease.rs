@@ -6,7 +6,9 @@
 //! the store (polling every [`POLL_MS`]) and serves it from there, verified like any cached
 //! chunk, as soon as the holder has stored it. A lease lapses after [`LEASE_MS`], so a holder
 //! that died (a crash, a killed instance) delays the others by that much at most, and a holder
-//! that gives up (its client left, the zone is full) releases its leases at once.
+//! that gives up (its client left, the zone is full) releases its leases at once. A holder whose
+//! client reads slowly does not slow the others: its fill runs at the parents' pace and its
+//! client catches up from the store ([`crate::serve::pump`]).
 
 use crate::cache::{Cache, CacheError};
 use protocol::ItemId;

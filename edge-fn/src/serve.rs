@@ -1,12 +1,21 @@
 //! The body of a content response: the pieces of the requested range in order, header and trailer
 //! bytes from the verified meta, chunk bytes from the cache or filled (verified, then stored) from
-//! the parents. The Spin glue writes each piece to the response as it comes, so a response holds
-//! at most one chunk in memory whatever its length.
+//! the parents.
+//!
+//! [`pump`] writes them to the response without letting a slow client slow the fill: while the
+//! client keeps up, pieces go straight through (at most [`KEEP`] in memory); when it falls
+//! behind, the fill goes on at the parents' pace, and a chunk already in the cache is queued by
+//! reference and read back, verified, when its turn comes. Other requests waiting on this
+//! request's fill leases ([`crate::lease`]) therefore get each chunk as fast as the parents
+//! deliver it, not as fast as this request's client reads. A piece that could not be stored
+//! (the zone full, the item not allowed here) waits in memory for the client, as before.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ops::Range;
 
 use protocol::{ItemId, Manifest};
+
+use futures::{SinkExt, StreamExt};
 
 use crate::cache::{Cache, MANIFEST_KEY};
 use crate::fill::{ChunkFiller, FillError, cache_get};
@@ -95,6 +104,29 @@ impl<'a, C: Cache, O: Origin> BodyPieces<'a, C, O> {
         })
     }
 
+    /// The next piece for [`pump`]: its bytes, or, unless `keep`, only where to read it back
+    /// when it is a chunk in the cache (filled and stored now, or there already).
+    async fn next_queued(&mut self, keep: bool) -> Option<Result<Queued, FillError>> {
+        let piece = self.pieces.pop_front()?;
+        Some(match piece {
+            Piece::Header(r) => Ok(Queued::Bytes(self.meta.header_bytes()[r].to_vec())),
+            Piece::Trailer(r) => Ok(Queued::Bytes(self.meta.trailer()[r].to_vec())),
+            Piece::Chunk { index, within } => {
+                if !keep && !self.missing.contains(&index) && self.filler.is_cached(index) {
+                    return Some(Ok(Queued::Stored { index, within }));
+                }
+                match self.chunk(index).await {
+                    Ok(_) if !keep && self.filler.is_cached(index) => {
+                        Ok(Queued::Stored { index, within })
+                    }
+                    Ok(chunk) if within == (0..chunk.len()) => Ok(Queued::Bytes(chunk)),
+                    Ok(chunk) => Ok(Queued::Bytes(chunk[within].to_vec())),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+    }
+
     async fn chunk(&mut self, index: u64) -> Result<Vec<u8>, FillError> {
         if !self.missing.contains(&index) {
             if let Some(chunk) = self.filler.cached(index) {
@@ -108,6 +140,99 @@ impl<'a, C: Cache, O: Origin> BodyPieces<'a, C, O> {
             run_end += 1;
         }
         self.filler.fill(index, run_end).await
+    }
+}
+
+/// Pieces [`pump`] holds in memory for a client that keeps up.
+pub const KEEP: usize = 2;
+
+/// A piece on its way to the client: its bytes, or where in the cache to read them back.
+#[derive(Debug)]
+enum Queued {
+    Bytes(Vec<u8>),
+    Stored { index: u64, within: Range<usize> },
+}
+
+/// How [`pump`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pumped {
+    /// Every piece was written.
+    Done,
+    /// The client went away (the sink refused a piece).
+    ClientGone,
+    /// No verified bytes for a piece: the response must be aborted (the client resumes).
+    Failed(String),
+}
+
+/// Writes the rest of `body` to `sink`, filling ahead of a client that reads slower than the
+/// parents deliver (module docs). Memory: at most [`KEEP`] pieces queued, plus the one being
+/// written and the one the fill holds; chunks beyond them wait in the cache.
+pub async fn pump<C, O, S>(body: &mut BodyPieces<'_, C, O>, sink: &mut S) -> Pumped
+where
+    C: Cache,
+    O: Origin,
+    S: futures::Sink<Vec<u8>> + Unpin,
+    S::Error: std::fmt::Debug,
+{
+    let read_back = body.filler.read_back();
+    let (queue_tx, mut queue) = futures::channel::mpsc::unbounded::<Result<Queued, String>>();
+    // One credit per piece the client may have in memory; returned once it is written.
+    let (credit_tx, mut credits) = futures::channel::mpsc::unbounded::<()>();
+    for _ in 0..KEEP {
+        let _ = credit_tx.unbounded_send(());
+    }
+    let fill = async move {
+        loop {
+            // A credit now means the client keeps up: hand the bytes over. None means it is
+            // behind: a chunk in the cache goes by reference, anything else waits for one.
+            let credit = credits.try_recv().is_ok();
+            let queued = match body.next_queued(credit).await {
+                None => break,
+                Some(Ok(queued)) => queued,
+                Some(Err(e)) => {
+                    let _ = queue_tx.unbounded_send(Err(e.to_string()));
+                    break;
+                }
+            };
+            if matches!(queued, Queued::Bytes(_)) && !credit && credits.next().await.is_none() {
+                break;
+            }
+            if queue_tx.unbounded_send(Ok(queued)).is_err() {
+                break;
+            }
+        }
+    };
+    let write = async move {
+        while let Some(queued) = queue.next().await {
+            let (bytes, held) = match queued {
+                Ok(Queued::Bytes(bytes)) => (bytes, true),
+                Ok(Queued::Stored { index, within }) => match read_back.chunk(index) {
+                    Some(chunk) if within == (0..chunk.len()) => (chunk, false),
+                    Some(chunk) => (chunk[within].to_vec(), false),
+                    None => {
+                        return Pumped::Failed(format!(
+                            "chunk {index} left the cache before its turn"
+                        ));
+                    }
+                },
+                Err(e) => return Pumped::Failed(e),
+            };
+            if let Err(e) = sink.send(bytes).await {
+                crate::log(format_args!("client went away: {e:?}"));
+                return Pumped::ClientGone;
+            }
+            if held {
+                let _ = credit_tx.unbounded_send(());
+            }
+        }
+        Pumped::Done
+    };
+    let (fill, write) = (std::pin::pin!(fill), std::pin::pin!(write));
+    match futures::future::select(fill, write).await {
+        // The fill is done; the client has the rest to take.
+        futures::future::Either::Left(((), write)) => write.await,
+        // The client is done (or gone): nothing more to fill for it.
+        futures::future::Either::Right((pumped, _)) => pumped,
     }
 }
 
@@ -146,6 +271,142 @@ mod tests {
             }
         }
         (Ok(out), hit)
+    }
+
+    /// A client's sink that takes nothing until `open` is set.
+    struct Gate<'a> {
+        open: &'a std::cell::Cell<bool>,
+        waker: &'a std::cell::RefCell<Option<std::task::Waker>>,
+        out: Vec<u8>,
+    }
+
+    impl futures::Sink<Vec<u8>> for Gate<'_> {
+        type Error = ();
+        fn poll_ready(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            if self.open.get() {
+                std::task::Poll::Ready(Ok(()))
+            } else {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+        fn start_send(mut self: std::pin::Pin<&mut Self>, item: Vec<u8>) -> Result<(), ()> {
+            self.out.extend_from_slice(&item);
+            Ok(())
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), ()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Pumps `o` whole to a client that reads nothing until `open_when` holds (or the fill has
+    /// stopped); whether `open_when` held first, what pump ended with, and the client's bytes.
+    fn pump_to_a_stalled_client(
+        o: &TestObject,
+        cache: &MemoryCache,
+        parents: &FakeParents,
+        store: Option<crate::zone::Admit>,
+        open_when: impl Fn() -> bool,
+    ) -> (bool, Pumped, Vec<u8>) {
+        let meta = ObjectMeta::verify(o.header(), o.trailer(), &o.info).unwrap();
+        let sources = parents.sources();
+        let filler = ChunkFiller::new(cache, parents, &meta, &o.info, &sources, store);
+        let mut b = BodyPieces::new(filler, &meta, 0..o.bytes.len() as u64);
+        let (open, waker) = (std::cell::Cell::new(false), std::cell::RefCell::new(None));
+        let mut gate = Gate {
+            open: &open,
+            waker: &waker,
+            out: Vec::new(),
+        };
+        let mut polls = 0;
+        let mut held = false;
+        let watch = futures::future::poll_fn(|cx| {
+            polls += 1;
+            held = open_when();
+            if held || polls > 1000 {
+                open.set(true);
+                if let Some(w) = waker.borrow_mut().take() {
+                    w.wake();
+                }
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        });
+        let (pumped, ()) = block_on(futures::future::join(pump(&mut b, &mut gate), watch));
+        (held, pumped, gate.out)
+    }
+
+    #[test]
+    fn a_stalled_client_does_not_stall_the_fill() {
+        let o = TestObject::new("film", 40 * 4096 + 5);
+        let parents = FakeParents::new(&o, &[Parent::Trickles]);
+        let cache = MemoryCache::default();
+        let chunks = o.layout.chunk_count();
+        let all_stored =
+            || (0..chunks).all(|i| cache.exists(&chunk_key(&o.info.item, 1, i)).unwrap());
+        let store = Some(crate::zone::Admit::unbounded(&o.info));
+        let (held, pumped, out) = pump_to_a_stalled_client(&o, &cache, &parents, store, all_stored);
+        assert!(held, "every chunk was stored while the client read nothing");
+        assert_eq!(pumped, Pumped::Done);
+        assert!(out == o.bytes, "the client got the object's bytes");
+        // Warm: the same, from the cache by reference.
+        let requests = parents.request_count();
+        let store = Some(crate::zone::Admit::unbounded(&o.info));
+        let (_, pumped, out) = pump_to_a_stalled_client(&o, &cache, &parents, store, || false);
+        assert_eq!(pumped, Pumped::Done);
+        assert!(out == o.bytes);
+        assert_eq!(parents.request_count(), requests);
+    }
+
+    #[test]
+    fn without_storage_the_fill_waits_for_the_client() {
+        let o = TestObject::new("film", 80 * 4096 + 5);
+        let parents = FakeParents::new(&o, &[Parent::Good]);
+        let cache = MemoryCache::default();
+        // The first stripes' GETs open at once (fill_parallel_gets); one more means the fill
+        // finished a stripe, which the client's two pieces cannot have allowed.
+        let opened = crate::fill::PARALLEL_GETS;
+        let (held, pumped, out) = pump_to_a_stalled_client(&o, &cache, &parents, None, || {
+            parents.request_count() > opened
+        });
+        assert!(
+            !held,
+            "a fill that cannot store does not run ahead of its client"
+        );
+        assert_eq!(pumped, Pumped::Done);
+        assert!(out == o.bytes);
+        assert!(
+            parents.request_count() > opened,
+            "the rest once the client reads"
+        );
+    }
+
+    #[test]
+    fn a_stored_chunk_gone_before_its_turn_aborts_the_response() {
+        let o = TestObject::new("film", 8 * 4096);
+        let parents = FakeParents::new(&o, &[Parent::Good]);
+        let cache = MemoryCache::default();
+        let store = Some(crate::zone::Admit::unbounded(&o.info));
+        let last = chunk_key(&o.info.item, 1, o.layout.chunk_count() - 1);
+        let (_, pumped, out) = pump_to_a_stalled_client(&o, &cache, &parents, store, || {
+            // Evicted (or damaged and dropped) while the client was behind.
+            cache.exists(&last).unwrap() && cache.delete(&last).is_ok()
+        });
+        assert!(matches!(pumped, Pumped::Failed(_)), "{pumped:?}");
+        assert!(out.len() < o.bytes.len() && o.bytes.starts_with(&out));
     }
 
     #[test]

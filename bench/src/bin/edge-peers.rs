@@ -323,7 +323,10 @@ fn main() -> anyhow::Result<()> {
     let mut fresh = 0;
     let edge_first = median_gbps(args.runs, || {
         fresh += 1;
-        download(&c, &edge_url.replace("&sid=bench", &format!("&sid=first-{fresh}")))
+        download(
+            &c,
+            &edge_url.replace("&sid=bench", &format!("&sid=first-{fresh}")),
+        )
     })?;
     let many = |url: &str| -> anyhow::Result<f64> {
         let runs: anyhow::Result<Vec<f64>> = (0..args.runs.min(3))

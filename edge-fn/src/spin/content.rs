@@ -21,7 +21,7 @@ use crate::plan::{chunk_indices, pieces};
 use crate::range::{RangeChoice, choose};
 use crate::reply::{EdgeError, content_head, etag, handoff_reply, none_match, not_modified_head};
 use crate::route::{CLIENT_ADDR_HEADER, ContentRequest, platform_client_ip};
-use crate::serve::{BodyPieces, may_store};
+use crate::serve::{BodyPieces, Pumped, may_store, pump};
 use crate::zone::{Admit, Zone, record_access};
 
 pub async fn serve(request: &IncomingRequest, content: ContentRequest, out: ResponseOutparam) {
@@ -197,22 +197,17 @@ async fn get(ready: &Ready, out: ResponseOutparam) {
     if !write(&mut sink, first).await {
         return;
     }
-    while let Some(piece) = body.next_piece().await {
-        match piece {
-            Ok(piece) => {
-                if !write(&mut sink, piece).await {
-                    return;
-                }
-            }
-            Err(e) => {
-                // Headers are out: dropping the body short of its Content-Length makes the host
-                // abort the response, so the client sees a truncated transfer, never bad bytes.
-                crate::log(format_args!(
-                    "aborting {}/v{}: {e}",
-                    info.item, info.version
-                ));
-                return;
-            }
+    match pump(&mut body, &mut sink).await {
+        Pumped::Done => {}
+        Pumped::ClientGone => return,
+        Pumped::Failed(e) => {
+            // Headers are out: dropping the body short of its Content-Length makes the host
+            // abort the response, so the client sees a truncated transfer, never bad bytes.
+            crate::log(format_args!(
+                "aborting {}/v{}: {e}",
+                info.item, info.version
+            ));
+            return;
         }
     }
     if body.awaited() > 0

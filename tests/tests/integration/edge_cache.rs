@@ -195,9 +195,10 @@ fn metric_sum(client: &Client, edge: &str, name: &str) -> u64 {
 }
 
 /// Eight clients start the same cold object at once: the edge pulls it from the parents once
-/// (leases collapse the fills), and every client gets the parent's bytes.
+/// (leases collapse the fills), and every client gets the parent's bytes. Then a client that
+/// starts another cold object and stops reading does not hold back the one after it.
 #[test]
-fn a_stampede_on_a_cold_object_fills_it_once() {
+fn a_stampede_on_a_cold_object_fills_it_once_and_a_stalled_leader_holds_back_no_one() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let opts = Options {
@@ -206,9 +207,53 @@ fn a_stampede_on_a_cold_object_fills_it_once() {
         max_uses: 10,
         ..Options::default()
     };
-    Network::start(dir, &opts)
-        .unwrap()
-        .walk(|net| stampede(net, dir));
+    Network::start(dir, &opts).unwrap().walk(|net| {
+        stampede(net, dir);
+        stalled_leader(net, dir);
+    });
+}
+
+/// A client starts a cold object, takes its first byte and reads nothing more: its request holds
+/// the fill leases, but the fill goes on at the parents' pace and stores every chunk, so a second
+/// client gets the whole object from the store meanwhile — the parents send it once — and the
+/// first one still gets every byte when it reads again.
+fn stalled_leader(net: &Network, dir: &Path) {
+    let src = dir.join("slow.bin");
+    write_content(&src, 48 * MIB, 4).unwrap();
+    net.ingest("slow-lead", "Slow lead", None, &[], &src).unwrap();
+    let home = dir.join("player");
+    let url = net.rent(&home, "slow-lead").unwrap();
+    let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
+    let sealed = std::fs::read(primary.root.join("parents/items/slow-lead/v1.sealed")).unwrap();
+    let edge = net.edges[0].server.url();
+    let eu = client();
+    let before = metric_sum(&eu, &edge, "cdn_edge_filled_bytes_total");
+
+    let mut leader = client().get(format!("{url}&sid=slow")).send().unwrap();
+    assert_eq!(leader.status(), StatusCode::OK);
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut leader, &mut first).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let start = std::time::Instant::now();
+    let follower = client().get(format!("{url}&sid=fast")).send().unwrap();
+    assert_eq!(follower.status(), StatusCode::OK);
+    let body = follower.bytes().unwrap();
+    let took = start.elapsed();
+    assert!(body == sealed, "the follower's bytes differ");
+    let pulled = metric_sum(&eu, &edge, "cdn_edge_filled_bytes_total") - before;
+    let ratio = pulled as f64 / sealed.len() as f64;
+    eprintln!(
+        "a stalled leader: the follower took {took:?}; parents sent {ratio:.3}x the object"
+    );
+    assert!(
+        ratio <= 1.05,
+        "the follower filled for itself behind a stalled leader: {ratio:.3}x the object"
+    );
+
+    let mut rest = first.to_vec();
+    std::io::Read::read_to_end(&mut leader, &mut rest).unwrap();
+    assert!(rest == sealed, "the stalled leader's bytes differ");
 }
 
 fn stampede(net: &Network, dir: &Path) {

@@ -22,7 +22,8 @@
 //! - [`origin`]: the [`Origin`] trait (ranged GETs on presigned parent URLs).
 //! - [`fill`]: verified chunk and meta fills with failover across parents.
 //! - [`lease`]: one fill per chunk: requests that miss a chunk being filled wait for it.
-//! - [`serve`]: the body of a content response as a sequence of verified pieces.
+//! - [`serve`]: the body of a content response as a sequence of verified pieces, and the pump
+//!   that writes them without letting a slow client slow the fill.
 //! - [`main_api`]: main's answers (grant or denial, fill sources, JWKS), interpreted.
 //! - [`grant`]: session grants cached at the edge, so one download session asks main once.
 //! - [`keys`]: main's JWKS as cached here, and the local token check.

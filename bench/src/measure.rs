@@ -28,6 +28,33 @@ pub fn download(client: &Client, url: &str) -> anyhow::Result<u64> {
     drain(client.get(url).send()?.error_for_status()?)
 }
 
+/// GB/s of one whole download of `url` by `curl` (a new process and connection, the body to
+/// `/dev/null`): what a customer's download client sees, without this process's own client
+/// threads sharing the cores.
+pub fn curl_gbps(url: &str) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download} %{time_total}",
+        ])
+        .arg(url)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let (bytes, secs) = text
+        .split_once(' ')
+        .ok_or_else(|| anyhow::anyhow!("curl printed {text:?}"))?;
+    Ok(bytes.parse::<f64>()? / secs.trim().parse::<f64>()? / 1e9)
+}
+
 /// The median GB/s of `runs` timed calls of `one`, each returning the bytes it moved.
 pub fn median_gbps(
     runs: usize,

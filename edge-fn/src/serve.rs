@@ -15,7 +15,9 @@ use std::ops::Range;
 
 use protocol::{ItemId, Manifest};
 
-use futures::{SinkExt, StreamExt};
+use std::task::Poll;
+
+use futures::SinkExt;
 
 use crate::cache::{Cache, MANIFEST_KEY};
 use crate::fill::{ChunkFiller, FillError, cache_get};
@@ -46,6 +48,8 @@ pub struct BodyPieces<'a, C, O: Origin> {
     meta: &'a ObjectMeta,
     pieces: VecDeque<Piece>,
     missing: BTreeSet<u64>,
+    /// Whether the last chunk handed out by [`Self::next_queued`] was in the cache afterwards.
+    last_stored: bool,
 }
 
 impl<C, O: Origin> std::fmt::Debug for BodyPieces<'_, C, O> {
@@ -69,6 +73,7 @@ impl<'a, C: Cache, O: Origin> BodyPieces<'a, C, O> {
             meta,
             pieces: pieces.into(),
             missing,
+            last_stored: true,
         }
     }
 
@@ -113,14 +118,20 @@ impl<'a, C: Cache, O: Origin> BodyPieces<'a, C, O> {
             Piece::Trailer(r) => Ok(Queued::Bytes(self.meta.trailer()[r].to_vec())),
             Piece::Chunk { index, within } => {
                 if !keep && !self.missing.contains(&index) && self.filler.is_cached(index) {
+                    self.last_stored = true;
                     return Some(Ok(Queued::Stored { index, within }));
                 }
                 match self.chunk(index).await {
-                    Ok(_) if !keep && self.filler.is_cached(index) => {
-                        Ok(Queued::Stored { index, within })
+                    Ok(chunk) => {
+                        self.last_stored = self.filler.is_cached(index);
+                        if !keep && self.last_stored {
+                            Ok(Queued::Stored { index, within })
+                        } else if within == (0..chunk.len()) {
+                            Ok(Queued::Bytes(chunk))
+                        } else {
+                            Ok(Queued::Bytes(chunk[within].to_vec()))
+                        }
                     }
-                    Ok(chunk) if within == (0..chunk.len()) => Ok(Queued::Bytes(chunk)),
-                    Ok(chunk) => Ok(Queued::Bytes(chunk[within].to_vec())),
                     Err(e) => Err(e),
                 }
             }
@@ -165,8 +176,12 @@ pub enum Pumped {
 }
 
 /// Writes the rest of `body` to `sink`, filling ahead of a client that reads slower than the
-/// parents deliver (module docs). Memory: at most [`KEEP`] pieces queued, plus the one being
-/// written and the one the fill holds; chunks beyond them wait in the cache.
+/// parents deliver (module docs). Memory: at most [`KEEP`] pieces queued, plus one more when a
+/// piece could not be stored, plus the one being written; chunks beyond them wait in the cache.
+///
+/// One loop, no channels: it hands the client every queued piece the sink takes without
+/// waiting, then fills the next piece, and waits for the sink only when it may not fill. Every
+/// wait is thus on a parent's body or on the client's stream — what Spin's executor can wait on.
 pub async fn pump<C, O, S>(body: &mut BodyPieces<'_, C, O>, sink: &mut S) -> Pumped
 where
     C: Cache,
@@ -175,65 +190,75 @@ where
     S::Error: std::fmt::Debug,
 {
     let read_back = body.filler.read_back();
-    let (queue_tx, mut queue) = futures::channel::mpsc::unbounded::<Result<Queued, String>>();
-    // One credit per piece the client may have in memory; returned once it is written.
-    let (credit_tx, mut credits) = futures::channel::mpsc::unbounded::<()>();
-    for _ in 0..KEEP {
-        let _ = credit_tx.unbounded_send(());
-    }
-    let fill = async move {
-        loop {
-            // A credit now means the client keeps up: hand the bytes over. None means it is
-            // behind: a chunk in the cache goes by reference, anything else waits for one.
-            let credit = credits.try_recv().is_ok();
-            let queued = match body.next_queued(credit).await {
-                None => break,
-                Some(Ok(queued)) => queued,
-                Some(Err(e)) => {
-                    let _ = queue_tx.unbounded_send(Err(e.to_string()));
-                    break;
+    let mut queue = VecDeque::new();
+    // Pieces in `queue` that hold their bytes.
+    let mut held = 0;
+    // Whether the fill's last chunk landed in the cache: then filling ahead costs no memory.
+    let mut storing = true;
+    let mut failed = None;
+    let mut filled_all = false;
+    loop {
+        while !queue.is_empty() {
+            let ready = futures::future::poll_fn(|cx| Poll::Ready(sink.poll_ready_unpin(cx)));
+            match ready.await {
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) => return gone(&e),
+                Poll::Ready(Ok(())) => {}
+            }
+            let bytes = match queue.pop_front() {
+                Some(Queued::Bytes(bytes)) => {
+                    held -= 1;
+                    bytes
                 }
-            };
-            if matches!(queued, Queued::Bytes(_)) && !credit && credits.next().await.is_none() {
-                break;
-            }
-            if queue_tx.unbounded_send(Ok(queued)).is_err() {
-                break;
-            }
-        }
-    };
-    let write = async move {
-        while let Some(queued) = queue.next().await {
-            let (bytes, held) = match queued {
-                Ok(Queued::Bytes(bytes)) => (bytes, true),
-                Ok(Queued::Stored { index, within }) => match read_back.chunk(index) {
-                    Some(chunk) if within == (0..chunk.len()) => (chunk, false),
-                    Some(chunk) => (chunk[within].to_vec(), false),
+                Some(Queued::Stored { index, within }) => match read_back.chunk(index) {
+                    Some(chunk) if within == (0..chunk.len()) => chunk,
+                    Some(chunk) => chunk[within].to_vec(),
                     None => {
                         return Pumped::Failed(format!(
                             "chunk {index} left the cache before its turn"
                         ));
                     }
                 },
-                Err(e) => return Pumped::Failed(e),
+                None => break,
             };
-            if let Err(e) = sink.send(bytes).await {
-                crate::log(format_args!("client went away: {e:?}"));
-                return Pumped::ClientGone;
-            }
-            if held {
-                let _ = credit_tx.unbounded_send(());
+            if let Err(e) = sink.start_send_unpin(bytes) {
+                return gone(&e);
             }
         }
-        Pumped::Done
-    };
-    let (fill, write) = (std::pin::pin!(fill), std::pin::pin!(write));
-    match futures::future::select(fill, write).await {
-        // The fill is done; the client has the rest to take.
-        futures::future::Either::Left(((), write)) => write.await,
-        // The client is done (or gone): nothing more to fill for it.
-        futures::future::Either::Right((pumped, _)) => pumped,
+        if filled_all && queue.is_empty() {
+            if let Err(e) = sink.flush().await {
+                return gone(&e);
+            }
+            return failed.map_or(Pumped::Done, Pumped::Failed);
+        }
+        if !filled_all && (held < KEEP || storing) {
+            match body.next_queued(held < KEEP).await {
+                None => filled_all = true,
+                Some(Ok(queued)) => {
+                    storing = body.last_stored;
+                    if matches!(queued, Queued::Bytes(_)) {
+                        held += 1;
+                    }
+                    queue.push_back(queued);
+                }
+                Some(Err(e)) => {
+                    // What is queued still goes out; then the response is aborted.
+                    failed = Some(e.to_string());
+                    filled_all = true;
+                }
+            }
+            continue;
+        }
+        // Nothing to fill without more memory: wait until the client takes the next piece.
+        if let Err(e) = futures::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await {
+            return gone(&e);
+        }
     }
+}
+
+fn gone(e: &impl std::fmt::Debug) -> Pumped {
+    crate::log(format_args!("client went away: {e:?}"));
+    Pumped::ClientGone
 }
 
 #[cfg(test)]
@@ -369,6 +394,48 @@ mod tests {
         assert_eq!(pumped, Pumped::Done);
         assert!(out == o.bytes);
         assert_eq!(parents.request_count(), requests);
+    }
+
+    /// Spin's executor polls again only when a pollable it was given is ready (the client's
+    /// stream, a parent's body), and panics if a pending future gave it none. Driven that way —
+    /// a waker that does nothing, the client's sink the only thing that can be pending — pump
+    /// must be pending only while the sink is.
+    #[test]
+    fn pump_waits_only_on_what_spin_can_wait_on() {
+        let o = TestObject::new("film", 24 * 4096 + 5);
+        for store in [true, false] {
+            let parents = FakeParents::new(&o, &[Parent::Good]);
+            let cache = MemoryCache::default();
+            let meta = ObjectMeta::verify(o.header(), o.trailer(), &o.info).unwrap();
+            let sources = parents.sources();
+            let admit = store.then(|| crate::zone::Admit::unbounded(&o.info));
+            let filler = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, admit);
+            let mut b = BodyPieces::new(filler, &meta, 0..o.bytes.len() as u64);
+            let (open, waker) = (std::cell::Cell::new(false), std::cell::RefCell::new(None));
+            let mut gate = Gate {
+                open: &open,
+                waker: &waker,
+                out: Vec::new(),
+            };
+            let mut pumping = Box::pin(pump(&mut b, &mut gate));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut pendings = 0;
+            let pumped = loop {
+                if let std::task::Poll::Ready(pumped) = pumping.as_mut().poll(&mut cx) {
+                    break pumped;
+                }
+                assert!(
+                    waker.borrow_mut().take().is_some(),
+                    "pending without waiting on the client (store: {store})"
+                );
+                // The client reads one piece every few polls.
+                pendings += 1;
+                open.set(pendings % 3 == 0);
+            };
+            assert_eq!(pumped, Pumped::Done);
+            drop(pumping);
+            assert!(gate.out == o.bytes, "store: {store}");
+        }
     }
 
     #[test]

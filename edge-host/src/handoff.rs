@@ -22,8 +22,10 @@
 //! module keeps; the session's later GETs are then planned by the host itself and sent the same
 //! way, without an instance.
 //!
-//! The object's meta is remembered like a chunk, with its file's stamp, so that a small range of
-//! a large object does not re-read and re-hash its whole digest list on every request.
+//! The object's meta is remembered with the root it was checked against, so that a small range
+//! of a large object does not re-read and re-hash its whole digest list on every request: its
+//! verified bytes stay in memory, and a plan with the same root uses them without a look at the
+//! file.
 //!
 //! A response holds at most two pieces of `piece_bytes` in its channel (plus the one hyper is
 //! writing), as the component's own responses do, so a client that reads nothing costs little.
@@ -70,10 +72,9 @@ struct Remembered {
     digest: Digest,
 }
 
-/// An object's meta as last verified: its file's stamp, the root it matched, and its contents.
+/// An object's meta as last verified: the root it matched, and its contents.
 #[derive(Debug)]
 struct KnownMeta {
-    stamp: Stamp,
     root: String,
     meta: CheckedMeta,
     stored: Bytes,
@@ -681,8 +682,10 @@ impl Handoff {
     }
 }
 
-/// Opens meta `key` and, unless `known` is this very file checked against `root`, reads and
-/// checks it. Returns the meta and whether it was checked now.
+/// The meta at `key` checked against `root`: `known`, if it was checked against that very root
+/// (its verified bytes are in memory, so what happens to the file since does not matter: an
+/// evicted item's chunks are missing, and their own checks hand the request to the component),
+/// else read and checked now. Returns the meta and whether it was checked now.
 fn check_meta(
     kv: &dyn KvBackend,
     key: String,
@@ -691,12 +694,7 @@ fn check_meta(
     may_read: bool,
 ) -> Result<(Arc<KnownMeta>, bool), Miss> {
     if let Some(known) = known.filter(|k| k.root == root) {
-        // Still the very file checked before: a stat, not a read.
-        match kv.stamp(&key) {
-            Ok(Some(stamp)) if stamp == known.stamp => return Ok((known, false)),
-            Ok(None) => return Err(Miss::Missing(key)),
-            Ok(Some(_)) | Err(_) => {}
-        }
+        return Ok((known, false));
     }
     if !may_read {
         return Err(Miss::WouldBlock);
@@ -716,7 +714,6 @@ fn check_meta(
         detail: "does not match the root",
     })?;
     let known = KnownMeta {
-        stamp: value.stamp,
         root,
         meta,
         stored: Bytes::from(stored),

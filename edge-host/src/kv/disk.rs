@@ -187,10 +187,6 @@ impl KvBackend for DiskKv {
         }))
     }
 
-    fn stamp(&self, key: &str) -> Result<Option<Stamp>, KvError> {
-        stamp_at(&self.path_of(key)?, key)
-    }
-
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
         let _guard = self.lock(key);
         self.write_locked(key, value)

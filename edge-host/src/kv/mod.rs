@@ -33,12 +33,6 @@ pub trait KvBackend: Send + Sync + fmt::Debug {
         Err(KvError::Unsupported("open_value"))
     }
 
-    /// The [`Stamp`] of `key`'s value, without opening it (`Ok(None)` when it has none): how the
-    /// host tells that a value it verified before is still that very file.
-    fn stamp(&self, key: &str) -> Result<Option<Stamp>, KvError> {
-        Ok(self.open_value(key)?.map(|value| value.stamp))
-    }
-
     /// Bytes the stored values take, if the backend can tell cheaply enough for a scrape.
     fn bytes_held(&self) -> Option<u64> {
         None

@@ -220,7 +220,8 @@ fn a_stampede_on_a_cold_object_fills_it_once_and_a_stalled_leader_holds_back_no_
 fn stalled_leader(net: &Network, dir: &Path) {
     let src = dir.join("slow.bin");
     write_content(&src, 48 * MIB, 4).unwrap();
-    net.ingest("slow-lead", "Slow lead", None, &[], &src).unwrap();
+    net.ingest("slow-lead", "Slow lead", None, &[], &src)
+        .unwrap();
     let home = dir.join("player");
     let url = net.rent(&home, "slow-lead").unwrap();
     let primary = net.parents.iter().find(|p| p.region == "eu").unwrap();
@@ -243,9 +244,7 @@ fn stalled_leader(net: &Network, dir: &Path) {
     assert!(body == sealed, "the follower's bytes differ");
     let pulled = metric_sum(&eu, &edge, "cdn_edge_filled_bytes_total") - before;
     let ratio = pulled as f64 / sealed.len() as f64;
-    eprintln!(
-        "a stalled leader: the follower took {took:?}; parents sent {ratio:.3}x the object"
-    );
+    eprintln!("a stalled leader: the follower took {took:?}; parents sent {ratio:.3}x the object");
     assert!(
         ratio <= 1.05,
         "the follower filled for itself behind a stalled leader: {ratio:.3}x the object"

@@ -305,6 +305,19 @@ mod tests {
         out: Vec<u8>,
     }
 
+    impl<'a> Gate<'a> {
+        fn new(
+            open: &'a std::cell::Cell<bool>,
+            waker: &'a std::cell::RefCell<Option<std::task::Waker>>,
+        ) -> Self {
+            Self {
+                open,
+                waker,
+                out: Vec::new(),
+            }
+        }
+    }
+
     impl futures::Sink<Vec<u8>> for Gate<'_> {
         type Error = ();
         fn poll_ready(
@@ -350,11 +363,7 @@ mod tests {
         let filler = ChunkFiller::new(cache, parents, &meta, &o.info, &sources, store);
         let mut b = BodyPieces::new(filler, &meta, 0..o.bytes.len() as u64);
         let (open, waker) = (std::cell::Cell::new(false), std::cell::RefCell::new(None));
-        let mut gate = Gate {
-            open: &open,
-            waker: &waker,
-            out: Vec::new(),
-        };
+        let mut gate = Gate::new(&open, &waker);
         let mut polls = 0;
         let mut held = false;
         let watch = futures::future::poll_fn(|cx| {
@@ -412,11 +421,7 @@ mod tests {
             let filler = ChunkFiller::new(&cache, &parents, &meta, &o.info, &sources, admit);
             let mut b = BodyPieces::new(filler, &meta, 0..o.bytes.len() as u64);
             let (open, waker) = (std::cell::Cell::new(false), std::cell::RefCell::new(None));
-            let mut gate = Gate {
-                open: &open,
-                waker: &waker,
-                out: Vec::new(),
-            };
+            let mut gate = Gate::new(&open, &waker);
             let mut pumping = Box::pin(pump(&mut b, &mut gate));
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let mut pendings = 0;

@@ -278,30 +278,6 @@ pub(crate) enum Then {
     Hyper(TcpStream, Bytes),
 }
 
-#[cfg(target_os = "linux")]
-async fn direct_first(
-    stream: TcpStream,
-    read: Bytes,
-    client: SocketAddr,
-    runtime: &EdgeRuntime,
-    front: &Front,
-    stop: &mut watch::Receiver<bool>,
-) -> Then {
-    crate::direct::serve(stream, read, client, runtime, front, stop).await
-}
-
-#[cfg(not(target_os = "linux"))]
-async fn direct_first(
-    stream: TcpStream,
-    read: Bytes,
-    _client: SocketAddr,
-    _runtime: &EdgeRuntime,
-    _front: &Front,
-    _stop: &mut watch::Receiver<bool>,
-) -> Then {
-    Then::Hyper(stream, read)
-}
-
 /// Serves one connection: the sendfile path while it can answer, then hyper. After hyper has
 /// sent a GET's response whole, the connection comes back to the sendfile path, so that a
 /// session's later requests on it are sent with sendfile too.
@@ -319,11 +295,14 @@ async fn connection(
     let write_queue = limits.body_chunk_bytes().max(8192);
     let (mut stream, mut read) = (stream, Bytes::new());
     loop {
-        (stream, read) =
-            match direct_first(stream, read, client, &runtime, &front, &mut stop_rx).await {
-                Then::Close => return,
-                Then::Hyper(stream, read) => (stream, read),
-            };
+        #[cfg(target_os = "linux")]
+        let then = crate::direct::serve(stream, read, client, &runtime, &front, &mut stop_rx).await;
+        #[cfg(not(target_os = "linux"))]
+        let then = Then::Hyper(stream, read);
+        (stream, read) = match then {
+            Then::Close => return,
+            Then::Hyper(stream, read) => (stream, read),
+        };
         let mut io = TimeoutStream::new(Prefixed::new(read, stream));
         io.set_write_timeout(Some(limits.stall_timeout));
         // Told when a GET's response body is done (dropped by hyper, its head long written).

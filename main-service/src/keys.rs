@@ -22,6 +22,17 @@ pub enum KeyError {
 pub struct Keys {
     pub signer: Signer,
     kek: Kek,
+    guest: GuestSecret,
+}
+
+/// The secret guest checkouts derive their account ids and claim codes from (from the
+/// key-encryption key, so every main derives the same).
+struct GuestSecret([u8; 32]);
+
+impl std::fmt::Debug for GuestSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuestSecret(..)")
+    }
 }
 
 struct Kek(Aes256GcmSiv);
@@ -99,7 +110,18 @@ impl Keys {
         Ok(Self {
             signer,
             kek: Kek(Aes256GcmSiv::new(&kek.into())),
+            guest: GuestSecret(blake3::derive_key("cdn main guest checkout 2026-11", &kek)),
         })
+    }
+
+    /// 32 bytes that only a main can derive from a guest checkout's `email` and idempotency
+    /// `key`: the same for a retried checkout, unguessable for anyone else.
+    pub fn guest_checkout(&self, email: &str, key: &str) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.guest.0);
+        hasher.update(email.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(key.as_bytes());
+        *hasher.finalize().as_bytes()
     }
 
     /// Seals a content key for storage; the item id is bound as associated data.

@@ -10,9 +10,14 @@ pub struct Account {
     pub account_id: String,
     /// Lower-cased.
     pub email: String,
-    /// Argon2id PHC string.
+    /// Argon2id PHC string; empty for a guest account (which cannot log in).
     pub password_hash: String,
     pub created_at: u64,
+    /// A guest account's (rented with an email only): the BLAKE3 (hex) of the claim code its
+    /// first checkout handed out, which later checkouts and registering the email must show.
+    /// `None` once registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_claim: Option<String>,
 }
 
 /// A logged-in session.

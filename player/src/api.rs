@@ -207,8 +207,16 @@ impl Api {
     }
 
     /// `POST /v1/accounts`: returns the new account id.
-    pub fn register(&self, email: &str, password: &str) -> Result<String, ApiError> {
-        let body = json!({"email": email, "password": password});
+    pub fn register(
+        &self,
+        email: &str,
+        password: &str,
+        claim_code: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(code) = claim_code {
+            body["claim_code"] = json!(code);
+        }
         let account: Account =
             self.call("/v1/accounts", |url| Ok(self.http.post(url).json(&body)))?;
         Ok(account.account_id)
@@ -238,6 +246,29 @@ impl Api {
         self.call("/v1/rentals", |url| {
             Ok(self
                 .authed(self.http.post(url))?
+                .header("Idempotency-Key", idempotency_key)
+                .json(&body))
+        })
+    }
+
+    /// `POST /v1/guest/rentals`: rents for `email` without an account (`claim_code`: the code of
+    /// the email's first guest checkout, for a later one).
+    pub fn guest_rent(
+        &self,
+        email: &str,
+        claim_code: Option<&str>,
+        item: &str,
+        card: &str,
+        idempotency_key: &str,
+    ) -> Result<GuestRental, ApiError> {
+        let mut body = json!({"email": email, "item": item, "card": card});
+        if let Some(code) = claim_code {
+            body["claim_code"] = json!(code);
+        }
+        self.call("/v1/guest/rentals", |url| {
+            Ok(self
+                .http
+                .post(url)
                 .header("Idempotency-Key", idempotency_key)
                 .json(&body))
         })
@@ -405,4 +436,16 @@ mod tests {
             "http://e/v1/content/a"
         );
     }
+}
+
+/// A guest checkout's answer: the rental, a session for its licence, and (from the email's
+/// first checkout) the claim code.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GuestRental {
+    #[serde(flatten)]
+    pub rental: crate::store::Rental,
+    pub session: String,
+    pub account_id: String,
+    #[serde(default)]
+    pub claim_code: Option<String>,
 }

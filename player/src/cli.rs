@@ -64,6 +64,10 @@ enum Command {
         email: String,
         #[arg(long)]
         password: String,
+        /// Claim the email's guest account (the code its first guest rental printed): the
+        /// account keeps its rentals
+        #[arg(long, value_name = "CODE")]
+        claim_code: Option<String>,
     },
     /// Log in and save the session for later commands
     Login {
@@ -89,6 +93,13 @@ enum Command {
         /// network failure, so a purchase is charged at most once]
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
+        /// Rent without an account, as a guest with this email (no login needed; the session
+        /// for the licence is saved; keep the claim code printed by the first checkout)
+        #[arg(long, value_name = "EMAIL")]
+        guest: Option<String>,
+        /// The claim code of the email's first guest checkout, for a later one
+        #[arg(long, value_name = "CODE", requires = "guest")]
+        claim_code: Option<String>,
     },
     /// Download the sealed object through the edge, resumably, in verified ranges of ≤ 8 MiB
     Download {
@@ -145,9 +156,13 @@ pub fn run() -> Result<()> {
     });
     let main = cli.main_url.as_str();
     match cli.command {
-        Command::Register { email, password } => {
+        Command::Register {
+            email,
+            password,
+            claim_code,
+        } => {
             let account = Api::new(main, None)?
-                .register(&email, &password)
+                .register(&email, &password, claim_code.as_deref())
                 .context("registration failed")?;
             println!("registered: account {account}");
         }
@@ -163,13 +178,19 @@ pub fn run() -> Result<()> {
             item,
             card,
             idempotency_key,
-        } => rent(
-            &home,
-            &customer(&home, main)?,
-            &parse_item(&item)?,
-            &card,
-            idempotency_key,
-        )?,
+            guest,
+            claim_code,
+        } => {
+            let buyer = match &guest {
+                Some(email) => Buyer::Guest {
+                    api: Api::new(main, None)?,
+                    email,
+                    claim_code: claim_code.as_deref(),
+                },
+                None => Buyer::Customer(customer(&home, main)?),
+            };
+            rent(&home, &buyer, &parse_item(&item)?, &card, idempotency_key)?
+        }
         Command::Download {
             item,
             url,
@@ -247,7 +268,17 @@ fn catalog(api: &Api, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn rent(home: &Home, api: &Api, item: &ItemId, card: &str, key: Option<String>) -> Result<()> {
+/// Who rents: the logged-in customer, or a guest with an email.
+enum Buyer<'a> {
+    Customer(Api),
+    Guest {
+        api: Api,
+        email: &'a str,
+        claim_code: Option<&'a str>,
+    },
+}
+
+fn rent(home: &Home, buyer: &Buyer, item: &ItemId, card: &str, key: Option<String>) -> Result<()> {
     let key = match key {
         Some(k) => k,
         None => {
@@ -266,7 +297,17 @@ fn rent(home: &Home, api: &Api, item: &ItemId, card: &str, key: Option<String>) 
             key
         }
     };
-    let rental = match api.rent(item.as_str(), card, &key) {
+    let answer = match buyer {
+        Buyer::Customer(api) => api.rent(item.as_str(), card, &key).map(|r| (r, None)),
+        Buyer::Guest {
+            api,
+            email,
+            claim_code,
+        } => api
+            .guest_rent(email, *claim_code, item.as_str(), card, &key)
+            .map(|g| (g.rental.clone(), Some(g))),
+    };
+    let (rental, guest) = match answer {
         Ok(r) => r,
         Err(e) if e.is_transient() => {
             return Err(anyhow!(e).context(format!(
@@ -281,6 +322,20 @@ fn rent(home: &Home, api: &Api, item: &ItemId, card: &str, key: Option<String>) 
     };
     home.save_rental(item, &rental)?;
     home.clear_pending_rental(item)?;
+    if let Some(guest) = guest {
+        // The guest's session binds and enables the licence, as a login's would.
+        home.save_session(&store::Session {
+            session: guest.session,
+            account_id: guest.account_id.clone(),
+        })?;
+        println!("guest account: {}", guest.account_id);
+        if let Some(code) = guest.claim_code {
+            println!(
+                "claim_code: {code} (keep it: later guest rentals with this email and \
+                 `player register --claim-code` need it)"
+            );
+        }
+    }
     println!("rented: {item} (licence {})", rental.licence_id);
     println!(
         "token_expires_at: {}",

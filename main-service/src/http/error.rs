@@ -116,6 +116,15 @@ impl From<AccountError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
                     .with_retry_after(1)
             }
+            AccountError::Registered => {
+                ApiError::new(StatusCode::CONFLICT, "account_exists", e.to_string())
+            }
+            AccountError::ClaimCodeRequired => {
+                ApiError::new(StatusCode::CONFLICT, "claim_code_required", e.to_string())
+            }
+            AccountError::BadClaimCode => {
+                ApiError::new(StatusCode::FORBIDDEN, "bad_claim_code", e.to_string())
+            }
             AccountError::Store(s) => s.into(),
         }
     }

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/catalog", get(catalog))
         .route("/v1/catalog/{item}", get(item))
         .route("/v1/rentals", post(rent).get(rentals))
+        .route("/v1/guest/rentals", post(guest_rent))
         .route("/v1/licences/{id}/bind", post(bind))
         .route("/v1/licences/{id}/enable", post(enable))
         .route("/v1/licences/{id}/status", get(licence_status))
@@ -104,6 +105,15 @@ struct Credentials {
     password: String,
 }
 
+#[derive(Deserialize)]
+struct Registration {
+    email: String,
+    password: String,
+    /// Claims the email's guest account (the code from its first guest checkout).
+    #[serde(default)]
+    claim_code: Option<String>,
+}
+
 /// The 429 for `refused`, counted.
 fn limited(state: &AppState, refused: crate::limits::Refused) -> ApiError {
     state.metrics.limited(refused.limit());
@@ -114,7 +124,7 @@ fn limited(state: &AppState, refused: crate::limits::Refused) -> ApiError {
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    JsonBody(c): JsonBody<Credentials>,
+    JsonBody(c): JsonBody<Registration>,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.register(ip).map_err(|r| limited(&state, r))?;
     let account = crate::accounts::register(
@@ -122,6 +132,7 @@ async fn register(
         &state.passwords,
         &c.email,
         &c.password,
+        c.claim_code.as_deref(),
         (state.clock)(),
     )
     .await?;
@@ -204,6 +215,18 @@ struct RentBody {
     another_copy: bool,
 }
 
+#[derive(Deserialize)]
+struct GuestRentBody {
+    email: String,
+    item: String,
+    card: String,
+    /// The claim code of the email's guest account, for a checkout after its first.
+    #[serde(default)]
+    claim_code: Option<String>,
+    #[serde(default)]
+    another_copy: bool,
+}
+
 #[derive(Serialize)]
 struct RentAnswer {
     rental_id: String,
@@ -224,21 +247,43 @@ async fn rent(
     headers: HeaderMap,
     JsonBody(body): JsonBody<RentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .limits
-        .rental(&account)
-        .map_err(|r| limited(&state, r))?;
     let key =
         crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
-    let item = parse_item(&body.item)?;
+    let answer = rent_for(
+        &state,
+        &account,
+        ip,
+        key,
+        &body.item,
+        &body.card,
+        body.another_copy,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// A rental for `account`, counted; the answer both rent routes give.
+async fn rent_for(
+    state: &AppState,
+    account: &str,
+    ip: std::net::IpAddr,
+    key: &str,
+    item: &str,
+    card: &str,
+    another_copy: bool,
+) -> Result<RentAnswer, ApiError> {
+    state
+        .limits
+        .rental(account)
+        .map_err(|r| limited(state, r))?;
+    let item = parse_item(item)?;
     let order = crate::rentals::Order {
         item: &item,
-        card: &body.card,
+        card,
         idempotency_key: key,
-        another_copy: body.another_copy,
+        another_copy,
     };
-    let r = crate::rentals::rent(&state, &account, ip, &order).await;
-    let r = match r {
+    let r = match crate::rentals::rent(state, account, ip, &order).await {
         Ok(r) => {
             state.metrics.rental("created");
             r
@@ -249,7 +294,7 @@ async fn rent(
             return Err(e);
         }
     };
-    let answer = RentAnswer {
+    Ok(RentAnswer {
         rental_id: r.rental_id,
         licence_id: r.licence_id,
         item: r.item.to_string(),
@@ -257,7 +302,49 @@ async fn rent(
         download_url: r.download_url,
         fallback_url: r.fallback_url,
         expires_at: r.token_expires_at,
-    };
+    })
+}
+
+/// A rental without an account: the email's guest account rents (created once the rental
+/// succeeds), and the answer adds a session for the licence and, from the first checkout, the
+/// claim code (`crate::accounts`, guests).
+async fn guest_rent(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<GuestRentBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    // A guest checkout may create an account: counted as a registration of its address.
+    state.limits.register(ip).map_err(|r| limited(&state, r))?;
+    let key =
+        crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
+    let now = (state.clock)();
+    let guest = crate::accounts::guest_account(
+        state.store.as_ref(),
+        &state.keys,
+        &body.email,
+        key,
+        body.claim_code.as_deref(),
+        now,
+    )
+    .await?;
+    let answer = rent_for(
+        &state,
+        &guest.account.account_id,
+        ip,
+        key,
+        &body.item,
+        &body.card,
+        body.another_copy,
+    )
+    .await?;
+    let session = crate::accounts::guest_session(state.store.as_ref(), &guest, now).await?;
+    let mut answer = serde_json::to_value(answer).map_err(ApiError::internal)?;
+    answer["account_id"] = json!(guest.account.account_id);
+    answer["session"] = json!(session.session_id);
+    if let Some(code) = guest.claim_code {
+        answer["claim_code"] = json!(code);
+    }
     Ok((StatusCode::CREATED, Json(answer)))
 }
 

@@ -185,6 +185,34 @@ impl Store for EmbeddedStore {
         self.get_doc(format!("account/{email}")).await
     }
 
+    async fn claim_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let (guest, password_hash) = (account.clone(), password_hash.to_owned());
+        self.write(move |t| {
+            let key = format!("account/{}", guest.email);
+            match get::<Account>(t, &key)? {
+                Some(held)
+                    if held.account_id == guest.account_id
+                        && held.guest_claim.is_some()
+                        && held.guest_claim == guest.guest_claim =>
+                {
+                    let claimed = Account {
+                        password_hash,
+                        guest_claim: None,
+                        ..held
+                    };
+                    put(t, &key, &claimed)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
     async fn put_session(&self, session: Session) -> Result<(), StoreError> {
         self.put_doc(format!("session/{}", session.session_id), session)
             .await

@@ -140,6 +140,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates an account; `false` if the email is taken.
     async fn create_account(&self, account: Account) -> Result<bool, StoreError>;
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+    /// Turns guest `account` into a registered one with `password_hash`, if it is still that
+    /// guest (the same id and claim); `false` otherwise (claimed already, or another account).
+    async fn claim_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
 
     async fn put_session(&self, session: Session) -> Result<(), StoreError>;
     async fn session(&self, session_id: &str) -> Result<Option<Session>, StoreError>;

@@ -74,6 +74,7 @@ fn account() -> Account {
         email: "x@example.com".into(),
         password_hash: "h".into(),
         created_at: 1,
+        guest_claim: None,
     }
 }
 

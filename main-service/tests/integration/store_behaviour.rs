@@ -70,6 +70,7 @@ async fn accounts_are_unique(store: Arc<dyn Store>) {
         email: "x@example.com".into(),
         password_hash: "h".into(),
         created_at: 1,
+        guest_claim: None,
     };
     assert!(store.create_account(a.clone()).await.unwrap());
     let mut b = a.clone();
@@ -82,6 +83,59 @@ async fn accounts_are_unique(store: Arc<dyn Store>) {
     assert_eq!(
         store.account_by_email("nobody@example.com").await.unwrap(),
         None
+    );
+}
+
+/// A guest account is claimed once, by its own claim, and keeps its id.
+async fn guests_are_claimed_once(store: Arc<dyn Store>) {
+    let guest = Account {
+        account_id: "g1".into(),
+        email: "guest@example.com".into(),
+        password_hash: String::new(),
+        created_at: 1,
+        guest_claim: Some("c1".into()),
+    };
+    assert!(store.create_account(guest.clone()).await.unwrap());
+    assert_eq!(
+        store.account_by_email("guest@example.com").await.unwrap(),
+        Some(guest.clone()),
+        "the claim is kept"
+    );
+    let mut wrong = guest.clone();
+    wrong.guest_claim = Some("c2".into());
+    assert!(
+        !store.claim_account(&wrong, "h").await.unwrap(),
+        "another claim"
+    );
+    let mut other = guest.clone();
+    other.account_id = "g2".into();
+    assert!(
+        !store.claim_account(&other, "h").await.unwrap(),
+        "another account"
+    );
+    assert!(store.claim_account(&guest, "h").await.unwrap());
+    let claimed = store
+        .account_by_email("guest@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.account_id.as_str(), claimed.password_hash.as_str()),
+        ("g1", "h")
+    );
+    assert_eq!(claimed.guest_claim, None);
+    assert!(
+        !store.claim_account(&guest, "h2").await.unwrap(),
+        "claimed already"
+    );
+    let registered = store
+        .account_by_email("guest@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        registered.password_hash, "h",
+        "a second claim changes nothing"
     );
 }
 
@@ -456,6 +510,7 @@ async fn revocations_keep_their_first_time(store: Arc<dyn Store>) {
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
+    guests_are_claimed_once(make().await).await;
     items_round_trip(make().await).await;
     purchases_are_idempotent(make().await).await;
     concurrent_reservations_admit_one(make().await).await;

@@ -106,6 +106,35 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn claim_account(
+        &self,
+        account: &Account,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "claim_account";
+        let Some(claim) = &account.guest_claim else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_of(key::account(&account.account_id))))
+            .update_expression("SET #h = :h REMOVE #c")
+            .condition_expression("#c = :c")
+            .expression_attribute_names("#h", attr::PASSWORD_HASH)
+            .expression_attribute_names("#c", attr::GUEST_CLAIM)
+            .expression_attribute_values(":h", AttributeValue::S(password_hash.to_owned()))
+            .expression_attribute_values(":c", AttributeValue::S(claim.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         const OP: &str = "account_by_email";
         let Some(item) = self.get(OP, key::email(email)).await? else {

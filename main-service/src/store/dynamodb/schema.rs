@@ -29,6 +29,8 @@ pub mod attr {
     pub const USES: &str = "uses";
     pub const MAX_USES: &str = "max_uses";
     pub const LAST_SEEN: &str = "last_seen";
+    pub const PASSWORD_HASH: &str = "password_hash";
+    pub const GUEST_CLAIM: &str = "guest_claim";
 }
 
 /// Values of [`attr::STATE`] on a purchase reservation.

@@ -199,12 +199,15 @@ impl Default for TokenSettings {
 pub struct LicenceSettings {
     /// The viewing window that enabling starts.
     pub window_secs: u64,
+    /// How long after renting a licence may be enabled (the rental period).
+    pub enable_within_secs: u64,
 }
 
 impl Default for LicenceSettings {
     fn default() -> Self {
         Self {
             window_secs: protocol::licence::DEFAULT_WINDOW_SECS,
+            enable_within_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -487,6 +490,9 @@ impl Config {
         }
         if self.licences.window_secs == 0 {
             return bad("licences.window_secs must be positive".into());
+        }
+        if self.licences.enable_within_secs == 0 {
+            return bad("licences.enable_within_secs must be positive".into());
         }
         if let Err(m) = self.server.validate() {
             return bad(format!("server: {m}"));

@@ -25,6 +25,32 @@ pub struct IngestMeta {
     /// `true`: a public object (poster, trailer), served by the edges without a token.
     #[serde(default)]
     pub public: Option<bool>,
+    /// The item's viewing window in hours (1 to 720) [default: main's `licences.window_secs`].
+    #[serde(default)]
+    pub window_hours: Option<u64>,
+    /// Plays allowed inside the window (1 to 1000) [default: unlimited].
+    #[serde(default)]
+    pub max_plays: Option<u32>,
+    /// Days after renting within which the licence may be enabled (1 to 365)
+    /// [default: main's `licences.enable_within_secs`].
+    #[serde(default)]
+    pub enable_within_days: Option<u64>,
+}
+
+impl IngestMeta {
+    /// The item's policy from the query, each part checked against its bounds.
+    pub fn policy(&self) -> Result<crate::records::ItemPolicy, IngestError> {
+        let within = |name: &'static str, v: Option<u64>, max: u64| match v {
+            Some(n) if n == 0 || n > max => Err(IngestError::Policy(name, max)),
+            v => Ok(v),
+        };
+        Ok(crate::records::ItemPolicy {
+            window_secs: within("window_hours", self.window_hours, 720)?.map(|h| h * 3600),
+            max_plays: within("max_plays", self.max_plays.map(u64::from), 1000)?.map(|n| n as u32),
+            enable_within_secs: within("enable_within_days", self.enable_within_days, 365)?
+                .map(|d| d * 24 * 3600),
+        })
+    }
 }
 
 /// Why an ingest failed.
@@ -36,6 +62,8 @@ pub enum IngestError {
     Body(String),
     #[error("unknown region {0:?}")]
     UnknownRegion(String),
+    #[error("{0} must be from 1 to {1}")]
+    Policy(&'static str, u64),
     #[error("sealing failed: {0}")]
     Seal(String),
     #[error("writing to the primary parent failed: {0}")]
@@ -69,6 +97,7 @@ where
     {
         return Err(IngestError::UnknownRegion(r.clone()));
     }
+    let policy = meta.policy()?;
     let previous = state.store.item(meta.id.as_str()).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     let key = ContentKey::generate();
@@ -133,6 +162,7 @@ where
         price_cents: meta.price_cents.unwrap_or(399),
         published_at: (state.clock)(),
         public: meta.public.unwrap_or(false),
+        policy,
     };
     state.store.put_item(record.clone()).await?;
     tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");

@@ -21,6 +21,8 @@ pub enum LicenceOpError {
     NotBound,
     #[error("the viewing window has ended; rent again for a new licence")]
     Expired,
+    #[error("the rental period to start watching ended; rent again for a new licence")]
+    Lapsed,
     #[error("this licence has been revoked; contact support")]
     Revoked,
     #[error("{0}")]
@@ -102,6 +104,9 @@ pub async fn enable(
             return Err(LicenceOpError::BoundElsewhere);
         }
         Some(_) => {}
+    }
+    if lic.window.is_none() && lic.enable_by.is_some_and(|by| now >= by) {
+        return Err(LicenceOpError::Lapsed);
     }
     let window = Window {
         start: now,

@@ -52,6 +52,29 @@ pub struct ItemRecord {
     /// other zone, never rented.
     #[serde(default)]
     pub public: bool,
+    /// What a rental of this item allows, where it differs from main's `[licences]` defaults.
+    #[serde(default, skip_serializing_if = "ItemPolicy::is_default")]
+    pub policy: ItemPolicy,
+}
+
+/// An item's own licence policy: each part set replaces main's default for its rentals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemPolicy {
+    /// The viewing window that enabling starts, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_secs: Option<u64>,
+    /// Plays allowed inside the window (the player counts them); unlimited when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_plays: Option<u32>,
+    /// How long after renting the licence may be enabled, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_within_secs: Option<u64>,
+}
+
+impl ItemPolicy {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A completed purchase.
@@ -84,6 +107,10 @@ pub struct LicenceRecord {
     pub policy: Policy,
     pub binding: Option<Binding>,
     pub window: Option<Window>,
+    /// Unix second after which the licence can no longer be enabled (the rental period); absent
+    /// on licences issued before rental periods existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_by: Option<u64>,
     /// Unix second an operator revoked the licence; absent while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,

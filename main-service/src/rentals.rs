@@ -309,11 +309,20 @@ async fn record(
         item: item.id.clone(),
         item_version: item.version,
         policy: Policy {
-            window_secs: state.config.licences.window_secs,
-            max_plays: None,
+            window_secs: item
+                .policy
+                .window_secs
+                .unwrap_or(state.config.licences.window_secs),
+            max_plays: item.policy.max_plays,
         },
         binding: None,
         window: None,
+        enable_by: Some(
+            now + item
+                .policy
+                .enable_within_secs
+                .unwrap_or(state.config.licences.enable_within_secs),
+        ),
         revoked_at: None,
     };
     let rental = Rental {

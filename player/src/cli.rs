@@ -485,6 +485,17 @@ fn play(
     let device = home.device()?;
     let sealed = sealed.unwrap_or_else(|| home.download_path(item));
     let playback = Playback::open(&licence, item, &device, &sealed, now)?;
+    if let Some(max) = licence.policy.max_plays {
+        // Counted before any byte is written: a play started is a play.
+        let plays = home.count_play(item, &licence.licence_id)?;
+        if plays > max {
+            bail!(
+                "the licence for {item} allows {max} plays and all are used; rent {item} again \
+                 to watch it again"
+            );
+        }
+        eprintln!("play {plays} of {max} allowed by the licence");
+    }
     let out = match out {
         Some(o) => o,
         None if io::stdout().is_terminal() => {

@@ -138,6 +138,10 @@ impl Home {
     pub fn licence_path(&self, item: &ItemId) -> PathBuf {
         self.root.join("licences").join(format!("{item}.jwt"))
     }
+    /// Where the plays of the licence for `item` are counted.
+    pub fn plays_path(&self, item: &ItemId) -> PathBuf {
+        self.root.join("plays").join(format!("{item}.json"))
+    }
     pub fn download_path(&self, item: &ItemId) -> PathBuf {
         self.root.join("downloads").join(format!("{item}.sealed"))
     }
@@ -179,6 +183,26 @@ impl Home {
     }
 
     /// The signed licence saved for `item`, if any.
+    /// Plays started under licence `licence_id` (of `item`), counting this one: 1 for the first.
+    pub fn count_play(&self, item: &ItemId, licence_id: &str) -> Result<u32, StoreError> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Plays {
+            licence_id: String,
+            plays: u32,
+        }
+        let path = self.plays_path(item);
+        let before = read_json::<Plays>(&path)?
+            .filter(|p| p.licence_id == licence_id)
+            .map_or(0, |p| p.plays);
+        let plays = before.saturating_add(1);
+        let record = Plays {
+            licence_id: licence_id.to_owned(),
+            plays,
+        };
+        write_json(&path, &record, false)?;
+        Ok(plays)
+    }
+
     pub fn licence(&self, item: &ItemId) -> Result<Option<String>, StoreError> {
         let path = self.licence_path(item);
         match fs::read_to_string(&path) {

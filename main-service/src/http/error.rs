@@ -188,6 +188,7 @@ impl From<LicenceOpError> for ApiError {
             }
             LicenceOpError::NotBound => ApiError::new(StatusCode::CONFLICT, "not_bound", msg),
             LicenceOpError::Expired => ApiError::new(StatusCode::GONE, "licence_expired", msg),
+            LicenceOpError::Lapsed => ApiError::new(StatusCode::GONE, "licence_lapsed", msg),
             LicenceOpError::Revoked => ApiError::new(StatusCode::FORBIDDEN, "licence_revoked", msg),
             LicenceOpError::Invalid(m) => ApiError::bad_request(m),
             LicenceOpError::Store(s) => s.into(),
@@ -242,7 +243,7 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
             }
             IngestError::Body(_) => ApiError::bad_request(msg),
-            IngestError::UnknownRegion(_) => ApiError::bad_request(msg),
+            IngestError::UnknownRegion(_) | IngestError::Policy(..) => ApiError::bad_request(msg),
             IngestError::Seal(m) => ApiError::internal(m),
             // An admin call: the cause (a parent that failed or did not answer within its
             // timeouts) is what the operator needs to act on.

@@ -91,6 +91,7 @@ impl Api {
             price_cents: 399,
             published_at: 1,
             public,
+            policy: Default::default(),
         };
         self.state.store.put_item(rec).await.unwrap();
         key
@@ -314,6 +315,79 @@ async fn licence_binds_once_enables_and_expires() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// An item's own policy: its window and play limit go into the signed licence, and its rental
+/// period bounds when the licence can be enabled.
+#[tokio::test]
+async fn an_items_policy_shapes_its_licences() {
+    let api = Api::new().await;
+    let mut rec = api.state.store.item("film").await.unwrap().unwrap();
+    rec.policy = main_service::records::ItemPolicy {
+        window_secs: Some(2 * 3600),
+        max_plays: Some(3),
+        enable_within_secs: Some(2 * 24 * 3600),
+    };
+    api.state.store.put_item(rec).await.unwrap();
+    let s = api.session("a@example.com").await;
+    let device = protocol::DeviceKey::generate();
+    let bind = json!({"device_id": "dev-1", "player_id": "player-1", "device_public_key": hex::encode(device.public())});
+    let enable = json!({"device_id": "dev-1", "player_id": "player-1"});
+    let mut licences = Vec::new();
+    for key in ["k1", "k2"] {
+        let body = json!({"item": "film", "card": "4242424242424242", "another_copy": true});
+        let (st, r) = api
+            .post_with("/v1/rentals", Some(&s), body, Some(key), "127.0.0.1")
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{r}");
+        let lic = r["licence_id"].as_str().unwrap().to_owned();
+        let (st, v) = api
+            .post(&format!("/v1/licences/{lic}/bind"), Some(&s), bind.clone())
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        licences.push(lic);
+    }
+    let (st, v) = api
+        .post(
+            &format!("/v1/licences/{}/enable", licences[0]),
+            Some(&s),
+            enable.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let now = (api.state.clock)();
+    let licence =
+        protocol::Licence::verify(&api.state.verifier, v["licence"].as_str().unwrap(), now)
+            .unwrap();
+    assert_eq!(licence.policy.max_plays, Some(3));
+    assert_eq!(licence.policy.window_secs, 2 * 3600);
+    // Past the rental period, the licence never enabled cannot be; the one enabled within it
+    // still answers (its window ran out: expired, not lapsed).
+    api.clock.advance(2 * 24 * 3600);
+    let (st, v) = api
+        .post(
+            &format!("/v1/licences/{}/enable", licences[1]),
+            Some(&s),
+            enable.clone(),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::GONE, Some("licence_lapsed")),
+        "{v}"
+    );
+    let (st, v) = api
+        .post(
+            &format!("/v1/licences/{}/enable", licences[0]),
+            Some(&s),
+            enable,
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::GONE, Some("licence_expired")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ fn licence(id: &str) -> LicenceRecord {
         policy: Policy::default(),
         binding: None,
         window: None,
+        enable_by: Some(1000),
         revoked_at: None,
     }
 }
@@ -156,6 +157,11 @@ async fn items_round_trip(store: Arc<dyn Store>) {
         price_cents: 1,
         published_at: 1,
         public: false,
+        policy: main_service::records::ItemPolicy {
+            window_secs: Some(7200),
+            max_plays: Some(3),
+            enable_within_secs: None,
+        },
     };
     store.put_item(rec.clone()).await.unwrap();
     assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));

@@ -14,6 +14,11 @@ const DAY: u64 = 86_400;
 
 /// A home with a device, a cached JWKS, an enabled licence and a downloaded object.
 fn home(dir: &Path) -> Vec<u8> {
+    home_with(dir, Policy::default())
+}
+
+/// [`home`] with a licence of `policy`.
+fn home_with(dir: &Path, policy: Policy) -> Vec<u8> {
     let home = Home::new(dir);
     let item = ItemId::parse("film").unwrap();
     let key = ContentKey::generate();
@@ -37,7 +42,7 @@ fn home(dir: &Path) -> Vec<u8> {
         account: "acct".into(),
         device_id: device.device_id.clone(),
         player_id: device.player_id.clone(),
-        policy: Policy::default(),
+        policy,
         window: Some(Window {
             start: START,
             end: START + DAY,
@@ -111,6 +116,33 @@ fn plays_inside_the_window_and_refuses_after_it() {
         late_stdout.stdout.is_empty(),
         "nothing written after expiry"
     );
+}
+
+#[test]
+fn a_licence_with_a_play_limit_plays_that_many_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext = home_with(
+        dir.path(),
+        Policy {
+            max_plays: Some(2),
+            ..Policy::default()
+        },
+    );
+    for play in 1..=2 {
+        let ok = player(dir.path(), START + 60, &["play", "film", "--out", "-"]);
+        let stderr = String::from_utf8_lossy(&ok.stderr);
+        assert!(ok.status.success(), "{stderr}");
+        assert!(stderr.contains(&format!("play {play} of 2")), "{stderr}");
+        assert_eq!(ok.stdout, plaintext);
+    }
+    let refused = player(dir.path(), START + 60, &["play", "film", "--out", "-"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        stderr.contains("allows 2 plays and all are used"),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty(), "nothing written past the limit");
 }
 
 #[test]

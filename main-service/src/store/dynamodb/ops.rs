@@ -492,6 +492,7 @@ mod tests {
             policy: protocol::Policy::default(),
             binding: None,
             window: None,
+            enable_by: None,
             revoked_at: None,
         };
         let item: Item = record_item(&lic, key::licence("l"), "licence").unwrap();

@@ -74,6 +74,7 @@ pub async fn state(dir: &Path, items: &[&str]) -> AppState {
             price_cents: 399,
             published_at: 1,
             public: false,
+            policy: Default::default(),
         };
         state.store.put_item(rec).await.unwrap();
     }

@@ -149,9 +149,16 @@ async fn unknown_paths_and_methods_are_json_too() {
 
 #[tokio::test]
 async fn a_bad_ingest_query_is_400() {
-    let req = Request::post("/v1/admin/items?level=high")
-        .header("authorization", "Bearer admin-token-0123456789")
-        .body(Body::from("bytes"))
-        .unwrap();
-    refused(req, StatusCode::BAD_REQUEST, "bad_request").await;
+    for query in [
+        "level=high",
+        "id=film&max_plays=0",
+        "id=film&window_hours=721",
+        "id=film&enable_within_days=0",
+    ] {
+        let req = Request::post(format!("/v1/admin/items?{query}"))
+            .header("authorization", "Bearer admin-token-0123456789")
+            .body(Body::from("bytes"))
+            .unwrap();
+        refused(req, StatusCode::BAD_REQUEST, "bad_request").await;
+    }
 }

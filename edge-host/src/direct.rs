@@ -112,6 +112,8 @@ pub(crate) async fn serve(
     let (mode, stall) = (front.platform_headers, front.limits.stall_timeout);
     let mut buf = BytesMut::from(read);
     loop {
+        // The whole head within the timeout, however it trickles in (as hyper bounds it).
+        let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         let (request, head_len) = loop {
             match plain_get(&buf, client, mode) {
                 Ok(Some(found)) => break found,
@@ -119,7 +121,7 @@ pub(crate) async fn serve(
                 Err(()) => return Then::Hyper(stream, buf.freeze()),
             }
             let read = tokio::select! {
-                read = tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)) => read,
+                read = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => read,
                 _ = stop.changed() => return Then::Close,
             };
             match read {

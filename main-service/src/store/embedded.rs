@@ -1,5 +1,11 @@
 //! The embedded backend: one redb file under the data directory, no server. redb runs one write
 //! transaction at a time, so every read-check-write below is atomic.
+//!
+//! Writes (a commit that syncs the file) run on a blocking thread. Reads run on the calling task:
+//! redb answers them from its cache in microseconds, and a hop to the blocking pool cost more than
+//! the read — on the resumed authorize path, half of main's throughput (`docs/benchmarks.md`). A
+//! read that misses the cache waits for the file on the async worker; this backend is for one
+//! node and its local disk (DynamoDB is the one for fleets).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -96,20 +102,16 @@ impl EmbeddedStore {
         .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
+    /// Runs `f` in one read transaction, here (module docs).
     async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<R, StoreError>
         + Send
         + 'static,
     ) -> Result<R, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(DOCS).map_err(backend)?;
-            f(&t)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        let txn = self.db.begin_read().map_err(backend)?;
+        let t = txn.open_table(DOCS).map_err(backend)?;
+        f(&t)
     }
 
     /// Sets the `revoked_at` (reached through `mark`) of the record at `key` to `at` unless it is

@@ -47,6 +47,18 @@ async fn call(
     )
 }
 
+/// `call`, which must be refused with `status` and error `code`.
+async fn refused(
+    state: &main_service::AppState,
+    path: &str,
+    body: Value,
+    key: Option<&str>,
+    (status, code): (StatusCode, &str),
+) {
+    let (s, v) = call(state, path, None, body, key).await;
+    assert_eq!((s, v["error"].as_str()), (status, Some(code)), "{v}");
+}
+
 fn guest(item: &str, card: &str, claim: Option<&str>) -> Value {
     let mut body = json!({"email": "Guest@Example.com", "item": item, "card": card});
     if let Some(code) = claim {
@@ -62,14 +74,8 @@ async fn a_guest_rents_binds_and_claims_the_account_later() {
     let rent = "/v1/guest/rentals";
 
     // A declined card leaves no account behind: the next checkout is a first one.
-    let (s, v) = call(
-        &state,
-        rent,
-        None,
-        guest("film", cards::DECLINED, None),
-        Some("k1"),
-    )
-    .await;
+    let declined = guest("film", cards::DECLINED, None);
+    let (s, v) = call(&state, rent, None, declined, Some("k1")).await;
     assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{v}");
     let (s, first) = call(
         &state,
@@ -112,32 +118,22 @@ async fn a_guest_rents_binds_and_claims_the_account_later() {
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Another checkout with the email: only with the code.
-    let (s, v) = call(
+    refused(
         &state,
         rent,
-        None,
         guest("doc", cards::OK, None),
         Some("k3"),
+        (StatusCode::CONFLICT, "claim_code_required"),
     )
     .await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::CONFLICT, Some("claim_code_required")),
-        "{v}"
-    );
-    let (s, v) = call(
+    refused(
         &state,
         rent,
-        None,
         guest("doc", cards::OK, Some("claim-00")),
         Some("k3"),
+        (StatusCode::FORBIDDEN, "bad_claim_code"),
     )
     .await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::FORBIDDEN, Some("bad_claim_code")),
-        "{v}"
-    );
     let (s, second) = call(
         &state,
         rent,
@@ -157,23 +153,21 @@ async fn a_guest_rents_binds_and_claims_the_account_later() {
     let creds = json!({"email": "guest@example.com", "password": "correct horse"});
     let (s, _) = call(&state, "/v1/sessions", None, creds.clone(), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, v) = call(&state, "/v1/accounts", None, creds.clone(), None).await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::CONFLICT, Some("claim_code_required")),
-        "{v}"
-    );
+    refused(
+        &state,
+        "/v1/accounts",
+        creds.clone(),
+        None,
+        (StatusCode::CONFLICT, "claim_code_required"),
+    )
+    .await;
     let mut claim = creds.clone();
     claim["claim_code"] = json!(code);
     let (s, v) = call(&state, "/v1/accounts", None, claim.clone(), None).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["account_id"], first["account_id"]);
-    let (s, v) = call(&state, "/v1/accounts", None, claim, None).await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::CONFLICT, Some("email_taken")),
-        "{v}"
-    );
+    let taken = (StatusCode::CONFLICT, "email_taken");
+    refused(&state, "/v1/accounts", claim, None, taken).await;
     let (s, login) = call(&state, "/v1/sessions", None, creds, None).await;
     assert_eq!(s, StatusCode::OK, "{login}");
     let (_, list) = call(
@@ -187,17 +181,12 @@ async fn a_guest_rents_binds_and_claims_the_account_later() {
     assert_eq!(list["rentals"].as_array().unwrap().len(), 2, "{list}");
 
     // A registered email rents by logging in, not as a guest.
-    let (s, v) = call(
+    refused(
         &state,
         rent,
-        None,
         guest("show", cards::OK, Some(&code)),
         Some("k4"),
+        (StatusCode::CONFLICT, "account_exists"),
     )
     .await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::CONFLICT, Some("account_exists")),
-        "{v}"
-    );
 }

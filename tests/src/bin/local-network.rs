@@ -196,6 +196,10 @@ fn main() -> anyhow::Result<()> {
         dir.display()
     );
     println!("\n  or with curl, resumable:  curl -C - -o bbb.sealed \"<download_url>\"");
+    println!(
+        "  or without an account:   $P rent big-buck-bunny --guest you@example.com   \
+         # keep the claim code it prints"
+    );
     println!("\nCtrl-C stops everything.");
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {

@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::config::PlatformHeaders;
-use crate::handoff::{Handoff, Part};
+use crate::handoff::{Handoff, Part, read_at};
 use crate::runtime::EdgeRuntime;
 use crate::server::{Front, Then};
 use crate::session::Answer;
@@ -288,7 +288,6 @@ async fn send(
 /// Appends the bytes of `parts` to `out` if they are at most [`SMALL`] and every page is in
 /// memory (`RWF_NOWAIT` reads); their length, or `None` (and `out` as it was).
 fn small_in_memory(parts: &[Part], out: &mut Vec<u8>) -> Option<u64> {
-    use rustix::io::{ReadWriteFlags, preadv2};
     let len: u64 = parts
         .iter()
         .map(|part| match part {
@@ -305,13 +304,8 @@ fn small_in_memory(parts: &[Part], out: &mut Vec<u8>) -> Option<u64> {
             Part::Bytes(bytes) => out.extend_from_slice(bytes),
             Part::File { file, within } => {
                 let at = out.len();
-                let want = (within.end - within.start) as usize;
-                out.resize(at + want, 0);
-                let mut slices = [io::IoSliceMut::new(&mut out[at..])];
-                if !matches!(
-                    preadv2(&**file, &mut slices, within.start, ReadWriteFlags::NOWAIT),
-                    Ok(n) if n == want
-                ) {
+                out.resize(at + (within.end - within.start) as usize, 0);
+                if read_at(file, &mut out[at..], within.start, true).is_err() {
                     out.truncate(head_len);
                     return None;
                 }
@@ -386,13 +380,7 @@ async fn send_file(
 /// Whether the page holding byte `offset` of `file` is in the page cache (a one-byte
 /// `RWF_NOWAIT` read).
 fn in_memory(file: &std::fs::File, offset: u64) -> bool {
-    use rustix::io::{ReadWriteFlags, preadv2};
-    let mut byte = [0u8; 1];
-    let mut slices = [io::IoSliceMut::new(&mut byte)];
-    matches!(
-        preadv2(file, &mut slices, offset, ReadWriteFlags::NOWAIT),
-        Ok(1)
-    )
+    read_at(file, &mut [0u8; 1], offset, true).is_ok()
 }
 
 #[cfg(test)]

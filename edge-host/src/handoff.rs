@@ -172,7 +172,7 @@ pub(crate) enum Miss {
 }
 
 impl Miss {
-    pub(crate) fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Miss::Missing(_) => "missing",
             Miss::Changed { .. } => "changed",
@@ -371,7 +371,18 @@ impl Handoff {
         kv: &dyn KvBackend,
         plan: &HandoffPlan,
     ) -> Result<Vec<Part>, Miss> {
-        let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, true)?;
+        self.parts(kv, plan, true)
+    }
+
+    /// The parts of `plan`, meta and chunks verified (`inline`: only if verified before, else
+    /// [`Miss::WouldBlock`]; otherwise read and hashed now if need be).
+    fn parts(
+        &self,
+        kv: &dyn KvBackend,
+        plan: &HandoffPlan,
+        inline: bool,
+    ) -> Result<Vec<Part>, Miss> {
+        let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, inline)?;
         known
             .sources(plan)?
             .into_iter()
@@ -383,7 +394,7 @@ impl Handoff {
                     len,
                     within,
                 } => Ok(Part::File {
-                    file: self.chunk_sync(kv, key, digest, len, true)?,
+                    file: self.chunk_sync(kv, key, digest, len, inline)?,
                     within: within.start as u64..within.end as u64,
                 }),
             })
@@ -402,21 +413,14 @@ impl Handoff {
         if inline && self.every_read {
             return Err(Miss::WouldBlock);
         }
-        let known = self.meta_sync(kv, &plan.item, plan.version, &plan.root, inline)?;
         let mut out = Vec::with_capacity(plan.len() as usize);
-        for source in known.sources(plan)? {
-            match source {
-                Source::Meta(bytes) => out.extend_from_slice(&bytes),
-                Source::Chunk {
-                    key,
-                    digest,
-                    len,
-                    within,
-                } => {
-                    let file = self.chunk_sync(kv, key, digest, len, inline)?;
+        for part in self.parts(kv, plan, inline)? {
+            match part {
+                Part::Bytes(bytes) => out.extend_from_slice(&bytes),
+                Part::File { file, within } => {
                     let at = out.len();
-                    out.resize(at + within.len(), 0);
-                    read_at(&file, &mut out[at..], within.start as u64, inline)?;
+                    out.resize(at + (within.end - within.start) as usize, 0);
+                    read_at(&file, &mut out[at..], within.start, inline)?;
                 }
             }
         }
@@ -723,7 +727,12 @@ fn check_meta(
 
 /// Fills `buf` from `file` at `offset`; `nowait`: only from the page cache (`preadv2` with
 /// `RWF_NOWAIT`), else [`Miss::WouldBlock`] — as on systems without it.
-fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64, nowait: bool) -> Result<(), Miss> {
+pub(crate) fn read_at(
+    file: &std::fs::File,
+    buf: &mut [u8],
+    offset: u64,
+    nowait: bool,
+) -> Result<(), Miss> {
     if !nowait {
         return file
             .read_exact_at(buf, offset)

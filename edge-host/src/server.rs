@@ -328,21 +328,20 @@ async fn connection(
             .header_read_timeout(HEAD_TIMEOUT)
             .max_buf_size(write_queue)
             .serve_connection(TokioIo::new(Box::pin(io)), service);
-        let mut done = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx));
-        let (result, back) = tokio::select! {
-            result = &mut done => (result, false),
-            // `changed` (not `wait_for`, whose guard is not `Send`): the flag only
-            // ever goes from false to true.
-            _ = stop_rx.changed() => {
-                drop(done);
-                Pin::new(&mut connection).graceful_shutdown();
-                (std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await, false)
-            }
-            () = sent.notified() => {
-                drop(done);
+        // `changed` (not `wait_for`, whose guard is not `Send`): the flag only ever goes from
+        // false to true.
+        let wound_up = tokio::select! {
+            result = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => Err(result),
+            _ = stop_rx.changed() => Ok(false),
+            () = sent.notified() => Ok(true),
+        };
+        let (result, back) = match wound_up {
+            Err(result) => (result, false),
+            Ok(back) => {
                 // Finishes what it is writing, then stops (idle, it stops at once).
                 Pin::new(&mut connection).graceful_shutdown();
-                (std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await, true)
+                let result = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await;
+                (result, back)
             }
         };
         match result {

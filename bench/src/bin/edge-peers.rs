@@ -318,23 +318,17 @@ fn main() -> anyhow::Result<()> {
     }
     // One client: curl, a new connection per download (for the edge, the session is granted:
     // a resumed or repeated download).
-    let timed = |url: &str| -> anyhow::Result<f64> {
-        let runs: anyhow::Result<Vec<f64>> = (0..args.runs).map(|_| curl_gbps(url)).collect();
+    let curl_median = |url_of: &dyn Fn(usize) -> String| -> anyhow::Result<f64> {
+        let runs: anyhow::Result<Vec<f64>> =
+            (0..args.runs).map(|run| curl_gbps(&url_of(run))).collect();
         Ok(median(runs?))
     };
-    let (edge_1, nginx_1) = (timed(&edge_url)?, timed(&nginx_url)?);
+    let edge_1 = curl_median(&|_| edge_url.clone())?;
+    let nginx_1 = curl_median(&|_| nginx_url.clone())?;
     // The first download of a session: the component authorizes it and hands its plan to the
     // host, which sends it through hyper (read and written, not sendfile).
-    let mut fresh = 0;
-    let edge_first = {
-        let runs: anyhow::Result<Vec<f64>> = (0..args.runs)
-            .map(|_| {
-                fresh += 1;
-                curl_gbps(&edge_url.replace("&sid=bench", &format!("&sid=first-{fresh}")))
-            })
-            .collect();
-        median(runs?)
-    };
+    let edge_first =
+        curl_median(&|run| edge_url.replace("&sid=bench", &format!("&sid=first-{run}")))?;
     let many = |url: &str| -> anyhow::Result<f64> {
         let runs: anyhow::Result<Vec<f64>> = (0..args.runs.min(3))
             .map(|_| concurrent_gbps(url, args.clients))

@@ -46,7 +46,7 @@ impl From<crate::passwords::Busy> for AccountError {
     }
 }
 
-fn normalise_email(email: &str) -> Result<String, AccountError> {
+pub(crate) fn normalise_email(email: &str) -> Result<String, AccountError> {
     let e = email.trim().to_lowercase();
     let ok = e.len() <= 254
         && e.split_once('@')

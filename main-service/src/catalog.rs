@@ -22,6 +22,9 @@ pub struct ItemView {
     pub price_cents: u64,
     /// A public object (poster, trailer): served by the edges at `/v1/public/{id}`, not rented.
     pub public: bool,
+    /// The age rating (the youngest age the item is for); absent when unrated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
 }
 
 impl From<&ItemRecord> for ItemView {
@@ -40,6 +43,7 @@ impl From<&ItemRecord> for ItemView {
             regions: r.regions.clone(),
             price_cents: r.price_cents,
             public: r.public,
+            rating: r.rating,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct IngestMeta {
     /// [default: main's `licences.enable_within_secs`].
     #[serde(default)]
     pub enable_within_days: Option<u64>,
+    /// The age rating: the youngest age the item is for (0 to 21) [default: unrated].
+    #[serde(default)]
+    pub rating: Option<u8>,
 }
 
 impl IngestMeta {
@@ -53,6 +56,9 @@ impl IngestMeta {
     }
 }
 
+/// Highest age rating an item may carry.
+pub const MAX_RATING: u8 = 21;
+
 /// Why an ingest failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -64,6 +70,8 @@ pub enum IngestError {
     UnknownRegion(String),
     #[error("{0} must be from 1 to {1}")]
     Policy(&'static str, u64),
+    #[error("rating must be an age from 0 to {MAX_RATING}")]
+    Rating,
     #[error("sealing failed: {0}")]
     Seal(String),
     #[error("writing to the primary parent failed: {0}")]
@@ -98,6 +106,9 @@ where
         return Err(IngestError::UnknownRegion(r.clone()));
     }
     let policy = meta.policy()?;
+    if meta.rating.is_some_and(|r| r > MAX_RATING) {
+        return Err(IngestError::Rating);
+    }
     let previous = state.store.item(meta.id.as_str()).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     let key = ContentKey::generate();
@@ -163,6 +174,7 @@ where
         published_at: (state.clock)(),
         public: meta.public.unwrap_or(false),
         policy,
+        rating: meta.rating,
     };
     state.store.put_item(record.clone()).await?;
     tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");

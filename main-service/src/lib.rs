@@ -7,7 +7,7 @@
 //! - [`records`]: the stored records.
 //! - [`keys`]: signing key and content-key wrapping at rest.
 //! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
-//! - [`accounts`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
+//! - [`accounts`], [`groups`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
 //! - [`geo`], [`edges`]: client location and edge selection.
 //! - [`http`]: routes, extractors and the one error type.
@@ -24,6 +24,7 @@ pub mod config;
 pub mod edges;
 pub mod faults;
 pub mod geo;
+pub mod groups;
 pub mod http;
 pub mod ingest;
 pub mod keys;

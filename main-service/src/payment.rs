@@ -38,6 +38,9 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
 
     /// Refunds a successful charge in full; refunding it again changes nothing.
     fn refund(&self, charge_id: &str) -> Result<(), PaymentError>;
+
+    /// Checks a payment method before it is kept on file (a group's), without charging it.
+    fn check(&self, card: &str) -> Result<(), PaymentError>;
 }
 
 /// Test cards of the sandbox.
@@ -132,6 +135,15 @@ impl PaymentProvider for SandboxPayments {
                 }
             })
             .clone()
+    }
+
+    fn check(&self, card: &str) -> Result<(), PaymentError> {
+        let card: String = card.chars().filter(|c| *c != ' ').collect();
+        if luhn_valid(&card) {
+            Ok(())
+        } else {
+            Err(PaymentError::InvalidCard)
+        }
     }
 
     fn refund(&self, charge_id: &str) -> Result<(), PaymentError> {

@@ -55,6 +55,10 @@ pub struct ItemRecord {
     /// What a rental of this item allows, where it differs from main's `[licences]` defaults.
     #[serde(default, skip_serializing_if = "ItemPolicy::is_default")]
     pub policy: ItemPolicy,
+    /// The age rating: the youngest age the item is for (0, 6, 12, 16, 18, …); unrated when
+    /// unset. A group member with a rating cap may rent only items rated at or below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
 }
 
 /// An item's own licence policy: each part set replaces main's default for its rentals.
@@ -95,6 +99,12 @@ pub struct Rental {
     pub fallback_url: Option<String>,
     pub token: String,
     pub token_expires_at: u64,
+    /// The group the rental was charged to, when a member rented on the group's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The address the rental was made from (for a group's audit view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
 }
 
 /// A licence: purchased, then bound to one device and player, then enabled for a window.
@@ -156,4 +166,74 @@ pub struct EdgeStatus {
     /// Unix second main received it.
     pub seen_at: u64,
     pub heartbeat: protocol::Heartbeat,
+}
+
+/// A group account (a family, a company): an owner, members with privileges, and the payment
+/// method its members' rentals are charged to. One record, changed only by a write conditional on
+/// its [`revision`](Group::revision).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub group_id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub created_at: u64,
+    /// What the group's rentals are charged with: in the sandbox a test card number; with a
+    /// real gateway, its saved payment-method id. Shown only as its last four characters.
+    pub payment_method: String,
+    /// Bumped by every change; an update names the revision it read.
+    pub revision: u64,
+    /// Members, the owner first. A member who left or was removed stays, with `removed_at`, so
+    /// that the audit view keeps their rentals.
+    pub members: Vec<Member>,
+    /// Invitations not yet accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invitations: Vec<Invitation>,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub account_id: String,
+    pub email: String,
+    pub privileges: Privileges,
+    pub joined_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<u64>,
+    /// What the member's rentals charged to the group cost in the month they were made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<MonthSpend>,
+}
+
+/// What a member may do with the group's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Privileges {
+    /// May rent charged to the group.
+    pub may_rent: bool,
+    /// Most the member's rentals may cost per calendar month (UTC), in cents; no cap when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_cap_cents: Option<u64>,
+    /// Highest age rating the member may rent; any rating when unset. Unrated items are above
+    /// every cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rating: Option<u8>,
+}
+
+/// Spending in one calendar month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthSpend {
+    /// `year * 100 + month`, such as 202611.
+    pub month: u32,
+    pub cents: u64,
+}
+
+/// An invitation to join a group, sent to one email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// Lower-cased.
+    pub email: String,
+    /// BLAKE3 (hex) of the invitation code handed to the owner.
+    pub code_hash: String,
+    pub privileges: Privileges,
+    pub invited_at: u64,
+    pub expires_at: u64,
 }

@@ -52,6 +52,8 @@ pub enum RentError {
     )]
     AlreadyRented { rental_id: String },
     #[error(transparent)]
+    Group(#[from] crate::groups::GroupError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("signing failed: {0}")]
     Sign(String),
@@ -63,7 +65,10 @@ pub enum RentError {
 #[derive(Debug, Clone, Copy)]
 pub struct Order<'a> {
     pub item: &'a ItemId,
+    /// The card to charge; unused when the rental is charged to a group.
     pub card: &'a str,
+    /// Charge the rental to this group's account, under the member's privileges.
+    pub group: Option<&'a str>,
     /// A checked key (see [`idempotency_key`]).
     pub idempotency_key: &'a str,
     /// Buy even if the account still holds a usable rental of the item.
@@ -192,7 +197,7 @@ pub async fn rent(
     let result = rent_reserved(
         state,
         account_id,
-        region.as_deref(),
+        (client_ip, region.as_deref()),
         &item,
         order,
         &key,
@@ -208,11 +213,12 @@ pub async fn rent(
     result
 }
 
-/// The purchase under its reservations: refuse a second copy, charge, and complete or refund.
+/// The purchase under its reservations: refuse a second copy, admit it under the member's
+/// privileges when a group pays, then charge and complete or refund.
 async fn rent_reserved(
     state: &AppState,
     account_id: &str,
-    region: Option<&str>,
+    (client_ip, region): (IpAddr, Option<&str>),
     item: &ItemRecord,
     order: &Order<'_>,
     key: &str,
@@ -225,6 +231,54 @@ async fn rent_reserved(
             rental_id: held.rental_id,
         });
     }
+    let Some(group_id) = order.group else {
+        let payer = Payer {
+            method: order.card,
+            group: None,
+            client_ip,
+        };
+        return charge_and_record(state, account_id, region, item, &payer, key, now).await;
+    };
+    let (method, spend) = crate::groups::admit_rental(
+        state,
+        account_id,
+        group_id,
+        item.price_cents,
+        item.rating,
+        now,
+    )
+    .await?;
+    let payer = Payer {
+        method: &method,
+        group: Some(group_id),
+        client_ip,
+    };
+    let result = charge_and_record(state, account_id, region, item, &payer, key, now).await;
+    if result.is_err() {
+        crate::groups::refund_spend(state, account_id, group_id, spend).await;
+    }
+    result
+}
+
+/// Who pays for a rental, and from where it was made.
+struct Payer<'a> {
+    /// The card (or a group's payment method) to charge.
+    method: &'a str,
+    /// The group the rental is charged to.
+    group: Option<&'a str>,
+    client_ip: IpAddr,
+}
+
+/// Chooses the edges, charges, and records the rental, refunding the charge if recording fails.
+async fn charge_and_record(
+    state: &AppState,
+    account_id: &str,
+    region: Option<&str>,
+    item: &ItemRecord,
+    payer: &Payer<'_>,
+    key: &str,
+    now: u64,
+) -> Result<Rental, RentError> {
     // Edges' health is advice: if it cannot be read, choose by region and affinity alone.
     let statuses = state.store.edge_statuses().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "reading edge heartbeats; choosing without them");
@@ -241,13 +295,13 @@ async fn rent_reserved(
     let attempt = format!("{key}/{}", protocol::random_id());
     let charge = state
         .payments
-        .charge(&attempt, order.card, item.price_cents)?;
+        .charge(&attempt, payer.method, item.price_cents)?;
     match record(
         state,
         account_id,
         item,
         (&edge, fallback.as_ref()),
-        &charge,
+        (&charge, payer),
         key,
         now,
     )
@@ -286,7 +340,7 @@ async fn record(
     account_id: &str,
     item: &ItemRecord,
     (edge, fallback): (&EdgeConfig, Option<&EdgeConfig>),
-    charge: &Charge,
+    (charge, payer): (&Charge, &Payer<'_>),
     key: &str,
     now: u64,
 ) -> Result<Rental, RentError> {
@@ -338,6 +392,8 @@ async fn record(
         fallback_url: fallback.map(|f| download_url(f, &item.id, &jwt)),
         token: jwt,
         token_expires_at: token.expires_at,
+        group_id: payer.group.map(str::to_owned),
+        client_ip: Some(payer.client_ip.to_string()),
     };
     let token_record = TokenRecord {
         token_id: token.token_id,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::accounts::AccountError;
 use crate::authorize::AuthorizeError;
+use crate::groups::GroupError;
 use crate::ingest::IngestError;
 use crate::licences::LicenceOpError;
 use crate::payment::PaymentError;
@@ -169,9 +170,40 @@ impl From<RentError> for ApiError {
             RentError::BadIdempotencyKey(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", m)
             }
+            RentError::Group(g) => g.into(),
             RentError::Store(s) => s.into(),
             RentError::Sign(s) => ApiError::internal(s),
             RentError::Fault(f) => ApiError::internal(f),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        let msg = e.to_string();
+        match e {
+            GroupError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "unknown_group", msg),
+            GroupError::NotOwner => ApiError::new(StatusCode::FORBIDDEN, "not_group_owner", msg),
+            GroupError::Invalid(m) => ApiError::bad_request(m),
+            GroupError::BadInvitation => {
+                ApiError::new(StatusCode::FORBIDDEN, "bad_invitation", msg)
+            }
+            GroupError::AlreadyMember(_) => {
+                ApiError::new(StatusCode::CONFLICT, "already_member", msg)
+            }
+            GroupError::Full(_) => ApiError::new(StatusCode::CONFLICT, "group_full", msg),
+            GroupError::OwnerStays => ApiError::new(StatusCode::CONFLICT, "owner_stays", msg),
+            GroupError::MayNotRent => ApiError::new(StatusCode::FORBIDDEN, "rent_not_allowed", msg),
+            GroupError::SpendCap { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "spend_cap_exceeded", msg)
+            }
+            GroupError::RatingCap(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "rating_above_cap", msg)
+            }
+            GroupError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg).with_retry_after(1)
+            }
+            GroupError::Store(s) => s.into(),
         }
     }
 }
@@ -243,7 +275,9 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
             }
             IngestError::Body(_) => ApiError::bad_request(msg),
-            IngestError::UnknownRegion(_) | IngestError::Policy(..) => ApiError::bad_request(msg),
+            IngestError::UnknownRegion(_) | IngestError::Policy(..) | IngestError::Rating => {
+                ApiError::bad_request(msg)
+            }
             IngestError::Seal(m) => ApiError::internal(m),
             // An admin call: the cause (a parent that failed or did not answer within its
             // timeouts) is what the operator needs to act on.

@@ -2,6 +2,7 @@
 
 mod error;
 mod extract;
+mod groups;
 mod input;
 mod observe;
 
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/edge/fill-sources", post(fill_sources))
         .route("/v1/edge/public", post(public_grant))
         .route("/v1/edge/heartbeat", post(heartbeat))
+        .merge(groups::routes())
         .layer(DefaultBodyLimit::max(JSON_LIMIT));
     let ingest = Router::new()
         .route("/v1/admin/items", post(ingest))
@@ -209,7 +211,12 @@ async fn item(
 #[serde(deny_unknown_fields)]
 struct RentBody {
     item: String,
-    card: String,
+    /// The card to charge; not needed when `group` pays.
+    #[serde(default)]
+    card: Option<String>,
+    /// Charge the rental to this group's account (the caller must be a member allowed to rent).
+    #[serde(default)]
+    group: Option<String>,
     /// Buy although the account still holds a usable rental of the item.
     #[serde(default)]
     another_copy: bool,
@@ -249,17 +256,34 @@ async fn rent(
 ) -> Result<impl IntoResponse, ApiError> {
     let key =
         crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
+    let payer = match (&body.card, &body.group) {
+        (_, Some(group)) => Payer::Group(group),
+        (Some(card), None) => Payer::Card(card),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "send \"card\" to pay, or \"group\" to charge a group you belong to",
+            ));
+        }
+    };
     let answer = rent_for(
         &state,
         &account,
         ip,
         key,
         &body.item,
-        &body.card,
+        payer,
         body.another_copy,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Who pays for a rental.
+#[derive(Clone, Copy)]
+enum Payer<'a> {
+    Card(&'a str),
+    /// A group the renter belongs to, with the group's payment method.
+    Group(&'a str),
 }
 
 /// A rental for `account`, counted; the answer both rent routes give.
@@ -269,7 +293,7 @@ async fn rent_for(
     ip: std::net::IpAddr,
     key: &str,
     item: &str,
-    card: &str,
+    payer: Payer<'_>,
     another_copy: bool,
 ) -> Result<RentAnswer, ApiError> {
     state
@@ -277,9 +301,14 @@ async fn rent_for(
         .rental(account)
         .map_err(|r| limited(state, r))?;
     let item = parse_item(item)?;
+    let (card, group) = match payer {
+        Payer::Card(card) => (card, None),
+        Payer::Group(group) => ("", Some(group)),
+    };
     let order = crate::rentals::Order {
         item: &item,
         card,
+        group,
         idempotency_key: key,
         another_copy,
     };
@@ -334,7 +363,7 @@ async fn guest_rent(
         ip,
         key,
         &body.item,
-        &body.card,
+        Payer::Card(&body.card),
         body.another_copy,
     )
     .await?;

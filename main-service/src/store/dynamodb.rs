@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
     TimeToLiveSpecification, TransactWriteItem,
 };
 use serde::Serialize;
@@ -392,6 +392,15 @@ impl DynamoStore {
         }
         Ok(TransactWriteItem::builder()
             .put(built(put.build())?)
+            .build())
+    }
+
+    fn delete_tx(&self, key: (String, String)) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)));
+        Ok(TransactWriteItem::builder()
+            .delete(built(delete.build())?)
             .build())
     }
 

@@ -18,8 +18,8 @@ use serde::de::DeserializeOwned;
 
 use super::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
-    TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
+    Session, TokenRecord,
 };
 
 /// All records, as JSON under `kind/id` keys.
@@ -177,6 +177,11 @@ impl Store for EmbeddedStore {
             if get::<Account>(t, &key)?.is_some() {
                 return Ok(false);
             }
+            put(
+                t,
+                &format!("account_id/{}", account.account_id),
+                &account.email,
+            )?;
             put(t, &key, &account)?;
             Ok(true)
         })
@@ -185,6 +190,20 @@ impl Store for EmbeddedStore {
 
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         self.get_doc(format!("account/{email}")).await
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        let id = account_id.to_owned();
+        self.read(move |t| {
+            if let Some(email) = get::<String>(t, &format!("account_id/{id}"))? {
+                return get(t, &format!("account/{email}"));
+            }
+            // Accounts created before the id index existed: found by a scan.
+            Ok(Self::scan::<Account>(t, "account/")?
+                .into_iter()
+                .find(|a| a.account_id == id))
+        })
+        .await
     }
 
     async fn claim_account(
@@ -362,6 +381,68 @@ impl Store for EmbeddedStore {
     async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError> {
         self.revoke::<LicenceRecord>(format!("licence/{licence_id}"), at, |l| &mut l.revoked_at)
             .await
+    }
+
+    async fn create_group(&self, group: Group) -> Result<bool, StoreError> {
+        self.write(move |t| {
+            let key = format!("group/{}", group.group_id);
+            if get::<Group>(t, &key)?.is_some() {
+                return Ok(false);
+            }
+            for member in super::active_members(&group) {
+                put(
+                    t,
+                    &format!("groups_of/{member}/{}", group.group_id),
+                    &group.group_id,
+                )?;
+            }
+            put(t, &key, &group)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn group(&self, group_id: &str) -> Result<Option<Group>, StoreError> {
+        self.get_doc(format!("group/{group_id}")).await
+    }
+
+    async fn update_group(&self, previous: &Group, group: Group) -> Result<bool, StoreError> {
+        let previous = previous.clone();
+        self.write(move |t| {
+            let key = format!("group/{}", group.group_id);
+            match get::<Group>(t, &key)? {
+                Some(held) if held.revision == previous.revision => {}
+                _ => return Ok(false),
+            }
+            let (joined, left) = super::membership_changes(&previous, &group);
+            for member in joined {
+                put(
+                    t,
+                    &format!("groups_of/{member}/{}", group.group_id),
+                    &group.group_id,
+                )?;
+            }
+            for member in left {
+                let link = format!("groups_of/{member}/{}", group.group_id);
+                t.remove(link.as_str()).map_err(backend)?;
+            }
+            put(t, &key, &group)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn groups_of(&self, account_id: &str) -> Result<Vec<Group>, StoreError> {
+        let prefix = format!("groups_of/{account_id}/");
+        self.read(move |t| {
+            let ids: Vec<String> = Self::scan(t, &prefix)?;
+            let mut groups = Vec::with_capacity(ids.len());
+            for id in ids {
+                groups.extend(get::<Group>(t, &format!("group/{id}"))?);
+            }
+            Ok(groups)
+        })
+        .await
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {

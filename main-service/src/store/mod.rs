@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use protocol::Window;
 
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
-    TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
+    Session, TokenRecord,
 };
 
 /// The cause of a backend failure, kept for logs.
@@ -134,12 +134,35 @@ pub fn touch_after(idle_secs: u64) -> u64 {
     (idle_secs / 15).max(1)
 }
 
+/// The members of `group` who belong to it (not removed).
+pub(crate) fn active_members(group: &Group) -> impl Iterator<Item = &str> {
+    group
+        .members
+        .iter()
+        .filter(|m| m.removed_at.is_none())
+        .map(|m| m.account_id.as_str())
+}
+
+/// Who joined and who left between two versions of a group: `(joined, left)`.
+pub(crate) fn membership_changes<'a>(
+    previous: &'a Group,
+    group: &'a Group,
+) -> (Vec<&'a str>, Vec<&'a str>) {
+    let before: std::collections::BTreeSet<&str> = active_members(previous).collect();
+    let after: std::collections::BTreeSet<&str> = active_members(group).collect();
+    (
+        after.difference(&before).copied().collect(),
+        before.difference(&after).copied().collect(),
+    )
+}
+
 /// Main's state.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates an account; `false` if the email is taken.
     async fn create_account(&self, account: Account) -> Result<bool, StoreError>;
     async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError>;
     /// Turns guest `account` into a registered one with `password_hash`, if it is still that
     /// guest (the same id and claim); `false` otherwise (claimed already, or another account).
     async fn claim_account(
@@ -206,6 +229,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Marks the licence revoked at `at` (the first revocation's time stays); `false` when there
     /// is no such licence.
     async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError>;
+
+    /// Stores a new group and its owner's membership; `false` if the id is taken.
+    async fn create_group(&self, group: Group) -> Result<bool, StoreError>;
+    async fn group(&self, group_id: &str) -> Result<Option<Group>, StoreError>;
+    /// Replaces `previous` with `group` if the stored group is still at `previous.revision`
+    /// (`false` otherwise: someone changed it since it was read). Members who joined in
+    /// `group` are found by [`groups_of`](Store::groups_of) from then on, members removed in it
+    /// no longer.
+    async fn update_group(&self, previous: &Group, group: Group) -> Result<bool, StoreError>;
+    /// The groups `account_id` belongs to (owner or member, not removed).
+    async fn groups_of(&self, account_id: &str) -> Result<Vec<Group>, StoreError>;
 
     /// Keeps an edge's last heartbeat (replacing the one before).
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError>;

@@ -92,6 +92,7 @@ impl Api {
             published_at: 1,
             public,
             policy: Default::default(),
+            rating: None,
         };
         self.state.store.put_item(rec).await.unwrap();
         key

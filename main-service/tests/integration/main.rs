@@ -8,6 +8,7 @@
 mod api;
 mod common;
 mod dynamodb_retries;
+mod groups;
 mod guests;
 mod hostile_clients;
 mod lambda;

@@ -11,7 +11,8 @@ use e2e::moto::Moto;
 use main_service::Config;
 use main_service::config::DynamoDbSettings;
 use main_service::records::{
-    Account, Binding, EdgeStatus, ItemRecord, LicenceRecord, Rental, TokenRecord,
+    Account, Binding, EdgeStatus, Group, ItemRecord, LicenceRecord, Member, Privileges, Rental,
+    TokenRecord,
 };
 use main_service::store::{
     BindOutcome, DynamoStore, EmbeddedStore, Reservation, SessionOutcome, Store, StoreError,
@@ -62,6 +63,8 @@ fn rental(id: &str, token_id: &str) -> Rental {
         fallback_url: Some("http://edge2/x".into()),
         token: "jwt".into(),
         token_expires_at: 2,
+        group_id: Some("grp-1".into()),
+        client_ip: Some("192.0.2.7".into()),
     }
 }
 
@@ -79,12 +82,14 @@ async fn accounts_are_unique(store: Arc<dyn Store>) {
     assert!(!store.create_account(b).await.unwrap());
     assert_eq!(
         store.account_by_email("x@example.com").await.unwrap(),
-        Some(a)
+        Some(a.clone())
     );
     assert_eq!(
         store.account_by_email("nobody@example.com").await.unwrap(),
         None
     );
+    assert_eq!(store.account("a1").await.unwrap(), Some(a));
+    assert_eq!(store.account("a2").await.unwrap(), None, "never created");
 }
 
 /// A guest account is claimed once, by its own claim, and keeps its id.
@@ -162,6 +167,7 @@ async fn items_round_trip(store: Arc<dyn Store>) {
             max_plays: Some(3),
             enable_within_secs: None,
         },
+        rating: Some(12),
     };
     store.put_item(rec.clone()).await.unwrap();
     assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));
@@ -513,6 +519,103 @@ async fn revocations_keep_their_first_time(store: Arc<dyn Store>) {
     );
 }
 
+fn member(account_id: &str) -> Member {
+    Member {
+        account_id: account_id.into(),
+        email: format!("{account_id}@example.com"),
+        privileges: Privileges {
+            may_rent: true,
+            monthly_cap_cents: Some(1000),
+            max_rating: Some(12),
+        },
+        joined_at: 1,
+        removed_at: None,
+        spent: None,
+    }
+}
+
+/// A group changes only from the revision its writer read, and an account finds the groups it
+/// belongs to — joined ones from the change that adds them, removed ones no longer.
+async fn groups_change_only_from_the_revision_read(store: Arc<dyn Store>) {
+    let g1 = Group {
+        group_id: "grp-1".into(),
+        name: "Family".into(),
+        owner_id: "owner".into(),
+        created_at: 1,
+        payment_method: "4242424242424242".into(),
+        revision: 1,
+        members: vec![member("owner")],
+        invitations: Vec::new(),
+    };
+    assert!(store.create_group(g1.clone()).await.unwrap());
+    assert!(!store.create_group(g1.clone()).await.unwrap(), "id taken");
+    assert_eq!(store.group("grp-1").await.unwrap(), Some(g1.clone()));
+    assert_eq!(store.group("grp-none").await.unwrap(), None);
+
+    // A member joins at revision 2.
+    let mut g2 = g1.clone();
+    g2.revision = 2;
+    g2.members.push(member("kid"));
+    assert!(store.update_group(&g1, g2.clone()).await.unwrap());
+    // A writer who read revision 1 is refused, and changes nothing.
+    let mut stale = g1.clone();
+    stale.revision = 2;
+    stale.name = "Stale".into();
+    assert!(!store.update_group(&g1, stale).await.unwrap());
+    assert_eq!(store.group("grp-1").await.unwrap(), Some(g2.clone()));
+
+    let ids = |groups: Vec<Group>| groups.into_iter().map(|g| g.group_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.groups_of("kid").await.unwrap()), ["grp-1"]);
+    assert_eq!(ids(store.groups_of("owner").await.unwrap()), ["grp-1"]);
+    assert!(store.groups_of("stranger").await.unwrap().is_empty());
+    // The groups found are the stored ones, at their latest revision.
+    assert_eq!(store.groups_of("kid").await.unwrap()[0].revision, 2);
+
+    // Removed at revision 3: kept in the record, no longer found from the account.
+    let mut g3 = g2.clone();
+    g3.revision = 3;
+    g3.members[1].removed_at = Some(5);
+    assert!(store.update_group(&g2, g3.clone()).await.unwrap());
+    assert!(store.groups_of("kid").await.unwrap().is_empty());
+    assert_eq!(ids(store.groups_of("owner").await.unwrap()), ["grp-1"]);
+    assert_eq!(store.group("grp-1").await.unwrap(), Some(g3));
+}
+
+/// Many writers from the same revision: exactly one wins.
+async fn concurrent_group_changes_admit_one(store: Arc<dyn Store>) {
+    let g1 = Group {
+        group_id: "grp-race".into(),
+        name: "Company".into(),
+        owner_id: "owner".into(),
+        created_at: 1,
+        payment_method: "4242424242424242".into(),
+        revision: 1,
+        members: vec![member("owner")],
+        invitations: Vec::new(),
+    };
+    assert!(store.create_group(g1.clone()).await.unwrap());
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, g1) = (store.clone(), g1.clone());
+            tokio::spawn(async move {
+                let mut next = g1.clone();
+                next.revision = 2;
+                next.members.push(member(&format!("m{i}")));
+                store.update_group(&g1, next).await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    let held = store.group("grp-race").await.unwrap().unwrap();
+    assert_eq!((held.revision, held.members.len()), (2, 2));
+    let joined = &held.members[1].account_id;
+    assert_eq!(store.groups_of(joined).await.unwrap().len(), 1);
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -526,6 +629,8 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     concurrent_sessions_never_overspend(make().await).await;
     edge_statuses_keep_the_last_heartbeat(make().await).await;
     revocations_keep_their_first_time(make().await).await;
+    groups_change_only_from_the_revision_read(make().await).await;
+    concurrent_group_changes_admit_one(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,8 +12,8 @@ use super::{
     record_item, s, text,
 };
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, ItemRecord, LicenceRecord, Rental, Session,
-    TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
+    Session, TokenRecord,
 };
 use crate::store::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
 
@@ -73,6 +73,21 @@ impl DynamoStore {
         }
     }
 
+    /// The put of `account_id`'s membership of `group_id`, found through GSI1 under the account.
+    fn membership_tx(
+        &self,
+        group_id: &str,
+        account_id: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut link = key_of(key::membership(group_id, account_id));
+        let (gpk, gsk) = key::group_of(account_id, group_id);
+        link.insert(super::KIND.into(), s("membership"));
+        link.insert(attr::GROUP_ID.into(), s(group_id));
+        link.insert(GSI1_PK.into(), s(gpk));
+        link.insert(GSI1_SK.into(), s(gsk));
+        self.put_tx(link, None, &[], &[])
+    }
+
     async fn uses_of(&self, operation: &'static str, token_id: &str) -> Result<u32, StoreError> {
         let token: TokenRecord = self
             .get_record(operation, key::token(token_id))
@@ -104,6 +119,10 @@ impl Store for DynamoStore {
                 detail: format!("account id {} exists", account.account_id),
             }),
         }
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        self.get_record("account", key::account(account_id)).await
     }
 
     async fn claim_account(
@@ -366,6 +385,66 @@ impl Store for DynamoStore {
     async fn revoke_licence(&self, licence_id: &str, at: u64) -> Result<bool, StoreError> {
         self.revoke("revoke_licence", key::licence(licence_id), at)
             .await
+    }
+
+    async fn create_group(&self, group: Group) -> Result<bool, StoreError> {
+        const OP: &str = "create_group";
+        let item = record_item(&group, key::group(&group.group_id), "group")?;
+        let mut tx =
+            vec![self.put_tx(item, Some("attribute_not_exists(#pk)"), &[("#pk", PK)], &[])?];
+        for member in crate::store::active_members(&group) {
+            tx.push(self.membership_tx(&group.group_id, member)?);
+        }
+        match self.transact(OP, tx).await? {
+            Tx::Committed => Ok(true),
+            Tx::Cancelled(_) => Ok(false),
+        }
+    }
+
+    async fn group(&self, group_id: &str) -> Result<Option<Group>, StoreError> {
+        self.get_record("group", key::group(group_id)).await
+    }
+
+    async fn update_group(&self, previous: &Group, group: Group) -> Result<bool, StoreError> {
+        const OP: &str = "update_group";
+        let (joined, left) = crate::store::membership_changes(previous, &group);
+        let mut tx = Vec::with_capacity(1 + joined.len() + left.len());
+        for member in joined {
+            tx.push(self.membership_tx(&group.group_id, member)?);
+        }
+        for member in left {
+            tx.push(self.delete_tx(key::membership(&group.group_id, member))?);
+        }
+        let item = record_item(&group, key::group(&group.group_id), "group")?;
+        tx.push(self.put_tx(
+            item,
+            Some("#r = :r"),
+            &[("#r", attr::REVISION)],
+            &[(":r", n(previous.revision))],
+        )?);
+        match self.transact(OP, tx).await? {
+            Tx::Committed => Ok(true),
+            Tx::Cancelled(_) => Ok(false),
+        }
+    }
+
+    async fn groups_of(&self, account_id: &str) -> Result<Vec<Group>, StoreError> {
+        const OP: &str = "groups_of";
+        #[derive(serde::Deserialize)]
+        struct Link {
+            group_id: String,
+        }
+        let links: Vec<Link> = self
+            .query_gsi1(OP, key::group_of(account_id, "").0, key::GROUP_PREFIX)
+            .await?;
+        let mut groups = Vec::with_capacity(links.len());
+        for link in links {
+            groups.extend(
+                self.get_record::<Group>(OP, key::group(&link.group_id))
+                    .await?,
+            );
+        }
+        Ok(groups)
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {

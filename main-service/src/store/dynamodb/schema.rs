@@ -31,6 +31,8 @@ pub mod attr {
     pub const LAST_SEEN: &str = "last_seen";
     pub const PASSWORD_HASH: &str = "password_hash";
     pub const GUEST_CLAIM: &str = "guest_claim";
+    pub const REVISION: &str = "revision";
+    pub const GROUP_ID: &str = "group_id";
 }
 
 /// Values of [`attr::STATE`] on a purchase reservation.
@@ -94,4 +96,17 @@ pub mod key {
     }
     /// The `gsi1sk` prefix of an account's rentals.
     pub const RENTAL_PREFIX: &str = "RENTAL#";
+    pub fn group(group_id: &str) -> (String, String) {
+        (format!("GROUP#{group_id}"), "GROUP".into())
+    }
+    /// A member's link to a group, in the group's partition.
+    pub fn membership(group_id: &str, account_id: &str) -> (String, String) {
+        (format!("GROUP#{group_id}"), format!("MEMBER#{account_id}"))
+    }
+    /// `(gsi1pk, gsi1sk)` of a membership, under the member's account.
+    pub fn group_of(account_id: &str, group_id: &str) -> (String, String) {
+        (format!("ACCOUNT#{account_id}"), format!("GROUP#{group_id}"))
+    }
+    /// The `gsi1sk` prefix of an account's groups.
+    pub const GROUP_PREFIX: &str = "GROUP#";
 }

@@ -75,6 +75,7 @@ pub async fn state(dir: &Path, items: &[&str]) -> AppState {
             published_at: 1,
             public: false,
             policy: Default::default(),
+            rating: None,
         };
         state.store.put_item(rec).await.unwrap();
     }

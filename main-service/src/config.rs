@@ -201,6 +201,8 @@ pub struct LicenceSettings {
     pub window_secs: u64,
     /// How long after renting a licence may be enabled (the rental period).
     pub enable_within_secs: u64,
+    /// The fee, in cents, for a new viewing window once a licence's window has ended.
+    pub reactivation_fee_cents: u64,
 }
 
 impl Default for LicenceSettings {
@@ -208,6 +210,7 @@ impl Default for LicenceSettings {
         Self {
             window_secs: protocol::licence::DEFAULT_WINDOW_SECS,
             enable_within_secs: 30 * 24 * 3600,
+            reactivation_fee_cents: 199,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct IngestMeta {
     /// [default: main's `licences.enable_within_secs`].
     #[serde(default)]
     pub enable_within_days: Option<u64>,
+    /// The fee for a new window once one has ended, in cents (1 to 100000)
+    /// [default: main's `licences.reactivation_fee_cents`].
+    #[serde(default)]
+    pub reactivation_cents: Option<u64>,
     /// The age rating: the youngest age the item is for (0 to 21) [default: unrated].
     #[serde(default)]
     pub rating: Option<u8>,
@@ -52,6 +56,7 @@ impl IngestMeta {
             max_plays: within("max_plays", self.max_plays.map(u64::from), 1000)?.map(|n| n as u32),
             enable_within_secs: within("enable_within_days", self.enable_within_days, 365)?
                 .map(|d| d * 24 * 3600),
+            reactivation_cents: within("reactivation_cents", self.reactivation_cents, 100_000)?,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! Licences: bind to one device and player (first binding wins), enable to start the window,
-//! and sign the document with the content key wrapped to the device.
+//! reactivate an ended window for a fee, and sign the document with the content key wrapped to
+//! the device.
 
 use protocol::{Licence, Window};
 
 use crate::AppState;
-use crate::records::{Binding, LicenceRecord};
-use crate::store::{BindOutcome, StoreError};
+use crate::payment::PaymentError;
+use crate::records::{Binding, LicenceRecord, Reactivation};
+use crate::store::{BindOutcome, ReactivateOutcome, Reservation, StoreError};
 
 /// How long a signed licence stays verifiable after its window (so players can explain expiry).
 const SIGNATURE_GRACE_SECS: u64 = 365 * 24 * 3600;
@@ -27,6 +29,20 @@ pub enum LicenceOpError {
     Revoked,
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("this licence's viewing window has not started yet; enable it instead")]
+    NotEnabled,
+    #[error(
+        "this licence's viewing window is still running (it ends at unix {ends}); reactivate it once it has ended"
+    )]
+    WindowRunning { ends: u64 },
+    #[error(
+        "this licence was just reactivated by another request; its new window ends at unix {ends}"
+    )]
+    AlreadyReactivated { ends: u64 },
+    #[error("a reactivation of this licence is being processed; retry shortly")]
+    InProgress,
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal key failure: {0}")]
@@ -121,6 +137,132 @@ pub async fn enable(
         return Err(LicenceOpError::Expired);
     }
     sign(state, &lic).await
+}
+
+/// A paid reactivation and the licence signed with its window.
+#[derive(Debug)]
+pub struct Reactivated {
+    pub licence: String,
+    pub reactivation: Reactivation,
+}
+
+/// Starts a new viewing window on a licence whose window has ended, charging `card` the item's
+/// reactivation fee once per `key` (a checked `Idempotency-Key`): a retry with the same key
+/// returns the same reactivation and charges nothing. Reactivations of one licence are
+/// serialised; one that loses a race, or whose write fails, is refunded.
+pub async fn reactivate(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+    card: &str,
+    key: &str,
+) -> Result<Reactivated, LicenceOpError> {
+    let now = (state.clock)();
+    let key = format!("{account_id}/{key}");
+    let lic = own_licence(state, account_id, licence_id).await?;
+    if let Some(done) = already(state, &lic, &key).await? {
+        return Ok(done);
+    }
+    let window = lic.window.ok_or(LicenceOpError::NotEnabled)?;
+    if now < window.end {
+        return Err(LicenceOpError::WindowRunning { ends: window.end });
+    }
+    // One reactivation of a licence at a time (a space never occurs in an idempotency key, so
+    // the lock cannot collide with a purchase's).
+    let lock = format!("{licence_id} reactivate");
+    match state.store.reserve_purchase(&lock, now).await? {
+        Reservation::Reserved => {}
+        Reservation::InProgress | Reservation::Completed(_) => {
+            return Err(LicenceOpError::InProgress);
+        }
+    }
+    let result = reactivate_locked(state, account_id, licence_id, card, &key, window.end).await;
+    if let Err(e) = state.store.release_purchase(&lock).await {
+        tracing::error!(licence = licence_id, error = %e, "could not release a reactivation lock; it will lapse");
+    }
+    result
+}
+
+/// The reactivation `key` recorded on `lic`, signed again, if there is one.
+async fn already(
+    state: &AppState,
+    lic: &LicenceRecord,
+    key: &str,
+) -> Result<Option<Reactivated>, LicenceOpError> {
+    match lic.reactivations.iter().find(|r| r.key == key) {
+        Some(r) => Ok(Some(Reactivated {
+            licence: sign(state, lic).await?,
+            reactivation: r.clone(),
+        })),
+        None => Ok(None),
+    }
+}
+
+/// The reactivation under the licence's lock: look again, charge, record or refund.
+async fn reactivate_locked(
+    state: &AppState,
+    account_id: &str,
+    licence_id: &str,
+    card: &str,
+    key: &str,
+    ended: u64,
+) -> Result<Reactivated, LicenceOpError> {
+    let now = (state.clock)();
+    let lic = own_licence(state, account_id, licence_id).await?;
+    if let Some(done) = already(state, &lic, key).await? {
+        return Ok(done);
+    }
+    match lic.window {
+        Some(w) if w.end == ended => {}
+        Some(w) => return Err(LicenceOpError::AlreadyReactivated { ends: w.end }),
+        None => return Err(LicenceOpError::NotEnabled),
+    }
+    let item = state
+        .store
+        .item(lic.item.as_str())
+        .await?
+        .ok_or(LicenceOpError::NotFound)?;
+    let fee = item
+        .policy
+        .reactivation_cents
+        .unwrap_or(state.config.licences.reactivation_fee_cents);
+    let attempt = format!("{key}/reactivate/{}", protocol::random_id());
+    let charge = state.payments.charge(&attempt, card, fee)?;
+    let reactivation = Reactivation {
+        key: key.to_owned(),
+        charge_id: charge.charge_id.clone(),
+        amount_cents: charge.amount_cents,
+        at: now,
+        window: Window {
+            start: now,
+            end: now + lic.policy.window_secs,
+        },
+        after_end: ended,
+    };
+    let outcome = state
+        .store
+        .reactivate_licence(licence_id, ended, reactivation.clone())
+        .await;
+    let refused = match outcome {
+        Ok(ReactivateOutcome::Reactivated(lic)) => {
+            tracing::info!(licence = licence_id, charge = %charge.charge_id, "licence reactivated");
+            return Ok(Reactivated {
+                licence: sign(state, &lic).await?,
+                reactivation,
+            });
+        }
+        Ok(ReactivateOutcome::Moved(lic)) if lic.revoked_at.is_some() => LicenceOpError::Revoked,
+        Ok(ReactivateOutcome::Moved(lic)) => LicenceOpError::AlreadyReactivated {
+            ends: lic.window.map_or(0, |w| w.end),
+        },
+        Ok(ReactivateOutcome::NotFound) => LicenceOpError::NotFound,
+        Err(e) => e.into(),
+    };
+    // A charge never stands alone.
+    if let Err(r) = state.payments.refund(&charge.charge_id) {
+        tracing::error!(charge = %charge.charge_id, error = %refused, refund_error = %r, "reactivation failed after the charge and the refund failed; reconcile this charge");
+    }
+    Err(refused)
 }
 
 async fn sign(state: &AppState, lic: &LicenceRecord) -> Result<String, LicenceOpError> {

@@ -73,6 +73,9 @@ pub struct ItemPolicy {
     /// How long after renting the licence may be enabled, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_within_secs: Option<u64>,
+    /// The fee for a new window once the window has ended, in cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactivation_cents: Option<u64>,
 }
 
 impl ItemPolicy {
@@ -124,6 +127,23 @@ pub struct LicenceRecord {
     /// Unix second an operator revoked the licence; absent while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// The paid reactivations of ended windows, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactivations: Vec<Reactivation>,
+}
+
+/// A paid new window for a licence whose window had ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reactivation {
+    /// The request's idempotency key (scoped to the account): a retry finds its reactivation.
+    pub key: String,
+    pub charge_id: String,
+    pub amount_cents: u64,
+    pub at: u64,
+    /// The window it started.
+    pub window: Window,
+    /// The end of the window it replaced.
+    pub after_end: u64,
 }
 
 /// The device and player a licence is bound to.

@@ -378,6 +378,7 @@ async fn record(
                 .unwrap_or(state.config.licences.enable_within_secs),
         ),
         revoked_at: None,
+        reactivations: Vec::new(),
     };
     let rental = Rental {
         rental_id: format!("rent-{}", protocol::random_id()),

@@ -136,6 +136,15 @@ struct SignedLicence {
     licence: String,
 }
 
+/// Main's answer to a reactivation.
+#[derive(Debug, Deserialize)]
+pub struct Reactivated {
+    /// The licence, signed with its new window.
+    pub licence: String,
+    pub amount_cents: u64,
+    pub charge_id: String,
+}
+
 #[derive(Deserialize)]
 struct Account {
     account_id: String,
@@ -240,9 +249,19 @@ impl Api {
     }
 
     /// `POST /v1/rentals` with an `Idempotency-Key`: a retry with the same key charges once, so
-    /// one sent again to another main is safe too.
-    pub fn rent(&self, item: &str, card: &str, idempotency_key: &str) -> Result<Rental, ApiError> {
-        let body = json!({"item": item, "card": card});
+    /// one sent again to another main is safe too. With `group`, the rental is charged to that
+    /// group's account (under the caller's privileges there) instead of `card`.
+    pub fn rent(
+        &self,
+        item: &str,
+        card: &str,
+        group: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<Rental, ApiError> {
+        let body = match group {
+            Some(g) => json!({"item": item, "group": g}),
+            None => json!({"item": item, "card": card}),
+        };
         self.call("/v1/rentals", |url| {
             Ok(self
                 .authed(self.http.post(url))?
@@ -309,12 +328,44 @@ impl Api {
         Ok(signed.licence)
     }
 
+    /// `POST /v1/licences/{id}/reactivate`: a new viewing window for a licence whose window
+    /// ended, for the item's fee, charged once per `idempotency_key`; the licence signed with it.
+    pub fn reactivate(
+        &self,
+        licence_id: &str,
+        card: &str,
+        idempotency_key: &str,
+    ) -> Result<Reactivated, ApiError> {
+        let body = json!({"card": card});
+        let path = format!("/v1/licences/{licence_id}/reactivate");
+        self.call(&path, |url| {
+            Ok(self
+                .authed(self.http.post(url))?
+                .header("Idempotency-Key", idempotency_key)
+                .json(&body))
+        })
+    }
+
     /// `GET /v1/licences/{id}/status`: `Ok` while the licence stands; 403 `licence_revoked` once
     /// an operator revoked it.
     pub fn licence_status(&self, licence_id: &str) -> Result<(), ApiError> {
         let path = format!("/v1/licences/{licence_id}/status");
         let _: serde_json::Value = self.call(&path, |url| self.authed(self.http.get(url)))?;
         Ok(())
+    }
+
+    /// `POST` of `body` to `path` as the logged-in customer: main's JSON answer.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.call(path, |url| Ok(self.authed(self.http.post(url))?.json(body)))
+    }
+
+    /// `GET` of `path` as the logged-in customer: main's JSON answer.
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value, ApiError> {
+        self.call(path, |url| self.authed(self.http.get(url)))
     }
 
     /// `GET /.well-known/jwks.json`.

@@ -18,7 +18,7 @@ use player::{clock, store};
 use protocol::{ItemId, Licence};
 
 /// The test card of main's sandbox payment provider.
-const DEFAULT_CARD: &str = "4242424242424242";
+pub(crate) const DEFAULT_CARD: &str = "4242424242424242";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +35,7 @@ const DEFAULT_CARD: &str = "4242424242424242";
         player licence ITEM\n  \
         player enable ITEM\n  \
         player play ITEM --out movie.bin\n\n\
+        Group accounts: `player group --help`; rent on one with `player rent ITEM --group ID`.\n\n\
         Test hook: PLAYER_NOW=<unix seconds> replaces the clock used for licence checks."
 )]
 struct Cli {
@@ -100,6 +101,9 @@ enum Command {
         /// The claim code of the email's first guest checkout, for a later one
         #[arg(long, value_name = "CODE", requires = "guest")]
         claim_code: Option<String>,
+        /// Charge the rental to this group's account (you must be a member allowed to rent)
+        #[arg(long, value_name = "GROUP", conflicts_with = "guest")]
+        group: Option<String>,
     },
     /// Download the sealed object through the edge, resumably, in verified ranges of ≤ 8 MiB
     Download {
@@ -132,6 +136,18 @@ enum Command {
         #[arg(long)]
         licence_id: Option<String>,
     },
+    /// Pay for a new viewing window once the licence's window has ended (the item's
+    /// reactivation fee), and save the licence with it
+    Reactivate {
+        /// Item id, as `player catalog` lists it
+        item: String,
+        /// Licence id [default: the saved rental's]
+        #[arg(long)]
+        licence_id: Option<String>,
+        /// Card number (the sandbox test card by default)
+        #[arg(long, default_value = DEFAULT_CARD)]
+        card: String,
+    },
     /// Check the licence and decrypt the downloaded item to a file or stdout
     Play {
         /// Item id, as `player catalog` lists it
@@ -145,6 +161,11 @@ enum Command {
     },
     /// Show what is rented, downloaded and licensed here
     Status,
+    /// Group accounts: create, invite, join, show, audit
+    Group {
+        #[command(subcommand)]
+        command: crate::groups::GroupCommand,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -180,6 +201,7 @@ pub fn run() -> Result<()> {
             idempotency_key,
             guest,
             claim_code,
+            group,
         } => {
             let buyer = match &guest {
                 Some(email) => Buyer::Guest {
@@ -187,7 +209,10 @@ pub fn run() -> Result<()> {
                     email,
                     claim_code: claim_code.as_deref(),
                 },
-                None => Buyer::Customer(customer(&home, main)?),
+                None => Buyer::Customer {
+                    api: customer(&home, main)?,
+                    group: group.as_deref(),
+                },
             };
             rent(&home, &buyer, &parse_item(&item)?, &card, idempotency_key)?
         }
@@ -207,10 +232,22 @@ pub fn run() -> Result<()> {
             &parse_item(&item)?,
             licence_id,
         )?,
+        Command::Reactivate {
+            item,
+            licence_id,
+            card,
+        } => reactivate(
+            &home,
+            &customer(&home, main)?,
+            &parse_item(&item)?,
+            licence_id,
+            &card,
+        )?,
         Command::Play { item, out, sealed } => {
             play(&home, main, &parse_item(&item)?, out.as_deref(), sealed)?
         }
         Command::Status => status(&home)?,
+        Command::Group { command } => crate::groups::run(&customer(&home, main)?, command)?,
     }
     Ok(())
 }
@@ -268,9 +305,13 @@ fn catalog(api: &Api, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Who rents: the logged-in customer, or a guest with an email.
+/// Who rents: the logged-in customer (on their card or a group's account), or a guest with
+/// an email.
 enum Buyer<'a> {
-    Customer(Api),
+    Customer {
+        api: Api,
+        group: Option<&'a str>,
+    },
     Guest {
         api: Api,
         email: &'a str,
@@ -298,7 +339,9 @@ fn rent(home: &Home, buyer: &Buyer, item: &ItemId, card: &str, key: Option<Strin
         }
     };
     let answer = match buyer {
-        Buyer::Customer(api) => api.rent(item.as_str(), card, &key).map(|r| (r, None)),
+        Buyer::Customer { api, group } => api
+            .rent(item.as_str(), card, *group, &key)
+            .map(|r| (r, None)),
         Buyer::Guest {
             api,
             email,
@@ -439,7 +482,8 @@ fn enable(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Resul
         .enable(&id, &device.device_id, &device.player_id)
         .map_err(|e| match e.code() {
             Some("licence_expired") => anyhow!(e).context(format!(
-                "the viewing window of licence {id} is over; rent {item} again for a new licence"
+                "the viewing window of licence {id} is over; `player reactivate {item}` buys a \
+                 new window, or rent {item} again"
             )),
             _ => explain(e, &format!("enabling licence {id} failed")),
         })?;
@@ -450,6 +494,44 @@ fn enable(home: &Home, api: &Api, item: &ItemId, given: Option<String>) -> Resul
     home.save_licence(item, &signed)?;
     println!(
         "enabled: {item}; the viewing window ends at {} (unix {})",
+        clock::format_unix(window.end),
+        window.end
+    );
+    Ok(())
+}
+
+fn reactivate(
+    home: &Home,
+    api: &Api,
+    item: &ItemId,
+    given: Option<String>,
+    card: &str,
+) -> Result<()> {
+    let id = licence_id(home, item, given)?;
+    // One key for this command: the client's own retries of the request charge once.
+    let key = protocol::random_id();
+    let done = api
+        .reactivate(&id, card, &key)
+        .map_err(|e| match e.code() {
+            Some("window_running") => anyhow!(e).context(format!(
+                "the viewing window of licence {id} is still running; play {item} now"
+            )),
+            Some("not_enabled") => anyhow!(e).context(format!(
+                "licence {id} has no window yet; `player enable {item}` starts it"
+            )),
+            _ => explain(e, &format!("reactivating licence {id} failed")),
+        })?;
+    let now = clock::now().map_err(|e| anyhow!(e))?;
+    let licence = check_signed(home, api, &done.licence, now)?;
+    let window = licence
+        .window
+        .ok_or_else(|| anyhow!("main answered with a licence that has no viewing window"))?;
+    home.save_licence(item, &done.licence)?;
+    println!(
+        "reactivated: {item} for {}.{:02} (charge {}); the new viewing window ends at {} (unix {})",
+        done.amount_cents / 100,
+        done.amount_cents % 100,
+        done.charge_id,
         clock::format_unix(window.end),
         window.end
     );
@@ -487,7 +569,8 @@ fn play(
     let playback = Playback::open(&licence, item, &device, &sealed, now)?;
     if let Some(max) = licence.policy.max_plays {
         // Counted before any byte is written: a play started is a play.
-        let plays = home.count_play(item, &licence.licence_id)?;
+        let window_start = licence.window.map_or(0, |w| w.start);
+        let plays = home.count_play(item, &licence.licence_id, window_start)?;
         if plays > max {
             bail!(
                 "the licence for {item} allows {max} plays and all are used; rent {item} again \

@@ -1,6 +1,7 @@
 //! `player`: the customer's command-line player. See `player --help` and the library docs.
 
 mod cli;
+mod groups;
 
 use std::process::ExitCode;
 

@@ -19,7 +19,10 @@ use crate::store::Device;
 /// Why the player will not play.
 #[derive(Debug, thiserror::Error)]
 pub enum PlayError {
-    #[error("the viewing window ended at {}; rent again for a new licence", format_unix(*end))]
+    #[error(
+        "the viewing window ended at {}; `player reactivate ITEM` buys a new window, or rent again for a new licence",
+        format_unix(*end)
+    )]
     Expired { end: u64 },
     #[error("the licence is not enabled yet; run `player enable ITEM` to start the viewing window")]
     NotEnabled,

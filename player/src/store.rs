@@ -183,20 +183,29 @@ impl Home {
     }
 
     /// The signed licence saved for `item`, if any.
-    /// Plays started under licence `licence_id` (of `item`), counting this one: 1 for the first.
-    pub fn count_play(&self, item: &ItemId, licence_id: &str) -> Result<u32, StoreError> {
+    /// Plays started under licence `licence_id` (of `item`) in its window that started at
+    /// `window_start`, counting this one: 1 for the first. A reactivated window counts anew.
+    pub fn count_play(
+        &self,
+        item: &ItemId,
+        licence_id: &str,
+        window_start: u64,
+    ) -> Result<u32, StoreError> {
         #[derive(serde::Serialize, serde::Deserialize)]
         struct Plays {
             licence_id: String,
+            #[serde(default)]
+            window_start: u64,
             plays: u32,
         }
         let path = self.plays_path(item);
         let before = read_json::<Plays>(&path)?
-            .filter(|p| p.licence_id == licence_id)
+            .filter(|p| p.licence_id == licence_id && p.window_start == window_start)
             .map_or(0, |p| p.plays);
         let plays = before.saturating_add(1);
         let record = Plays {
             licence_id: licence_id.to_owned(),
+            window_start,
             plays,
         };
         write_json(&path, &record, false)?;

@@ -454,7 +454,7 @@ impl Network {
         regions: &[&str],
         path: &Path,
     ) -> anyhow::Result<serde_json::Value> {
-        self.ingest_as(id, title, level, regions, false, path)
+        self.ingest_with(id, title, level, regions, "", path)
     }
 
     /// Ingests the file at `path` as a public object (a poster, a trailer): never rented, served
@@ -465,16 +465,18 @@ impl Network {
         title: &str,
         path: &Path,
     ) -> anyhow::Result<serde_json::Value> {
-        self.ingest_as(id, title, None, &[], true, path)
+        self.ingest_with(id, title, None, &[], "&public=true", path)
     }
 
-    fn ingest_as(
+    /// [`ingest`](Self::ingest) with more of the admin API's query (`extra`, such as
+    /// `&rating=12&max_plays=2`).
+    pub fn ingest_with(
         &self,
         id: &str,
         title: &str,
         level: Option<u8>,
         regions: &[&str],
-        public: bool,
+        extra: &str,
         path: &Path,
     ) -> anyhow::Result<serde_json::Value> {
         let file =
@@ -490,9 +492,7 @@ impl Network {
         if !regions.is_empty() {
             url.push_str(&format!("&regions={}", regions.join(",")));
         }
-        if public {
-            url.push_str("&public=true");
-        }
+        url.push_str(extra);
         let resp = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(600))
             .build()?

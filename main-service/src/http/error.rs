@@ -223,6 +223,17 @@ impl From<LicenceOpError> for ApiError {
             LicenceOpError::Lapsed => ApiError::new(StatusCode::GONE, "licence_lapsed", msg),
             LicenceOpError::Revoked => ApiError::new(StatusCode::FORBIDDEN, "licence_revoked", msg),
             LicenceOpError::Invalid(m) => ApiError::bad_request(m),
+            LicenceOpError::NotEnabled => ApiError::new(StatusCode::CONFLICT, "not_enabled", msg),
+            LicenceOpError::WindowRunning { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "window_running", msg)
+            }
+            LicenceOpError::AlreadyReactivated { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_reactivated", msg)
+            }
+            LicenceOpError::InProgress => {
+                ApiError::new(StatusCode::CONFLICT, "purchase_in_progress", msg)
+            }
+            LicenceOpError::Payment(p) => RentError::Payment(p).into(),
             LicenceOpError::Store(s) => s.into(),
             LicenceOpError::Keys(k) => ApiError::internal(k),
         }

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/licences/{id}/bind", post(bind))
         .route("/v1/licences/{id}/enable", post(enable))
         .route("/v1/licences/{id}/status", get(licence_status))
+        .route("/v1/licences/{id}/reactivate", post(reactivate))
         .route("/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/v1/admin/licences/{id}/revoke", post(revoke_licence))
         .route("/v1/manifest", get(signed_manifest))
@@ -428,6 +429,36 @@ async fn enable(
     let licence =
         crate::licences::enable(&state, &account, &id, &b.device_id, &b.player_id).await?;
     Ok(Json(json!({ "licence": licence })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReactivateBody {
+    card: String,
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    Customer(account): Customer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<ReactivateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key =
+        crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
+    state
+        .limits
+        .rental(&account)
+        .map_err(|r| limited(&state, r))?;
+    let done = crate::licences::reactivate(&state, &account, &id, &b.card, key).await?;
+    let r = done.reactivation;
+    Ok(Json(json!({
+        "licence": done.licence,
+        "window": r.window,
+        "amount_cents": r.amount_cents,
+        "charge_id": r.charge_id,
+        "reactivated_at": r.at,
+    })))
 }
 
 async fn signed_manifest(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

@@ -16,10 +16,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
+use super::{BindOutcome, ReactivateOutcome, Reservation, SessionOutcome, Store, StoreError};
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
-    Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
+    Rental, Session, TokenRecord,
 };
 
 /// All records, as JSON under `kind/id` keys.
@@ -365,6 +365,31 @@ impl Store for EmbeddedStore {
                 put(t, &key, &lic)?;
             }
             Ok(Some(lic))
+        })
+        .await
+    }
+
+    async fn reactivate_licence(
+        &self,
+        licence_id: &str,
+        ended: u64,
+        reactivation: Reactivation,
+    ) -> Result<ReactivateOutcome, StoreError> {
+        let key = format!("licence/{licence_id}");
+        self.write(move |t| {
+            let Some(mut lic) = get::<LicenceRecord>(t, &key)? else {
+                return Ok(ReactivateOutcome::NotFound);
+            };
+            if lic.reactivations.iter().any(|r| r.key == reactivation.key) {
+                return Ok(ReactivateOutcome::Reactivated(Box::new(lic)));
+            }
+            if lic.revoked_at.is_some() || lic.window.map(|w| w.end) != Some(ended) {
+                return Ok(ReactivateOutcome::Moved(Box::new(lic)));
+            }
+            lic.window = Some(reactivation.window);
+            lic.reactivations.push(reactivation);
+            put(t, &key, &lic)?;
+            Ok(ReactivateOutcome::Reactivated(Box::new(lic)))
         })
         .await
     }

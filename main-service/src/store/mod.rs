@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use protocol::Window;
 
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
-    Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
+    Rental, Session, TokenRecord,
 };
 
 /// The cause of a backend failure, kept for logs.
@@ -107,6 +107,17 @@ pub enum BindOutcome {
     Bound(Box<LicenceRecord>),
     /// Already bound to another device or player.
     BoundElsewhere,
+    NotFound,
+}
+
+/// The outcome of reactivating a licence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReactivateOutcome {
+    /// The new window is in force (set by this call, or by an earlier call with the same key).
+    Reactivated(Box<LicenceRecord>),
+    /// The window is no longer the ended one the caller read (another reactivation, or a
+    /// revocation, came first); nothing was written.
+    Moved(Box<LicenceRecord>),
     NotFound,
 }
 
@@ -208,6 +219,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         licence_id: &str,
         window: Window,
     ) -> Result<Option<LicenceRecord>, StoreError>;
+
+    /// Replaces the licence's ended window that ends at `ended` with `reactivation.window` and
+    /// records the reactivation, if the licence still has that window and is not revoked. A
+    /// reactivation with the same key already recorded is `Reactivated` without a write.
+    async fn reactivate_licence(
+        &self,
+        licence_id: &str,
+        ended: u64,
+        reactivation: Reactivation,
+    ) -> Result<ReactivateOutcome, StoreError>;
 
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Finds the live session `key` of the token (idle less than `idle_secs`) and refreshes it,

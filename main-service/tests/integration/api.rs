@@ -328,6 +328,7 @@ async fn an_items_policy_shapes_its_licences() {
         window_secs: Some(2 * 3600),
         max_plays: Some(3),
         enable_within_secs: Some(2 * 24 * 3600),
+        reactivation_cents: None,
     };
     api.state.store.put_item(rec).await.unwrap();
     let s = api.session("a@example.com").await;

@@ -100,6 +100,14 @@ impl Shop {
         self.send(req).await.1["rentals"].as_array().unwrap().len()
     }
 
+    /// Reactivates licence `lic` with `card` under `key`.
+    async fn reactivate(&self, lic: &str, card: &str, key: &str) -> (StatusCode, Value) {
+        let key = HeaderValue::from_str(key).unwrap();
+        let path = format!("/v1/licences/{lic}/reactivate");
+        let body = json!({"card": card});
+        self.call(&path, Some(&self.session), body, Some(key)).await
+    }
+
     /// What the customer paid equals what they got.
     async fn assert_charges_equal_rentals(&self) {
         let kept = self.sandbox.kept_charges().len();
@@ -291,4 +299,135 @@ async fn twenty_concurrent_clicks_charge_once() {
     assert_eq!(shop.sandbox.kept_charges().len(), 1, "exactly one charge");
     assert_eq!(shop.sandbox.charges().len(), 1);
     shop.assert_charges_equal_rentals().await;
+}
+
+/// An ended window is reactivated for the fee once per key: refused while the window runs and
+/// for a declined card (no charge), charged once however often the request is retried, and
+/// concurrent reactivations with different keys charge once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_window_is_reactivated_for_a_fee_once() {
+    let shop = Shop::open().await;
+    let (st, rental) = shop.rent("film", cards::OK, "rent-1").await;
+    assert_eq!(st, StatusCode::CREATED, "{rental}");
+    let lic = rental["licence_id"].as_str().unwrap().to_owned();
+    let session = Some(shop.session.as_str());
+    let path = |op: &str| format!("/v1/licences/{lic}/{op}");
+    let device = json!({"device_id": "dev-1", "player_id": "player-1"});
+    let mut bind = device.clone();
+    bind["device_public_key"] = json!(hex::encode([7u8; 32]));
+    assert_eq!(
+        shop.call(&path("bind"), session, bind, None).await.0,
+        StatusCode::OK
+    );
+
+    // Not enabled yet, then running: nothing to reactivate.
+    let (st, v) = shop.reactivate(&lic, cards::OK, "r0").await;
+    assert_eq!((st, code(&v)), (StatusCode::CONFLICT, "not_enabled"), "{v}");
+    let (st, v) = shop
+        .call(&path("enable"), session, device.clone(), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = shop.reactivate(&lic, cards::OK, "r0").await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::CONFLICT, "window_running"),
+        "{v}"
+    );
+
+    // The window ends.
+    shop.clock.advance(25 * 3600);
+    let (st, v) = shop
+        .call(&path("enable"), session, device.clone(), None)
+        .await;
+    assert_eq!((st, code(&v)), (StatusCode::GONE, "licence_expired"), "{v}");
+    let charged = shop.sandbox.kept_charges().len();
+    let (st, v) = shop.reactivate(&lic, cards::DECLINED, "r1").await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::PAYMENT_REQUIRED, "card_declined"),
+        "{v}"
+    );
+    assert_eq!(shop.sandbox.kept_charges().len(), charged);
+
+    // The same key after a decline goes through, for the default fee.
+    let (st, first) = shop.reactivate(&lic, cards::OK, "r1").await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    assert_eq!(first["amount_cents"], 199);
+    let window = &first["window"];
+    assert_eq!(
+        window["end"].as_u64().unwrap() - window["start"].as_u64().unwrap(),
+        24 * 3600
+    );
+    assert!(first["licence"].as_str().is_some());
+    assert_eq!(shop.sandbox.kept_charges().len(), charged + 1);
+    // A retry answers the same, charging nothing; another key finds the window running.
+    let (st, again) = shop.reactivate(&lic, cards::OK, "r1").await;
+    assert_eq!(
+        (st, &again["charge_id"], &again["window"]),
+        (StatusCode::OK, &first["charge_id"], window)
+    );
+    let (st, v) = shop.reactivate(&lic, cards::OK, "r2").await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::CONFLICT, "window_running"),
+        "{v}"
+    );
+    assert_eq!(shop.sandbox.kept_charges().len(), charged + 1);
+    // Enabling hands out the new window.
+    let (st, v) = shop
+        .call(&path("enable"), session, device.clone(), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    // The new window ends too; eight concurrent reactivations with their own keys: one charge.
+    shop.clock.advance(25 * 3600);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (state, session, path) =
+                (shop.state.clone(), shop.session.clone(), path("reactivate"));
+            tokio::spawn(async move {
+                let req = Request::post(path)
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {session}"))
+                    .header("idempotency-key", format!("race-{i}"))
+                    .body(Body::from(json!({"card": cards::OK}).to_string()))
+                    .unwrap();
+                let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+                let app = main_service::app(state).layer(MockConnectInfo(addr));
+                let resp = app.oneshot(req).await.unwrap();
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let (st, v) = t.await.unwrap();
+        match (st, code(&v)) {
+            (StatusCode::OK, _) => ok += 1,
+            (
+                StatusCode::CONFLICT,
+                "purchase_in_progress" | "already_reactivated" | "window_running",
+            ) => {}
+            other => panic!("{other:?}: {v}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(shop.sandbox.kept_charges().len(), charged + 2);
+
+    // A revoked licence is not reactivated.
+    shop.clock.advance(25 * 3600);
+    let revoke = Request::post(path("revoke").replace("/v1/licences/", "/v1/admin/licences/"))
+        .header("authorization", "Bearer admin-token-0123456789")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(shop.send(revoke).await.0, StatusCode::OK);
+    let (st, v) = shop.reactivate(&lic, cards::OK, "r3").await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::FORBIDDEN, "licence_revoked"),
+        "{v}"
+    );
+    assert_eq!(shop.sandbox.kept_charges().len(), charged + 2);
 }

@@ -154,6 +154,9 @@ async fn a_bad_ingest_query_is_400() {
         "id=film&max_plays=0",
         "id=film&window_hours=721",
         "id=film&enable_within_days=0",
+        "id=film&reactivation_cents=100001",
+        "id=film&rating=22",
+        "id=film&rating=-1",
     ] {
         let req = Request::post(format!("/v1/admin/items?{query}"))
             .header("authorization", "Bearer admin-token-0123456789")

@@ -11,11 +11,12 @@ use e2e::moto::Moto;
 use main_service::Config;
 use main_service::config::DynamoDbSettings;
 use main_service::records::{
-    Account, Binding, EdgeStatus, Group, ItemRecord, LicenceRecord, Member, Privileges, Rental,
-    TokenRecord,
+    Account, Binding, EdgeStatus, Group, ItemRecord, LicenceRecord, Member, Privileges,
+    Reactivation, Rental, TokenRecord,
 };
 use main_service::store::{
-    BindOutcome, DynamoStore, EmbeddedStore, Reservation, SessionOutcome, Store, StoreError,
+    BindOutcome, DynamoStore, EmbeddedStore, ReactivateOutcome, Reservation, SessionOutcome, Store,
+    StoreError,
 };
 use protocol::{ItemId, Policy, Window};
 
@@ -34,6 +35,7 @@ fn licence(id: &str) -> LicenceRecord {
         window: None,
         enable_by: Some(1000),
         revoked_at: None,
+        reactivations: Vec::new(),
     }
 }
 
@@ -166,6 +168,7 @@ async fn items_round_trip(store: Arc<dyn Store>) {
             window_secs: Some(7200),
             max_plays: Some(3),
             enable_within_secs: None,
+            reactivation_cents: Some(99),
         },
         rating: Some(12),
     };
@@ -616,6 +619,87 @@ async fn concurrent_group_changes_admit_one(store: Arc<dyn Store>) {
     assert_eq!(store.groups_of(joined).await.unwrap().len(), 1);
 }
 
+fn reactivation(key: &str, start: u64) -> Reactivation {
+    Reactivation {
+        key: key.into(),
+        charge_id: format!("ch-{key}"),
+        amount_cents: 199,
+        at: start,
+        window: Window {
+            start,
+            end: start + 100,
+        },
+        after_end: 0,
+    }
+}
+
+/// A reactivation replaces only the ended window its caller read, once per key.
+async fn reactivation_replaces_only_the_ended_window(store: Arc<dyn Store>) {
+    store
+        .complete_purchase(
+            "acct/x",
+            rental("rx", "tx"),
+            licence("lic-x"),
+            token("tx", 3),
+        )
+        .await
+        .unwrap();
+    let first = Window { start: 10, end: 20 };
+    store.enable_licence("lic-x", first).await.unwrap();
+    let r1 = reactivation("k1", 30);
+    let ReactivateOutcome::Reactivated(lic) = store
+        .reactivate_licence("lic-x", 20, r1.clone())
+        .await
+        .unwrap()
+    else {
+        panic!("the ended window is replaced")
+    };
+    assert_eq!(
+        (lic.window, lic.reactivations.clone()),
+        (Some(r1.window), vec![r1.clone()])
+    );
+    // The same key again (a retry): the same answer, nothing written.
+    assert_eq!(
+        store
+            .reactivate_licence("lic-x", 20, r1.clone())
+            .await
+            .unwrap(),
+        ReactivateOutcome::Reactivated(lic.clone())
+    );
+    // Another key for the window already replaced: refused, nothing written.
+    assert_eq!(
+        store
+            .reactivate_licence("lic-x", 20, reactivation("k2", 31))
+            .await
+            .unwrap(),
+        ReactivateOutcome::Moved(lic.clone())
+    );
+    // The new window, once ended, is reactivated in turn.
+    let r3 = reactivation("k3", 200);
+    let ReactivateOutcome::Reactivated(lic) = store
+        .reactivate_licence("lic-x", 130, r3.clone())
+        .await
+        .unwrap()
+    else {
+        panic!("the second ended window is replaced")
+    };
+    assert_eq!(lic.reactivations, vec![r1, r3.clone()]);
+    assert_eq!(store.licence("lic-x").await.unwrap().unwrap(), *lic);
+    // Revoked: never.
+    store.revoke_licence("lic-x", 400).await.unwrap();
+    assert!(matches!(
+        store.reactivate_licence("lic-x", 300, reactivation("k4", 401)).await.unwrap(),
+        ReactivateOutcome::Moved(l) if l.window == Some(r3.window)
+    ));
+    assert_eq!(
+        store
+            .reactivate_licence("nope", 20, reactivation("k5", 1))
+            .await
+            .unwrap(),
+        ReactivateOutcome::NotFound
+    );
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -631,6 +715,7 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     revocations_keep_their_first_time(make().await).await;
     groups_change_only_from_the_revision_read(make().await).await;
     concurrent_group_changes_admit_one(make().await).await;
+    reactivation_replaces_only_the_ended_window(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -19,6 +19,12 @@ fn home(dir: &Path) -> Vec<u8> {
 
 /// [`home`] with a licence of `policy`.
 fn home_with(dir: &Path, policy: Policy) -> Vec<u8> {
+    home_at(dir, policy, START)
+}
+
+/// [`home_with`], the licence's window starting at `start` (a reactivated window of the same
+/// licence, when called again).
+fn home_at(dir: &Path, policy: Policy, start: u64) -> Vec<u8> {
     let home = Home::new(dir);
     let item = ItemId::parse("film").unwrap();
     let key = ContentKey::generate();
@@ -44,8 +50,8 @@ fn home_with(dir: &Path, policy: Policy) -> Vec<u8> {
         player_id: device.player_id.clone(),
         policy,
         window: Some(Window {
-            start: START,
-            end: START + DAY,
+            start,
+            end: start + DAY,
         }),
         wrapped_key: None,
     };
@@ -103,7 +109,7 @@ fn plays_inside_the_window_and_refuses_after_it() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8(refused.stderr).unwrap();
     assert!(
-        stderr.contains("the viewing window ended at 2023-11-15 22:13:20 UTC; rent again"),
+        stderr.contains("the viewing window ended at 2023-11-15 22:13:20 UTC; `player reactivate"),
         "{stderr}"
     );
     assert!(refused.stdout.is_empty());
@@ -119,15 +125,13 @@ fn plays_inside_the_window_and_refuses_after_it() {
 }
 
 #[test]
-fn a_licence_with_a_play_limit_plays_that_many_times() {
+fn a_licence_with_a_play_limit_plays_that_many_times_per_window() {
     let dir = tempfile::tempdir().unwrap();
-    let plaintext = home_with(
-        dir.path(),
-        Policy {
-            max_plays: Some(2),
-            ..Policy::default()
-        },
-    );
+    let limited = Policy {
+        max_plays: Some(2),
+        ..Policy::default()
+    };
+    let plaintext = home_with(dir.path(), limited.clone());
     for play in 1..=2 {
         let ok = player(dir.path(), START + 60, &["play", "film", "--out", "-"]);
         let stderr = String::from_utf8_lossy(&ok.stderr);
@@ -143,6 +147,15 @@ fn a_licence_with_a_play_limit_plays_that_many_times() {
         "{stderr}"
     );
     assert!(refused.stdout.is_empty(), "nothing written past the limit");
+
+    // The same licence reactivated: its new window counts plays anew.
+    let later = START + 2 * DAY;
+    let plaintext = home_at(dir.path(), limited, later);
+    let ok = player(dir.path(), later + 60, &["play", "film", "--out", "-"]);
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{stderr}");
+    assert!(stderr.contains("play 1 of 2"), "{stderr}");
+    assert_eq!(ok.stdout, plaintext);
 }
 
 #[test]

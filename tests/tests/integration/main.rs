@@ -10,6 +10,7 @@ mod edge_choice;
 mod edge_component;
 mod edge_trust;
 mod fuzz_corpus;
+mod groups;
 mod guests;
 mod network;
 mod public_objects;

@@ -12,10 +12,12 @@ use super::{
     record_item, s, text,
 };
 use crate::records::{
-    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Rental,
-    Session, TokenRecord,
+    Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
+    Rental, Session, TokenRecord,
 };
-use crate::store::{BindOutcome, Reservation, SessionOutcome, Store, StoreError};
+use crate::store::{
+    BindOutcome, ReactivateOutcome, Reservation, SessionOutcome, Store, StoreError,
+};
 
 /// Who wrote a pending reservation, so that a write the SDK retried after it had in fact
 /// succeeded is recognised as ours.
@@ -374,6 +376,54 @@ impl Store for DynamoStore {
         self.get_record(OP, k).await
     }
 
+    async fn reactivate_licence(
+        &self,
+        licence_id: &str,
+        ended: u64,
+        reactivation: Reactivation,
+    ) -> Result<ReactivateOutcome, StoreError> {
+        const OP: &str = "reactivate_licence";
+        let window = value(&reactivation.window, "window")?;
+        let receipt = AttributeValue::L(vec![value(&reactivation, "reactivation")?]);
+        let k = key::licence(licence_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(k.clone())))
+            .update_expression("SET #w = :w, #r = list_append(if_not_exists(#r, :none), :r)")
+            .condition_expression("#w.#end = :ended AND attribute_not_exists(#revoked)")
+            .expression_attribute_names("#w", attr::WINDOW)
+            .expression_attribute_names("#end", "end")
+            .expression_attribute_names("#r", attr::REACTIVATIONS)
+            .expression_attribute_names("#revoked", attr::REVOKED_AT)
+            .expression_attribute_values(":w", window)
+            .expression_attribute_values(":r", receipt)
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":ended", n(ended))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let lic = decode(out.attributes.unwrap_or_default(), licence_id)?;
+                Ok(ReactivateOutcome::Reactivated(Box::new(lic)))
+            }
+            Err(e) if is_condition_failed(&e) => {
+                // Missing, moved on, or our own write retried by the SDK after it succeeded.
+                let Some(lic) = self.get_record::<LicenceRecord>(OP, k).await? else {
+                    return Ok(ReactivateOutcome::NotFound);
+                };
+                if lic.reactivations.iter().any(|r| r.key == reactivation.key) {
+                    Ok(ReactivateOutcome::Reactivated(Box::new(lic)))
+                } else {
+                    Ok(ReactivateOutcome::Moved(Box::new(lic)))
+                }
+            }
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
     async fn token(&self, token_id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.get_record("token", key::token(token_id)).await
     }
@@ -542,7 +592,7 @@ impl DynamoStore {
         at: u64,
     ) -> Result<bool, StoreError> {
         if self
-            .set_once(op, k.clone(), REVOKED_AT, n(at))
+            .set_once(op, k.clone(), attr::REVOKED_AT, n(at))
             .await?
             .is_some()
         {
@@ -553,8 +603,11 @@ impl DynamoStore {
     }
 }
 
-/// The attribute of a revoked token or licence.
-const REVOKED_AT: &str = "revoked_at";
+/// A record (a window, a reactivation) as one attribute value.
+fn value<T: serde::Serialize>(v: &T, what: &str) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(v)
+        .map_err(|e| StoreError::Corrupt(format!("encoding a {what}: {e}")))
+}
 
 #[cfg(test)]
 mod tests {
@@ -573,9 +626,14 @@ mod tests {
             window: None,
             enable_by: None,
             revoked_at: None,
+            reactivations: Vec::new(),
         };
         let item: Item = record_item(&lic, key::licence("l"), "licence").unwrap();
         assert!(!item.contains_key(attr::BINDING) && !item.contains_key(attr::WINDOW));
+        assert!(
+            !item.contains_key(attr::REACTIVATIONS),
+            "absent, so if_not_exists starts it"
+        );
         assert_eq!(text(&item, PK), Some("LICENCE#l"));
         let back: LicenceRecord = decode(item, "l").unwrap();
         assert_eq!(back, lic);

@@ -32,6 +32,9 @@ pub mod attr {
     pub const PASSWORD_HASH: &str = "password_hash";
     pub const GUEST_CLAIM: &str = "guest_claim";
     pub const REVISION: &str = "revision";
+    pub const REACTIVATIONS: &str = "reactivations";
+    /// Set on a revoked token or licence.
+    pub const REVOKED_AT: &str = "revoked_at";
     pub const GROUP_ID: &str = "group_id";
 }
 

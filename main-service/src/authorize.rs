@@ -168,8 +168,9 @@ pub async fn authorize(
 ) -> Result<Grant, AuthorizeError> {
     let now = (state.clock)();
     let internal = |e: &dyn std::fmt::Display| AuthorizeError::Internal(e.to_string());
+    let ring = state.signing.ring(now).await;
     let token =
-        DownloadToken::verify(&state.verifier, &req.token, Some(&req.item), now).map_err(|e| {
+        DownloadToken::verify(ring.verifier(), &req.token, Some(&req.item), now).map_err(|e| {
             let message = match e {
                 TokenError::Expired => "this download link has expired; ask for a new one",
                 TokenError::WrongItem => "this download link is for another item",

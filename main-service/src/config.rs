@@ -38,6 +38,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     #[serde(default)]
     pub licences: LicenceSettings,
+    #[serde(default)]
+    pub signing: SigningSettings,
     /// Largest plaintext accepted by ingest, in bytes.
     #[serde(default = "default_max_ingest")]
     pub max_ingest_bytes: u64,
@@ -215,6 +217,26 @@ impl Default for LicenceSettings {
     }
 }
 
+/// Signing-key rotation (`crate::signing`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// How long one signing key signs before the next takes over; 0: never rotate.
+    pub rotate_after_secs: u64,
+    /// How long a new key is published in the JWKS before it signs, so that edges and players
+    /// holding a cached JWKS know it before they meet it (edges refetch every 600 s).
+    pub publish_ahead_secs: u64,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        Self {
+            rotate_after_secs: 30 * 24 * 3600,
+            publish_ahead_secs: 3600,
+        }
+    }
+}
+
 /// Geolocation: the offline RIR database plus overrides for loopback and test networks.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +325,7 @@ impl std::fmt::Debug for Config {
             .field("key_version", &self.key_version)
             .field("tokens", &self.tokens)
             .field("licences", &self.licences)
+            .field("signing", &self.signing)
             .field("max_ingest_bytes", &self.max_ingest_bytes)
             .field("geo", &self.geo)
             .field("regions", &self.regions)
@@ -496,6 +519,18 @@ impl Config {
         }
         if self.licences.enable_within_secs == 0 {
             return bad("licences.enable_within_secs must be positive".into());
+        }
+        let signing = &self.signing;
+        if signing.rotate_after_secs > 0 {
+            if signing.publish_ahead_secs == 0 {
+                return bad("signing.publish_ahead_secs must be positive".into());
+            }
+            if signing.rotate_after_secs < 2 * signing.publish_ahead_secs {
+                return bad(
+                    "signing.rotate_after_secs must be at least twice signing.publish_ahead_secs"
+                        .into(),
+                );
+            }
         }
         if let Err(m) = self.server.validate() {
             return bad(format!("server: {m}"));

@@ -52,7 +52,8 @@ impl IngestMeta {
             v => Ok(v),
         };
         Ok(crate::records::ItemPolicy {
-            window_secs: within("window_hours", self.window_hours, 720)?.map(|h| h * 3600),
+            window_secs: within("window_hours", self.window_hours, MAX_WINDOW_SECS / 3600)?
+                .map(|h| h * 3600),
             max_plays: within("max_plays", self.max_plays.map(u64::from), 1000)?.map(|n| n as u32),
             enable_within_secs: within("enable_within_days", self.enable_within_days, 365)?
                 .map(|d| d * 24 * 3600),
@@ -60,6 +61,9 @@ impl IngestMeta {
         })
     }
 }
+
+/// Longest viewing window an item may set (720 hours).
+pub const MAX_WINDOW_SECS: u64 = 720 * 3600;
 
 /// Highest age rating an item may carry.
 pub const MAX_RATING: u8 = 21;

@@ -62,6 +62,16 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>
     }
 }
 
+/// `signer` under its key id derived from its public key, `main-` and 12 hex digits, so that
+/// every key gets its own id and every main names a key alike.
+pub fn with_derived_kid(signer: Signer) -> Signer {
+    let kid = format!(
+        "main-{}",
+        &blake3::hash(signer.jwks().keys[0].x.as_bytes()).to_hex()[..12]
+    );
+    signer.with_kid(&kid)
+}
+
 impl Keys {
     /// Loads the keys from `data_dir` (creating them on first start); a configured
     /// key-encryption key (hex) wins over the file.
@@ -89,11 +99,7 @@ impl Keys {
             path: origin,
             message: e.to_string(),
         })?;
-        let kid = format!(
-            "main-{}",
-            &blake3::hash(signer.jwks().keys[0].x.as_bytes()).to_hex()[..12]
-        );
-        let signer = signer.with_kid(&kid);
+        let signer = with_derived_kid(signer);
         let kek_bytes = match kek_hex {
             Some(h) => hex::decode(h).map_err(|e| KeyError::File {
                 path: "key_encryption_key".into(),
@@ -126,19 +132,7 @@ impl Keys {
 
     /// Seals a content key for storage; the item id is bound as associated data.
     pub fn wrap_content_key(&self, item: &str, key: &ContentKey) -> String {
-        let nonce: [u8; 12] = protocol::random_bytes();
-        let sealed = self
-            .kek
-            .0
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: &key.0,
-                    aad: item.as_bytes(),
-                },
-            )
-            .expect("32-byte message always seals");
-        hex::encode([nonce.as_slice(), &sealed].concat())
+        self.wrap_secret(item, &key.0)
     }
 
     /// Opens a stored content key.
@@ -146,23 +140,47 @@ impl Keys {
         let err = || KeyError::Unwrap {
             item: item.to_owned(),
         };
-        let bytes = hex::decode(wrapped).map_err(|_| err())?;
+        let key = self.unwrap_secret(item, wrapped).ok_or_else(err)?;
+        Ok(ContentKey(key.try_into().map_err(|_| err())?))
+    }
+
+    /// Seals `secret` under the key-encryption key with `label` bound as associated data (an
+    /// item id for content keys, `signing-key/{kid}` for signing keys): hex of nonce ||
+    /// ciphertext.
+    pub fn wrap_secret(&self, label: &str, secret: &[u8]) -> String {
+        let nonce: [u8; 12] = protocol::random_bytes();
+        let sealed = self
+            .kek
+            .0
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: secret,
+                    aad: label.as_bytes(),
+                },
+            )
+            .expect("a short message always seals");
+        hex::encode([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// Opens what [`wrap_secret`](Self::wrap_secret) sealed under `label`; `None` if it was
+    /// sealed under another label or key, or is damaged.
+    pub fn unwrap_secret(&self, label: &str, wrapped: &str) -> Option<Vec<u8>> {
+        let bytes = hex::decode(wrapped).ok()?;
         if bytes.len() < 12 {
-            return Err(err());
+            return None;
         }
         let nonce: [u8; 12] = bytes[..12].try_into().expect("12 bytes");
-        let key = self
-            .kek
+        self.kek
             .0
             .decrypt(
                 &nonce.into(),
                 Payload {
                     msg: &bytes[12..],
-                    aad: item.as_bytes(),
+                    aad: label.as_bytes(),
                 },
             )
-            .map_err(|_| err())?;
-        Ok(ContentKey(key.try_into().map_err(|_| err())?))
+            .ok()
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`config`]: settings (TOML + env), validated at start.
 //! - [`store`]: the storage trait and its backends, embedded (redb) and DynamoDB.
 //! - [`records`]: the stored records.
-//! - [`keys`]: signing key and content-key wrapping at rest.
+//! - [`keys`]: the configured signing key and content-key wrapping at rest.
+//! - [`signing`]: signing-key rotation (the ring of keys, published ahead, retired late).
 //! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
 //! - [`accounts`], [`groups`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
@@ -36,6 +37,7 @@ pub mod payment;
 pub mod records;
 pub mod rentals;
 pub mod secrets;
+pub mod signing;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -59,7 +61,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn store::Store>,
     pub keys: Arc<keys::Keys>,
-    pub verifier: protocol::Verifier,
+    /// The signing-key ring: the key that signs now, the published ones.
+    pub signing: Arc<signing::SigningKeys>,
     pub geo: Arc<geo::Geo>,
     pub edges: Arc<edges::Edges>,
     /// All parents; exactly one is primary.
@@ -118,8 +121,8 @@ impl AppState {
         keys: keys::Keys,
         parents: Vec<Parent>,
     ) -> Self {
+        let keys = Arc::new(keys);
         Self {
-            verifier: keys.signer.verifier(),
             geo: Arc::new(geo::Geo::new(
                 config.geo.overrides.clone(),
                 config.regions.clone(),
@@ -133,7 +136,12 @@ impl AppState {
             limits: Arc::new(limits::Limits::new(&config.limits)),
             presigned: Arc::default(),
             faults: Arc::default(),
-            keys: Arc::new(keys),
+            signing: Arc::new(signing::SigningKeys::new(
+                signing::Settings::from_config(&config),
+                keys.clone(),
+                store.clone(),
+            )),
+            keys,
             store,
             config: Arc::new(config),
         }

@@ -9,8 +9,9 @@ use crate::payment::PaymentError;
 use crate::records::{Binding, LicenceRecord, Reactivation};
 use crate::store::{BindOutcome, ReactivateOutcome, Reservation, StoreError};
 
-/// How long a signed licence stays verifiable after its window (so players can explain expiry).
-const SIGNATURE_GRACE_SECS: u64 = 365 * 24 * 3600;
+/// How long a signed licence stays verifiable after its window (so players can explain expiry
+/// for a month); a retired signing key stays published at least this long past the window.
+pub const SIGNATURE_GRACE_SECS: u64 = 30 * 24 * 3600;
 
 /// Why a licence operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +297,7 @@ async fn sign(state: &AppState, lic: &LicenceRecord) -> Result<String, LicenceOp
             .map_err(|e| LicenceOpError::Keys(e.to_string()))?;
     }
     let not_after = lic.window.map_or(now, |w| w.end) + SIGNATURE_GRACE_SECS;
-    doc.sign(&state.keys.signer, now, not_after)
+    let ring = state.signing.ring(now).await;
+    doc.sign(ring.signer(now), now, not_after)
         .map_err(|e| LicenceOpError::Keys(e.to_string()))
 }

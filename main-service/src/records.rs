@@ -257,3 +257,19 @@ pub struct Invitation {
     pub invited_at: u64,
     pub expires_at: u64,
 }
+
+/// One key of main's signing-key ring (`crate::signing`). Epoch 0 is the configured key (the
+/// data directory's or Secrets Manager's), recorded only to date it; later epochs are generated
+/// by main and kept here, their secret sealed under the key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    pub epoch: u64,
+    pub kid: String,
+    /// Unix second from which the key signs (it is published before).
+    pub active_from: u64,
+    pub created_at: u64,
+    /// The 64-byte secret form, sealed under the key-encryption key (hex: nonce || ciphertext);
+    /// absent for epoch 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_secret: Option<String>,
+}

@@ -354,8 +354,9 @@ async fn record(
         max_uses: settings.max_uses,
     };
     state.faults.check(FaultPoint::SignToken)?;
+    let ring = state.signing.ring(now).await;
     let jwt = token
-        .sign(&state.keys.signer)
+        .sign(ring.signer(now))
         .map_err(|e| RentError::Sign(e.to_string()))?;
     let licence = LicenceRecord {
         licence_id: format!("lic-{}", protocol::random_id()),

@@ -32,7 +32,7 @@ use crate::records::{Binding, ItemRecord};
 /// Largest JSON body accepted.
 pub(crate) const JSON_LIMIT: usize = 64 * 1024;
 /// How long a signed manifest stays valid.
-const MANIFEST_VALID_SECS: u64 = 3600;
+pub(crate) const MANIFEST_VALID_SECS: u64 = 3600;
 
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
@@ -52,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/licences/{id}/reactivate", post(reactivate))
         .route("/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/v1/admin/licences/{id}/revoke", post(revoke_licence))
+        .route("/v1/admin/signing-keys", get(signing_keys))
+        .route("/v1/admin/signing-keys/rotate", post(rotate_signing_key))
         .route("/v1/manifest", get(signed_manifest))
         .route("/v1/edge/authorize", post(authorize))
         .route("/v1/edge/fill-sources", post(fill_sources))
@@ -99,7 +101,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<protocol::Jwks> {
-    Json(state.keys.signer.jwks())
+    Json(state.signing.ring((state.clock)()).await.jwks().clone())
 }
 
 #[derive(Deserialize)]
@@ -463,8 +465,10 @@ async fn reactivate(
 
 async fn signed_manifest(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let m = manifest(&state.store.items().await?);
+    let now = (state.clock)();
+    let ring = state.signing.ring(now).await;
     let signed = m
-        .sign(&state.keys.signer, (state.clock)(), MANIFEST_VALID_SECS)
+        .sign(ring.signer(now), now, MANIFEST_VALID_SECS)
         .map_err(ApiError::internal)?;
     Ok(Json(json!({ "manifest": signed })))
 }
@@ -518,6 +522,51 @@ async fn revoke_token(
     let now = (state.clock)();
     let found = state.store.revoke_token(&id, now).await?;
     revoked(found, "token", id, now)
+}
+
+/// The ring as an operator sees it: every key with its epoch, id, start, and whether it signs
+/// now and is published.
+fn ring_view(ring: &crate::signing::Ring, now: u64) -> serde_json::Value {
+    let signing = ring.signer(now).kid().to_owned();
+    let keys: Vec<_> = ring
+        .keys()
+        .iter()
+        .map(|k| {
+            let kid = k.signer.kid();
+            json!({
+                "epoch": k.epoch,
+                "kid": kid,
+                "active_from": k.active_from,
+                "signing": kid == signing,
+                "published": ring.jwks().keys.iter().any(|p| p.kid == kid),
+            })
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
+/// `GET /v1/admin/signing-keys`: the signing-key ring.
+async fn signing_keys(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
+    let now = (state.clock)();
+    Json(ring_view(&*state.signing.ring(now).await, now))
+}
+
+/// `POST /v1/admin/signing-keys/rotate`: appends the next key now; it is published at once and
+/// signs from `signing.publish_ahead_secs` later.
+async fn rotate_signing_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    if state.config.signing.rotate_after_secs == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rotation_disabled",
+            "signing-key rotation is off (signing.rotate_after_secs = 0)",
+        ));
+    }
+    let ring = state.signing.rotate_now(now).await?;
+    Ok(Json(ring_view(&ring, now)))
 }
 
 /// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::{BindOutcome, ReactivateOutcome, Reservation, SessionOutcome, Store, StoreError};
 use crate::records::{
     Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
-    Rental, Session, TokenRecord,
+    Rental, Session, SigningKeyRecord, TokenRecord,
 };
 
 /// All records, as JSON under `kind/id` keys.
@@ -466,6 +466,30 @@ impl Store for EmbeddedStore {
                 groups.extend(get::<Group>(t, &format!("group/{id}"))?);
             }
             Ok(groups)
+        })
+        .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        Ok(self
+            .get_doc::<Vec<SigningKeyRecord>>("signing_keys".into())
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn add_signing_key(
+        &self,
+        expected_len: usize,
+        key: SigningKeyRecord,
+    ) -> Result<bool, StoreError> {
+        self.write(move |t| {
+            let mut ring = get::<Vec<SigningKeyRecord>>(t, "signing_keys")?.unwrap_or_default();
+            if ring.len() != expected_len {
+                return Ok(false);
+            }
+            ring.push(key);
+            put(t, "signing_keys", &ring)?;
+            Ok(true)
         })
         .await
     }

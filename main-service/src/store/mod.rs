@@ -21,7 +21,7 @@ use protocol::Window;
 
 use crate::records::{
     Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
-    Rental, Session, TokenRecord,
+    Rental, Session, SigningKeyRecord, TokenRecord,
 };
 
 /// The cause of a backend failure, kept for logs.
@@ -261,6 +261,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn update_group(&self, previous: &Group, group: Group) -> Result<bool, StoreError>;
     /// The groups `account_id` belongs to (owner or member, not removed).
     async fn groups_of(&self, account_id: &str) -> Result<Vec<Group>, StoreError>;
+
+    /// The signing-key ring, oldest first (empty before the first start that records it).
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Appends `key` to the ring if the ring still has `expected_len` keys (`false`: another
+    /// main appended one first; read the ring again).
+    async fn add_signing_key(
+        &self,
+        expected_len: usize,
+        key: SigningKeyRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Keeps an edge's last heartbeat (replacing the one before).
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError>;

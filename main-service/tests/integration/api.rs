@@ -292,7 +292,9 @@ async fn licence_binds_once_enables_and_expires() {
     assert_eq!(st, StatusCode::OK, "{v}");
     let signed = v["licence"].as_str().unwrap();
     let now = (api.state.clock)();
-    let licence = protocol::Licence::verify(&api.state.verifier, signed, now).unwrap();
+    let licence =
+        protocol::Licence::verify(api.state.signing.ring(now).await.verifier(), signed, now)
+            .unwrap();
     assert!(
         licence
             .key_for("dev-1", "player-1", &device.secret(), now)
@@ -358,9 +360,12 @@ async fn an_items_policy_shapes_its_licences() {
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let now = (api.state.clock)();
-    let licence =
-        protocol::Licence::verify(&api.state.verifier, v["licence"].as_str().unwrap(), now)
-            .unwrap();
+    let licence = protocol::Licence::verify(
+        api.state.signing.ring(now).await.verifier(),
+        v["licence"].as_str().unwrap(),
+        now,
+    )
+    .unwrap();
     assert_eq!(licence.policy.max_plays, Some(3));
     assert_eq!(licence.policy.window_secs, 2 * 3600);
     // Past the rental period, the licence never enabled cannot be; the one enabled within it
@@ -552,4 +557,84 @@ async fn public_objects_are_granted_to_edges_and_never_rented() {
     );
     let (_, one) = api.get("/v1/catalog/film-trailer").await;
     assert_eq!(one["public"], true);
+}
+
+/// The key id a signed token or licence names.
+fn kid_of(signed: &str) -> String {
+    protocol::Verifier::token_kid(signed).expect("a key id")
+}
+
+/// The key ids main's JWKS publishes.
+async fn published(api: &Api) -> Vec<String> {
+    let (_, jwks) = api.get("/.well-known/jwks.json").await;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_are_published_ahead_and_retire_late() {
+    const DAY: u64 = 86_400;
+    let api = Api::new().await;
+    api.add_item("doc", vec![]).await;
+    let s = api.session("a@example.com").await;
+    let (_, r) = api.rent(&s, "eu-only", "4242424242424242", "k1").await;
+    let old_token = r["token"].as_str().unwrap().to_owned();
+    let first = kid_of(&old_token);
+    drop(old_token);
+    assert_eq!(published(&api).await, std::slice::from_ref(&first));
+
+    // An hour before the 30 days are up, the next key is published but does not sign yet.
+    api.clock.advance(30 * DAY - 3600);
+    let keys = published(&api).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let next = keys[1].clone();
+    assert_ne!(next, first);
+    // (Login sessions do not last a month: a fresh customer each time.)
+    let s = api.session("b@example.com").await;
+    let (_, r) = api.rent(&s, "doc", "4242424242424242", "k2").await;
+    let before = r["token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&before), first);
+
+    // From the rotation date the new key signs; the old key's token is still accepted.
+    api.clock.advance(3600);
+    let (st, v) = api.authorize(&before, "doc", "127.0.0.1", "s0").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, r) = api.rent(&s, "film", "4242424242424242", "k3").await;
+    let new_token = r["token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&new_token), next);
+    let (st, v) = api.authorize(&new_token, "film", "127.0.0.1", "s1").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let req = Request::get("/v1/admin/signing-keys")
+        .header("authorization", "Bearer admin-token-0123456789")
+        .body(Body::empty())
+        .unwrap();
+    let (_, ring) = api.call("127.0.0.1", req).await;
+    assert_eq!(ring["keys"][0]["signing"], false, "{ring}");
+    assert_eq!(ring["keys"][1]["signing"], true, "{ring}");
+
+    // An operator rotates at once: the new key is published now, signs an hour later.
+    let (st, ring) = api
+        .post(
+            "/v1/admin/signing-keys/rotate",
+            Some("admin-token-0123456789"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{ring}");
+    assert_eq!(ring["keys"].as_array().unwrap().len(), 3, "{ring}");
+    assert_eq!(ring["keys"][2]["signing"], false, "{ring}");
+    assert_eq!(published(&api).await.len(), 3);
+
+    // The first key stopped signing 30 days in; 60 days later (the longest licence window
+    // plus its signature grace) it is retired. The operator's key, signing since, has had its
+    // successor appended on schedule in the meantime.
+    api.clock.advance(60 * DAY);
+    let keys = published(&api).await;
+    assert!(!keys.contains(&first), "{keys:?}");
+    assert!(keys.contains(&next), "{keys:?}");
+    assert_eq!(keys.len(), 3, "{keys:?}");
 }

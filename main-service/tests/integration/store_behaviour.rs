@@ -12,7 +12,7 @@ use main_service::Config;
 use main_service::config::DynamoDbSettings;
 use main_service::records::{
     Account, Binding, EdgeStatus, Group, ItemRecord, LicenceRecord, Member, Privileges,
-    Reactivation, Rental, TokenRecord,
+    Reactivation, Rental, SigningKeyRecord, TokenRecord,
 };
 use main_service::store::{
     BindOutcome, DynamoStore, EmbeddedStore, ReactivateOutcome, Reservation, SessionOutcome, Store,
@@ -700,6 +700,43 @@ async fn reactivation_replaces_only_the_ended_window(store: Arc<dyn Store>) {
     );
 }
 
+fn signing_key(epoch: u64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        epoch,
+        kid: format!("main-{epoch}"),
+        active_from: epoch * 100,
+        created_at: epoch * 100,
+        wrapped_secret: (epoch > 0).then(|| format!("sealed-{epoch}")),
+    }
+}
+
+/// The signing-key ring grows by one key per writer that read its length: concurrent writers
+/// after the same read add one key between them.
+async fn the_signing_ring_grows_one_key_at_a_time(store: Arc<dyn Store>) {
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    assert!(store.add_signing_key(0, signing_key(0)).await.unwrap());
+    assert!(
+        !store.add_signing_key(0, signing_key(9)).await.unwrap(),
+        "stale length"
+    );
+    assert!(store.add_signing_key(1, signing_key(1)).await.unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.add_signing_key(2, signing_key(2)).await.unwrap() })
+        })
+        .collect();
+    let mut added = 0;
+    for t in tasks {
+        added += usize::from(t.await.unwrap());
+    }
+    assert_eq!(added, 1);
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![signing_key(0), signing_key(1), signing_key(2)]
+    );
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -716,6 +753,7 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     groups_change_only_from_the_revision_read(make().await).await;
     concurrent_group_changes_admit_one(make().await).await;
     reactivation_replaces_only_the_ended_window(make().await).await;
+    the_signing_ring_grows_one_key_at_a_time(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

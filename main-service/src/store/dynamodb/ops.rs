@@ -13,7 +13,7 @@ use super::{
 };
 use crate::records::{
     Account, Binding, DownloadSession, EdgeStatus, Group, ItemRecord, LicenceRecord, Reactivation,
-    Rental, Session, TokenRecord,
+    Rental, Session, SigningKeyRecord, TokenRecord,
 };
 use crate::store::{
     BindOutcome, ReactivateOutcome, Reservation, SessionOutcome, Store, StoreError,
@@ -495,6 +495,49 @@ impl Store for DynamoStore {
             );
         }
         Ok(groups)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Ring {
+            keys: Vec<SigningKeyRecord>,
+        }
+        Ok(self
+            .get_record::<Ring>("signing_keys", key::signing_keys())
+            .await?
+            .map_or_else(Vec::new, |r| r.keys))
+    }
+
+    async fn add_signing_key(
+        &self,
+        expected_len: usize,
+        key: SigningKeyRecord,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "add_signing_key";
+        let added = AttributeValue::L(vec![value(&key, "signing key")?]);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key::signing_keys())))
+            .update_expression("SET #k = list_append(if_not_exists(#k, :none), :k), #kind = :kind")
+            .expression_attribute_names("#k", attr::KEYS)
+            .expression_attribute_names("#kind", super::KIND)
+            .expression_attribute_values(":k", added)
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":kind", s("signing_keys"));
+        update = if expected_len == 0 {
+            update.condition_expression("attribute_not_exists(#k)")
+        } else {
+            update
+                .condition_expression("size(#k) = :n")
+                .expression_attribute_values(":n", n(expected_len))
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(OP, e)),
+        }
     }
 
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {

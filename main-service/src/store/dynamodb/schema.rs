@@ -32,6 +32,8 @@ pub mod attr {
     pub const PASSWORD_HASH: &str = "password_hash";
     pub const GUEST_CLAIM: &str = "guest_claim";
     pub const REVISION: &str = "revision";
+    /// The list of keys of the signing-key ring.
+    pub const KEYS: &str = "keys";
     pub const REACTIVATIONS: &str = "reactivations";
     /// Set on a revoked token or licence.
     pub const REVOKED_AT: &str = "revoked_at";
@@ -99,6 +101,10 @@ pub mod key {
     }
     /// The `gsi1sk` prefix of an account's rentals.
     pub const RENTAL_PREFIX: &str = "RENTAL#";
+    /// The signing-key ring, one item.
+    pub fn signing_keys() -> (String, String) {
+        ("SIGNING_KEYS".into(), "RING".into())
+    }
     pub fn group(group_id: &str) -> (String, String) {
         (format!("GROUP#{group_id}"), "GROUP".into())
     }

@@ -31,6 +31,10 @@ pub struct Config {
     /// 32-byte key (hex) that wraps content keys at rest; generated into `data_dir` when absent.
     #[serde(default)]
     pub key_encryption_key: Option<String>,
+    /// The key-encryption key being rotated out (hex): secrets sealed under it still open until
+    /// `main-service rewrap-keys` has sealed them all under `key_encryption_key`.
+    #[serde(default)]
+    pub previous_key_encryption_key: Option<String>,
     /// Key version stamped on newly sealed items.
     #[serde(default = "one")]
     pub key_version: u32,
@@ -321,6 +325,10 @@ impl std::fmt::Debug for Config {
                 "key_encryption_key",
                 &set(self.key_encryption_key.is_some()),
             )
+            .field(
+                "previous_key_encryption_key",
+                &set(self.previous_key_encryption_key.is_some()),
+            )
             .field("signing_key", &set(self.signing_key.is_some()))
             .field("key_version", &self.key_version)
             .field("tokens", &self.tokens)
@@ -393,6 +401,9 @@ impl Config {
         if let Some(kek) = secrets.key_encryption_key {
             self.key_encryption_key = Some(kek);
         }
+        if let Some(kek) = secrets.previous_key_encryption_key {
+            self.previous_key_encryption_key = Some(kek);
+        }
         if let Some(key) = secrets.signing_key {
             self.signing_key = Some(key);
         }
@@ -432,6 +443,9 @@ impl Config {
         }
         if let Some(v) = get("MAIN_KEY_ENCRYPTION_KEY") {
             self.key_encryption_key = Some(v);
+        }
+        if let Some(v) = get("MAIN_PREVIOUS_KEY_ENCRYPTION_KEY") {
+            self.previous_key_encryption_key = Some(v);
         }
         self.apply_store_env(&get)?;
         Ok(())
@@ -498,6 +512,20 @@ impl Config {
             && hex::decode(k).map(|b| b.len()) != Ok(32)
         {
             return bad("key_encryption_key must be 64 hex characters (32 bytes)".into());
+        }
+        if let Some(k) = &self.previous_key_encryption_key {
+            if hex::decode(k).map(|b| b.len()) != Ok(32) {
+                return bad(
+                    "previous_key_encryption_key must be 64 hex characters (32 bytes)".into(),
+                );
+            }
+            if self.key_encryption_key.as_deref().map(str::to_lowercase) == Some(k.to_lowercase()) {
+                return bad(
+                    "previous_key_encryption_key is the same as key_encryption_key; give the \
+                     new key as key_encryption_key and the old one as previous"
+                        .into(),
+                );
+            }
         }
         match (self.store, &self.dynamodb) {
             (StoreKind::Dynamodb, None) => {

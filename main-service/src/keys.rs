@@ -17,11 +17,12 @@ pub enum KeyError {
     Unwrap { item: String },
 }
 
-/// The signing key and the key-encryption key.
+/// The signing key and the key-encryption key (and, while it is rotated out, the previous one).
 #[derive(Debug)]
 pub struct Keys {
     pub signer: Signer,
     kek: Kek,
+    previous: Option<Kek>,
     guest: GuestSecret,
 }
 
@@ -62,6 +63,21 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>
     }
 }
 
+/// The BLAKE3 context guest checkouts' secret is derived under.
+const GUEST_CONTEXT: &str = "cdn main guest checkout 2026-11";
+
+/// A key-encryption key from its hex form.
+fn kek_bytes(hex_key: Option<&str>) -> Result<[u8; 32], KeyError> {
+    let err = |message: String| KeyError::File {
+        path: "key_encryption_key".into(),
+        message,
+    };
+    hex::decode(hex_key.unwrap_or_default())
+        .map_err(|e| err(e.to_string()))?
+        .try_into()
+        .map_err(|_| err("must be 32 bytes".into()))
+}
+
 /// `signer` under its key id derived from its public key, `main-` and 12 hex digits, so that
 /// every key gets its own id and every main names a key alike.
 pub fn with_derived_kid(signer: Signer) -> Signer {
@@ -77,6 +93,17 @@ impl Keys {
     /// key-encryption key (hex) wins over the file.
     pub fn load_or_create(data_dir: &Path, kek_hex: Option<&str>) -> Result<Self, KeyError> {
         Self::load(data_dir, kek_hex, None)
+    }
+
+    /// These keys with `previous` (hex) as the key-encryption key being rotated out: what was
+    /// sealed under it still opens; everything new is sealed under the current one.
+    pub fn with_previous_kek(mut self, previous: &str) -> Result<Self, KeyError> {
+        let bytes = kek_bytes(Some(previous))?;
+        self.previous = Some(Kek(Aes256GcmSiv::new(&bytes.into())));
+        // Guest checkouts keep deriving from the key they derived from before the rotation
+        // began, so that a checkout retried across the switch finds its own account.
+        self.guest = GuestSecret(blake3::derive_key(GUEST_CONTEXT, &bytes));
+        Ok(self)
     }
 
     /// [`Keys::load_or_create`], with a signing key pair given (from Secrets Manager), which
@@ -100,23 +127,22 @@ impl Keys {
             message: e.to_string(),
         })?;
         let signer = with_derived_kid(signer);
-        let kek_bytes = match kek_hex {
-            Some(h) => hex::decode(h).map_err(|e| KeyError::File {
-                path: "key_encryption_key".into(),
-                message: e.to_string(),
-            })?,
+        let kek: [u8; 32] = match kek_hex {
+            Some(_) => kek_bytes(kek_hex)?,
             None => read_or_create(&data_dir.join("key-encryption-key.hex"), || {
                 protocol::random_bytes::<32>().to_vec()
+            })?
+            .try_into()
+            .map_err(|_| KeyError::File {
+                path: "key-encryption-key.hex".into(),
+                message: "must be 32 bytes".into(),
             })?,
         };
-        let kek: [u8; 32] = kek_bytes.try_into().map_err(|_| KeyError::File {
-            path: "key_encryption_key".into(),
-            message: "must be 32 bytes".into(),
-        })?;
         Ok(Self {
             signer,
             kek: Kek(Aes256GcmSiv::new(&kek.into())),
-            guest: GuestSecret(blake3::derive_key("cdn main guest checkout 2026-11", &kek)),
+            previous: None,
+            guest: GuestSecret(blake3::derive_key(GUEST_CONTEXT, &kek)),
         })
     }
 
@@ -163,25 +189,47 @@ impl Keys {
         hex::encode([nonce.as_slice(), &sealed].concat())
     }
 
-    /// Opens what [`wrap_secret`](Self::wrap_secret) sealed under `label`; `None` if it was
-    /// sealed under another label or key, or is damaged.
+    /// Opens what [`wrap_secret`](Self::wrap_secret) sealed under `label`, with the current
+    /// key-encryption key or the previous one; `None` if it was sealed under another label or
+    /// key, or is damaged.
     pub fn unwrap_secret(&self, label: &str, wrapped: &str) -> Option<Vec<u8>> {
-        let bytes = hex::decode(wrapped).ok()?;
-        if bytes.len() < 12 {
-            return None;
-        }
-        let nonce: [u8; 12] = bytes[..12].try_into().expect("12 bytes");
-        self.kek
-            .0
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: &bytes[12..],
-                    aad: label.as_bytes(),
-                },
-            )
-            .ok()
+        open(&self.kek, label, wrapped)
+            .or_else(|| self.previous.as_ref().and_then(|p| open(p, label, wrapped)))
     }
+
+    /// `wrapped` sealed under the current key-encryption key: `Ok(None)` when it already is,
+    /// `Ok(Some(resealed))` when it was under the previous key, `Err` when neither opens it.
+    pub fn rewrap_secret(&self, label: &str, wrapped: &str) -> Result<Option<String>, KeyError> {
+        if open(&self.kek, label, wrapped).is_some() {
+            return Ok(None);
+        }
+        let secret = self
+            .previous
+            .as_ref()
+            .and_then(|p| open(p, label, wrapped))
+            .ok_or_else(|| KeyError::Unwrap {
+                item: label.to_owned(),
+            })?;
+        Ok(Some(self.wrap_secret(label, &secret)))
+    }
+}
+
+/// Opens `wrapped` (hex of nonce || ciphertext) under `kek` with `label` as associated data.
+fn open(kek: &Kek, label: &str, wrapped: &str) -> Option<Vec<u8>> {
+    let bytes = hex::decode(wrapped).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let nonce: [u8; 12] = bytes[..12].try_into().expect("12 bytes");
+    kek.0
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: &bytes[12..],
+                aad: label.as_bytes(),
+            },
+        )
+        .ok()
 }
 
 #[cfg(test)]
@@ -198,6 +246,36 @@ mod tests {
         let w = a.wrap_content_key("film", &key);
         assert_eq!(b.unwrap_content_key("film", &w).unwrap(), key);
         assert!(b.unwrap_content_key("other", &w).is_err());
+    }
+
+    #[test]
+    fn a_previous_kek_opens_old_secrets_until_they_are_rewrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = ("0a".repeat(32), "0b".repeat(32));
+        let before = Keys::load(dir.path(), Some(old.as_str()), None).unwrap();
+        let key = ContentKey::generate();
+        let sealed = before.wrap_content_key("film", &key);
+
+        let after = Keys::load(dir.path(), Some(new.as_str()), None).unwrap();
+        assert!(
+            after.unwrap_content_key("film", &sealed).is_err(),
+            "new key alone"
+        );
+        assert!(after.rewrap_secret("film", &sealed).is_err());
+        let rotating = after.with_previous_kek(&old).unwrap();
+        assert_eq!(rotating.unwrap_content_key("film", &sealed).unwrap(), key);
+        let resealed = rotating.rewrap_secret("film", &sealed).unwrap().unwrap();
+        assert_eq!(
+            rotating.rewrap_secret("film", &resealed).unwrap(),
+            None,
+            "done"
+        );
+        let done = Keys::load(dir.path(), Some(new.as_str()), None).unwrap();
+        assert_eq!(done.unwrap_content_key("film", &resealed).unwrap(), key);
+        assert!(
+            rotating.rewrap_secret("doc", &sealed).is_err(),
+            "label bound"
+        );
     }
 
     #[test]

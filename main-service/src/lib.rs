@@ -7,6 +7,7 @@
 //! - [`records`]: the stored records.
 //! - [`keys`]: the configured signing key and content-key wrapping at rest.
 //! - [`signing`]: signing-key rotation (the ring of keys, published ahead, retired late).
+//! - [`rewrap`]: key-encryption-key rotation (`main-service rewrap-keys`).
 //! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
 //! - [`accounts`], [`groups`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
@@ -36,6 +37,7 @@ pub mod passwords;
 pub mod payment;
 pub mod records;
 pub mod rentals;
+pub mod rewrap;
 pub mod secrets;
 pub mod signing;
 pub mod store;
@@ -95,12 +97,17 @@ impl AppState {
         let store = store::open(&config)
             .await
             .with_context(|| format!("opening the {:?} store", config.store))?;
-        let keys = keys::Keys::load(
+        let mut keys = keys::Keys::load(
             &config.data_dir,
             config.key_encryption_key.as_deref(),
             config.signing_key.as_ref().map(|k| k.0.as_slice()),
         )
         .context("loading keys")?;
+        if let Some(previous) = &config.previous_key_encryption_key {
+            keys = keys
+                .with_previous_kek(previous)
+                .context("loading the previous key-encryption key")?;
+        }
         let mut parents = Vec::new();
         for p in &config.parents {
             let store = ParentStore::connect(p)

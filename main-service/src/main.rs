@@ -5,6 +5,9 @@
 //! `main-service --config FILE create-table` creates the DynamoDB table the config names, unless
 //! it exists, and exits: for local networks on a DynamoDB-compatible server (in AWS, Terraform
 //! owns the table).
+//!
+//! `main-service --config FILE rewrap-keys` seals every stored secret under the current
+//! key-encryption key, opening it with `previous_key_encryption_key` (`main_service::rewrap`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +34,10 @@ enum Command {
     /// Create the DynamoDB table of `[dynamodb]` (key schema, index, TTL) unless it exists, then
     /// exit. For local runs against a DynamoDB-compatible server; in AWS, Terraform owns it.
     CreateTable,
+    /// Seal every stored secret (content keys, generated signing keys) under the current
+    /// key-encryption key, opening those under `previous_key_encryption_key`; prints a JSON
+    /// report and exits 1 if any could not be opened. Safe to run again.
+    RewrapKeys,
 }
 
 #[tokio::main]
@@ -63,6 +70,7 @@ async fn main() -> ExitCode {
     }
     let result = match args.command {
         Some(Command::CreateTable) => create_table(&args).await,
+        Some(Command::RewrapKeys) => rewrap_keys(&args).await,
         None => serve(&args, on_lambda).await,
     };
     match result {
@@ -94,7 +102,40 @@ async fn create_table(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {
+async fn rewrap_keys(args: &Args) -> anyhow::Result<()> {
+    let config = load_config(args).await?;
+    let Some(previous) = &config.previous_key_encryption_key else {
+        anyhow::bail!(
+            "nothing to rewrap from: set previous_key_encryption_key (or \
+             MAIN_PREVIOUS_KEY_ENCRYPTION_KEY, or its _SECRET_ARN) to the key being rotated out"
+        );
+    };
+    let keys = main_service::keys::Keys::load(
+        &config.data_dir,
+        config.key_encryption_key.as_deref(),
+        config.signing_key.as_ref().map(|k| k.0.as_slice()),
+    )?
+    .with_previous_kek(previous)?;
+    let store = main_service::store::open(&config).await?;
+    let report = main_service::rewrap::rewrap_all(store.as_ref(), &keys).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} secret(s) open under neither key: {}",
+            report.failed.len(),
+            report.failed.join(", ")
+        );
+    }
+    tracing::info!(
+        ?report,
+        "every stored secret is sealed under the current key-encryption key"
+    );
+    Ok(())
+}
+
+/// The configuration from the file and the environment, with the secrets that `MAIN_*_SECRET_ARN`
+/// name, validated.
+async fn load_config(args: &Args) -> anyhow::Result<Config> {
     let in_file = || format!("configuration {}", args.config.display());
     let mut config = Config::read(&args.config).with_context(in_file)?;
     let ids = SecretIds::from_env(|k| std::env::var(k).ok())?;
@@ -110,6 +151,11 @@ async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {
         config.apply_secrets(secrets).with_context(in_file)?;
     }
     config.validate().with_context(in_file)?;
+    Ok(config)
+}
+
+async fn serve(args: &Args, on_lambda: bool) -> anyhow::Result<()> {
+    let config = load_config(args).await?;
     let listen = config.listen;
     let state = AppState::from_config(config).await?;
     if on_lambda {

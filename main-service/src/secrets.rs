@@ -16,6 +16,9 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 pub const SIGNING_KEY_ENV: &str = "MAIN_SIGNING_KEY_SECRET_ARN";
 /// Names the secret holding the key-encryption key: 64 hex characters.
 pub const KEY_ENCRYPTION_KEY_ENV: &str = "MAIN_KEY_ENCRYPTION_KEY_SECRET_ARN";
+/// Names the secret holding the previous key-encryption key while it is being rotated out
+/// (64 hex characters; `main-service rewrap-keys`).
+pub const PREVIOUS_KEY_ENCRYPTION_KEY_ENV: &str = "MAIN_PREVIOUS_KEY_ENCRYPTION_KEY_SECRET_ARN";
 /// Names the secret holding the admin token (at least 16 characters).
 pub const ADMIN_TOKEN_ENV: &str = "MAIN_ADMIN_TOKEN_SECRET_ARN";
 /// Names the secret holding a JSON object from edge id to that edge's credential.
@@ -29,6 +32,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SecretIds {
     pub signing_key: Option<String>,
     pub key_encryption_key: Option<String>,
+    pub previous_key_encryption_key: Option<String>,
     pub admin_token: Option<String>,
     pub edge_secrets: Option<String>,
 }
@@ -44,6 +48,7 @@ impl SecretIds {
         Ok(Self {
             signing_key: read(SIGNING_KEY_ENV)?,
             key_encryption_key: read(KEY_ENCRYPTION_KEY_ENV)?,
+            previous_key_encryption_key: read(PREVIOUS_KEY_ENCRYPTION_KEY_ENV)?,
             admin_token: read(ADMIN_TOKEN_ENV)?,
             edge_secrets: read(EDGE_SECRETS_ENV)?,
         })
@@ -71,6 +76,8 @@ pub struct Secrets {
     pub signing_key: Option<SigningKeyBytes>,
     /// 64 hex characters.
     pub key_encryption_key: Option<String>,
+    /// 64 hex characters.
+    pub previous_key_encryption_key: Option<String>,
     pub admin_token: Option<String>,
     /// Edge id → credential.
     pub edge_secrets: Option<BTreeMap<String, String>>,
@@ -81,6 +88,10 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("signing_key", &self.signing_key.is_some())
             .field("key_encryption_key", &self.key_encryption_key.is_some())
+            .field(
+                "previous_key_encryption_key",
+                &self.previous_key_encryption_key.is_some(),
+            )
             .field("admin_token", &self.admin_token.is_some())
             .field(
                 "edge_secrets",
@@ -119,12 +130,17 @@ pub async fn load(
     client: &aws_sdk_secretsmanager::Client,
     ids: &SecretIds,
 ) -> Result<Secrets, SecretError> {
-    let (signing, kek, admin, edges) = tokio::try_join!(
+    let (signing, kek, previous, admin, edges) = tokio::try_join!(
         read(client, SIGNING_KEY_ENV, ids.signing_key.as_deref()),
         read(
             client,
             KEY_ENCRYPTION_KEY_ENV,
             ids.key_encryption_key.as_deref()
+        ),
+        read(
+            client,
+            PREVIOUS_KEY_ENCRYPTION_KEY_ENV,
+            ids.previous_key_encryption_key.as_deref()
         ),
         read(client, ADMIN_TOKEN_ENV, ids.admin_token.as_deref()),
         read(client, EDGE_SECRETS_ENV, ids.edge_secrets.as_deref()),
@@ -143,6 +159,16 @@ pub async fn load(
             .map(|v| parse_key_encryption_key(&v))
             .transpose()
             .map_err(|p| check(KEY_ENCRYPTION_KEY_ENV, &ids.key_encryption_key, p))?,
+        previous_key_encryption_key: previous
+            .map(|v| parse_key_encryption_key(&v))
+            .transpose()
+            .map_err(|p| {
+                check(
+                    PREVIOUS_KEY_ENCRYPTION_KEY_ENV,
+                    &ids.previous_key_encryption_key,
+                    p,
+                )
+            })?,
         admin_token: admin
             .map(|v| parse_admin_token(&v))
             .transpose()
@@ -296,6 +322,7 @@ mod tests {
         let s = Secrets {
             signing_key: Some(SigningKeyBytes(vec![7; 64])),
             key_encryption_key: Some("ab".repeat(32)),
+            previous_key_encryption_key: Some("cd".repeat(32)),
             admin_token: Some("admin-token-0123456789".into()),
             edge_secrets: Some([("e1".to_owned(), "edge-secret-0123456789".to_owned())].into()),
         };
@@ -303,6 +330,7 @@ mod tests {
         assert!(
             !text.contains("admin-token")
                 && !text.contains("abab")
+                && !text.contains("cdcd")
                 && !text.contains("edge-secret"),
             "{text}"
         );

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/licences/{id}/revoke", post(revoke_licence))
         .route("/v1/admin/signing-keys", get(signing_keys))
         .route("/v1/admin/signing-keys/rotate", post(rotate_signing_key))
+        .route("/v1/admin/keys/rewrap", post(rewrap_keys))
         .route("/v1/manifest", get(signed_manifest))
         .route("/v1/edge/authorize", post(authorize))
         .route("/v1/edge/fill-sources", post(fill_sources))
@@ -567,6 +568,28 @@ async fn rotate_signing_key(
     }
     let ring = state.signing.rotate_now(now).await?;
     Ok(Json(ring_view(&ring, now)))
+}
+
+/// `POST /v1/admin/keys/rewrap`: seals every stored secret under the current key-encryption
+/// key (`crate::rewrap`); the report, 200 when nothing is left under another key.
+async fn rewrap_keys(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.config.previous_key_encryption_key.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_previous_key",
+            "nothing to rewrap from: configure previous_key_encryption_key (the key being rotated out) and restart",
+        ));
+    }
+    let report = crate::rewrap::rewrap_all(state.store.as_ref(), &state.keys).await?;
+    tracing::info!(?report, "rewrapped stored secrets");
+    let status = match report.failed.is_empty() {
+        true => StatusCode::OK,
+        false => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((status, Json(report)))
 }
 
 /// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are

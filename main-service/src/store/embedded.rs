@@ -255,6 +255,28 @@ impl Store for EmbeddedStore {
         self.read(|t| Self::scan(t, "item/")).await
     }
 
+    async fn replace_item(
+        &self,
+        previous: &ItemRecord,
+        item: ItemRecord,
+    ) -> Result<bool, StoreError> {
+        let previous = previous.clone();
+        self.write(move |t| {
+            let key = format!("item/{}", item.id);
+            match get::<ItemRecord>(t, &key)? {
+                Some(held)
+                    if held.version == previous.version
+                        && held.wrapped_content_key == previous.wrapped_content_key =>
+                {
+                    put(t, &key, &item)?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
     async fn reserve_purchase(&self, key: &str, now: u64) -> Result<Reservation, StoreError> {
         let key = format!("purchase/{key}");
         self.write(move |t| match get::<PurchaseState>(t, &key)? {
@@ -489,6 +511,22 @@ impl Store for EmbeddedStore {
             }
             ring.push(key);
             put(t, "signing_keys", &ring)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn replace_signing_keys(
+        &self,
+        expected_len: usize,
+        keys: Vec<SigningKeyRecord>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |t| {
+            let ring = get::<Vec<SigningKeyRecord>>(t, "signing_keys")?.unwrap_or_default();
+            if ring.len() != expected_len {
+                return Ok(false);
+            }
+            put(t, "signing_keys", &keys)?;
             Ok(true)
         })
         .await

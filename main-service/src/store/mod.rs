@@ -188,6 +188,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_item(&self, item: ItemRecord) -> Result<(), StoreError>;
     async fn item(&self, id: &str) -> Result<Option<ItemRecord>, StoreError>;
     async fn items(&self) -> Result<Vec<ItemRecord>, StoreError>;
+    /// Replaces `previous` with `item` if the stored item is still `previous`'s version with
+    /// its wrapped key (`false`: it changed since it was read).
+    async fn replace_item(
+        &self,
+        previous: &ItemRecord,
+        item: ItemRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Reserves `key` (scoped by the caller to the account) for one purchase.
     async fn reserve_purchase(&self, key: &str, now: u64) -> Result<Reservation, StoreError>;
@@ -270,6 +277,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         expected_len: usize,
         key: SigningKeyRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the whole ring with `keys` if it still has `expected_len` keys (re-sealing
+    /// under a new key-encryption key; `false`: a key was appended meanwhile).
+    async fn replace_signing_keys(
+        &self,
+        expected_len: usize,
+        keys: Vec<SigningKeyRecord>,
     ) -> Result<bool, StoreError>;
 
     /// Keeps an edge's last heartbeat (replacing the one before).

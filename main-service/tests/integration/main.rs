@@ -11,6 +11,7 @@ mod dynamodb_retries;
 mod groups;
 mod guests;
 mod hostile_clients;
+mod kek_rotation;
 mod lambda;
 mod money;
 mod rate_limits;

@@ -39,6 +39,9 @@ async fn secrets_are_read_checked_and_never_repeated_in_errors() {
     let ids = SecretIds {
         signing_key: Some(put(&client, "cdn/main/signing-key", Some(&hex::encode(&pair))).await),
         key_encryption_key: Some(put(&client, "cdn/main/key-encryption-key", Some(&kek)).await),
+        previous_key_encryption_key: Some(
+            put(&client, "cdn/main/previous-kek", Some(&"6b".repeat(32))).await,
+        ),
         admin_token: Some(
             put(
                 &client,
@@ -59,6 +62,11 @@ async fn secrets_are_read_checked_and_never_repeated_in_errors() {
     let got = secrets::load(&client, &ids).await.unwrap();
     assert_eq!(got.signing_key.unwrap().0, pair);
     assert_eq!(got.key_encryption_key.as_deref(), Some(kek.as_str()));
+    assert_eq!(
+        got.previous_key_encryption_key,
+        Some("6b".repeat(32)),
+        "a key being rotated out is read too"
+    );
     assert_eq!(got.admin_token.as_deref(), Some("admin-token-from-sm-0123"));
     assert_eq!(
         got.edge_secrets.unwrap()["edge-eu-1"],

@@ -174,8 +174,33 @@ async fn items_round_trip(store: Arc<dyn Store>) {
     };
     store.put_item(rec.clone()).await.unwrap();
     assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));
-    assert_eq!(store.items().await.unwrap(), vec![rec]);
+    assert_eq!(store.items().await.unwrap(), vec![rec.clone()]);
     assert_eq!(store.item("nope").await.unwrap(), None);
+
+    // A rewrap replaces the item only while it is the version and key that were read.
+    let resealed = ItemRecord {
+        wrapped_content_key: "k-new".into(),
+        ..rec.clone()
+    };
+    assert!(store.replace_item(&rec, resealed.clone()).await.unwrap());
+    assert!(
+        !store.replace_item(&rec, rec.clone()).await.unwrap(),
+        "stale read"
+    );
+    let v2 = ItemRecord {
+        version: 2,
+        wrapped_content_key: "k-v2".into(),
+        ..rec.clone()
+    };
+    store.put_item(v2.clone()).await.unwrap();
+    assert!(
+        !store
+            .replace_item(&resealed, resealed.clone())
+            .await
+            .unwrap(),
+        "new version"
+    );
+    assert_eq!(store.items().await.unwrap(), vec![v2]);
 }
 
 async fn purchases_are_idempotent(store: Arc<dyn Store>) {
@@ -735,6 +760,23 @@ async fn the_signing_ring_grows_one_key_at_a_time(store: Arc<dyn Store>) {
         store.signing_keys().await.unwrap(),
         vec![signing_key(0), signing_key(1), signing_key(2)]
     );
+
+    // Resealed as a whole, only at the length read.
+    let mut resealed = vec![signing_key(0), signing_key(1), signing_key(2)];
+    resealed[1].wrapped_secret = Some("resealed-1".into());
+    assert!(
+        !store
+            .replace_signing_keys(2, resealed.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace_signing_keys(3, resealed.clone())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.signing_keys().await.unwrap(), resealed);
 }
 
 /// Every behaviour, each on a fresh store from `make`.

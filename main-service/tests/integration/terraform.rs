@@ -151,6 +151,7 @@ fn the_rendered_config_is_one_main_accepts() {
         .apply_secrets(secrets::Secrets {
             admin_token: Some("an-admin-token-of-32-characters!".into()),
             key_encryption_key: Some("ab".repeat(32)),
+            previous_key_encryption_key: None,
             signing_key: None,
             edge_secrets: Some(edge_secrets),
         })

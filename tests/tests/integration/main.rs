@@ -12,6 +12,7 @@ mod edge_trust;
 mod fuzz_corpus;
 mod groups;
 mod guests;
+mod key_rotation;
 mod network;
 mod public_objects;
 mod restart;

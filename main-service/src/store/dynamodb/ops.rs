@@ -193,6 +193,35 @@ impl Store for DynamoStore {
             .await
     }
 
+    async fn replace_item(
+        &self,
+        previous: &ItemRecord,
+        item: ItemRecord,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "replace_item";
+        let mut it = record_item(&item, key::item(item.id.as_str()), "item")?;
+        let (gpk, gsk) = key::catalog_entry(item.id.as_str());
+        it.insert(GSI1_PK.into(), s(gpk));
+        it.insert(GSI1_SK.into(), s(gsk));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("#v = :v AND #w = :w")
+            .expression_attribute_names("#v", attr::VERSION)
+            .expression_attribute_names("#w", attr::WRAPPED_CONTENT_KEY)
+            .expression_attribute_values(":v", n(previous.version))
+            .expression_attribute_values(":w", s(previous.wrapped_content_key.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
     async fn reserve_purchase(&self, key: &str, now: u64) -> Result<Reservation, StoreError> {
         const OP: &str = "reserve_purchase";
         let me = protocol::random_id();
@@ -534,6 +563,36 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":n", n(expected_len))
         };
         match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(OP, e)),
+        }
+    }
+
+    async fn replace_signing_keys(
+        &self,
+        expected_len: usize,
+        keys: Vec<SigningKeyRecord>,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "replace_signing_keys";
+        let all = AttributeValue::L(
+            keys.iter()
+                .map(|k| value(k, "signing key"))
+                .collect::<Result<_, _>>()?,
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key::signing_keys())))
+            .update_expression("SET #k = :k")
+            .condition_expression("size(#k) = :n")
+            .expression_attribute_names("#k", attr::KEYS)
+            .expression_attribute_values(":k", all)
+            .expression_attribute_values(":n", n(expected_len))
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(classify(OP, e)),

@@ -32,6 +32,8 @@ pub mod attr {
     pub const PASSWORD_HASH: &str = "password_hash";
     pub const GUEST_CLAIM: &str = "guest_claim";
     pub const REVISION: &str = "revision";
+    pub const VERSION: &str = "version";
+    pub const WRAPPED_CONTENT_KEY: &str = "wrapped_content_key";
     /// The list of keys of the signing-key ring.
     pub const KEYS: &str = "keys";
     pub const REACTIVATIONS: &str = "reactivations";

@@ -2,9 +2,11 @@
 //! is asked anything.
 //!
 //! The JWKS is cached in the store with its fetch time. It is refetched when older than
-//! [`JWKS_MAX_AGE_SECS`], or when a token names a key id it lacks (main rotated its key) — but
-//! not more often than every [`UNKNOWN_KID_RETRY_SECS`], so that tokens with made-up key ids
-//! cannot make every request call main. If a refetch fails, a stale set is still used.
+//! [`JWKS_MAX_AGE_SECS`], or when a token names a key id it lacks (main rotated its key) — at
+//! once the first time, then not more often than every [`UNKNOWN_KID_RETRY_SECS`], so that
+//! tokens with made-up key ids cannot make every request call main. Main publishes a new key an
+//! hour before it signs, so this refetch is a fallback. If a refetch fails, a stale set is
+//! still used.
 
 use protocol::{DownloadToken, ItemId, Jwks, TokenError, Verifier};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,10 @@ pub struct CachedJwks {
     /// Unix second of the fetch.
     pub fetched_at: u64,
     pub jwks: Jwks,
+    /// Unix second of the last fetch an unknown key id asked for, if any (the rate bound on
+    /// those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_kid_fetch_at: Option<u64>,
 }
 
 impl CachedJwks {
@@ -46,7 +52,23 @@ pub fn needs_refresh(cached: Option<&CachedJwks>, kid: Option<&str>, now: u64) -
     if age >= JWKS_MAX_AGE_SECS || c.fetched_at > now {
         return true;
     }
-    kid.is_some_and(|k| !c.knows(k)) && age >= UNKNOWN_KID_RETRY_SECS
+    let unknown = kid.is_some_and(|k| !c.knows(k));
+    unknown
+        && c.unknown_kid_fetch_at
+            .is_none_or(|at| at > now || now - at >= UNKNOWN_KID_RETRY_SECS)
+}
+
+/// Whether a fetch at `now` for a token naming `kid` was asked for by the unknown key id (and
+/// so counts against [`UNKNOWN_KID_RETRY_SECS`]).
+pub fn fetch_for_unknown_kid(cached: Option<&CachedJwks>, kid: Option<&str>, now: u64) -> bool {
+    match cached {
+        Some(c) => {
+            now.saturating_sub(c.fetched_at) < JWKS_MAX_AGE_SECS
+                && c.fetched_at <= now
+                && kid.is_some_and(|k| !c.knows(k))
+        }
+        None => false,
+    }
 }
 
 /// Checks `token`'s signature, times and item at unix second `now` against `jwks`.
@@ -90,6 +112,7 @@ mod tests {
         let c = CachedJwks {
             fetched_at: 1000,
             jwks: signer.jwks(),
+            unknown_kid_fetch_at: None,
         };
         assert!(needs_refresh(None, Some("k1"), 1000));
         assert!(!needs_refresh(
@@ -102,14 +125,26 @@ mod tests {
             Some("k1"),
             1000 + JWKS_MAX_AGE_SECS
         ));
-        assert!(
-            !needs_refresh(Some(&c), Some("k2"), 1010),
-            "unknown kid, but just fetched"
-        );
+        // An unknown key id: fetched at once the first time (main rotated its key)...
+        assert!(needs_refresh(Some(&c), Some("k2"), 1010));
+        assert!(fetch_for_unknown_kid(Some(&c), Some("k2"), 1010));
+        assert!(!fetch_for_unknown_kid(Some(&c), Some("k1"), 1010));
+        // ... then at most every UNKNOWN_KID_RETRY_SECS, however many made-up ids arrive.
+        let after = CachedJwks {
+            fetched_at: 1010,
+            unknown_kid_fetch_at: Some(1010),
+            ..c.clone()
+        };
+        assert!(!needs_refresh(Some(&after), Some("k3"), 1011));
+        assert!(!needs_refresh(
+            Some(&after),
+            Some("k3"),
+            1010 + UNKNOWN_KID_RETRY_SECS - 1
+        ));
         assert!(needs_refresh(
-            Some(&c),
-            Some("k2"),
-            1000 + UNKNOWN_KID_RETRY_SECS
+            Some(&after),
+            Some("k3"),
+            1010 + UNKNOWN_KID_RETRY_SECS
         ));
         assert!(needs_refresh(Some(&c), None, 999), "clock went back");
         assert_eq!(CachedJwks::decode(&c.encode()), Some(c));

@@ -122,14 +122,15 @@ impl Presigned {
     }
 }
 
-/// Parent sources for `item`, those in `near_region` first, each URL good for at least `valid`.
+/// Parent sources for `version` of `item`, those in `near_region` first, each URL good for at
+/// least `valid`.
 pub async fn sources(
     state: &AppState,
-    item: &ItemRecord,
+    (item, version): (&ItemRecord, u32),
     near_region: &str,
     valid: Duration,
 ) -> Result<Vec<Source>, String> {
-    let key = item.id.object_key(item.version);
+    let key = item.id.object_key(version);
     let mut parents: Vec<_> = state.parents.iter().collect();
     parents.sort_by_key(|p| p.config.region != near_region);
     let mut out = Vec::with_capacity(parents.len());
@@ -211,6 +212,15 @@ pub async fn authorize(
         region_allowed,
     )?;
     let item = item.expect("checked above");
+    // The licence's version: a download goes on with the object it was rented for when the
+    // item has been ingested again since.
+    let version = licence.as_ref().map_or(item.version, |l| l.item_version);
+    let object = item.object(version).ok_or_else(|| {
+        deny(
+            DenialReason::UnknownItem,
+            "the version of this item you rented is no longer available; rent it again",
+        )
+    })?;
     let session_key = format!("{ip}|{}", req.session_hint.as_deref().unwrap_or(""));
     let settings = &state.config.tokens;
     let (session, uses, new_session) = match state
@@ -239,7 +249,7 @@ pub async fn authorize(
     };
     let sources = sources(
         state,
-        &item,
+        (&item, version),
         &edge.region,
         Duration::from_secs(settings.source_url_secs),
     )
@@ -252,7 +262,7 @@ pub async fn authorize(
         session_id: session.session_id,
         new_session,
         uses_left: token.max_uses.saturating_sub(uses),
-        object: crate::catalog::object_info(&item),
+        object: crate::catalog::version_info(&item, &object),
         sources,
         expires_at: now + settings.session_idle_secs,
     })

@@ -3,7 +3,7 @@
 use protocol::{Manifest, ManifestItem, ObjectInfo};
 use serde::{Deserialize, Serialize};
 
-use crate::records::ItemRecord;
+use crate::records::{ItemRecord, ObjectVersion};
 
 /// An item as the public API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +48,36 @@ impl From<&ItemRecord> for ItemView {
     }
 }
 
+impl ItemView {
+    /// Item `r` as it was at `object`, one of its versions.
+    pub fn of_version(r: &ItemRecord, object: &ObjectVersion) -> Self {
+        Self {
+            plaintext_len: object.plaintext_len,
+            object_len: object.object_len,
+            chunk_size: object.chunk_size,
+            chunk_count: object.chunk_count,
+            version: object.version,
+            key_version: object.key_version,
+            root: object.root.clone(),
+            ..Self::from(r)
+        }
+    }
+}
+
 /// What an edge needs to serve the item's current object.
 pub fn object_info(r: &ItemRecord) -> ObjectInfo {
+    version_info(r, &r.current())
+}
+
+/// What an edge needs to serve `object`, one version of item `r`.
+pub fn version_info(r: &ItemRecord, object: &ObjectVersion) -> ObjectInfo {
     ObjectInfo {
         item: r.id.clone(),
-        version: r.version,
-        object_len: r.object_len,
-        chunk_size: r.chunk_size,
-        plaintext_len: r.plaintext_len,
-        root: r.root.clone(),
+        version: object.version,
+        object_len: object.object_len,
+        chunk_size: object.chunk_size,
+        plaintext_len: object.plaintext_len,
+        root: object.root.clone(),
     }
 }
 

@@ -55,8 +55,12 @@ impl IngestMeta {
             window_secs: within("window_hours", self.window_hours, MAX_WINDOW_SECS / 3600)?
                 .map(|h| h * 3600),
             max_plays: within("max_plays", self.max_plays.map(u64::from), 1000)?.map(|n| n as u32),
-            enable_within_secs: within("enable_within_days", self.enable_within_days, 365)?
-                .map(|d| d * 24 * 3600),
+            enable_within_secs: within(
+                "enable_within_days",
+                self.enable_within_days,
+                MAX_ENABLE_WITHIN_SECS / 86_400,
+            )?
+            .map(|d| d * 24 * 3600),
             reactivation_cents: within("reactivation_cents", self.reactivation_cents, 100_000)?,
         })
     }
@@ -64,6 +68,8 @@ impl IngestMeta {
 
 /// Longest viewing window an item may set (720 hours).
 pub const MAX_WINDOW_SECS: u64 = 720 * 3600;
+/// Longest rental period an item may set (365 days).
+pub const MAX_ENABLE_WITHIN_SECS: u64 = 365 * 24 * 3600;
 
 /// Highest age rating an item may carry.
 pub const MAX_RATING: u8 = 21;
@@ -87,6 +93,35 @@ pub enum IngestError {
     Parent(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+/// How long a replaced version of an item is kept for the licences rented for it: the longest a
+/// licence may wait to be enabled (365 days, or main's default if longer), then its longest
+/// window, and a token's lifetime for a download still under way.
+pub fn version_retention(config: &crate::Config) -> u64 {
+    config
+        .licences
+        .enable_within_secs
+        .max(MAX_ENABLE_WITHIN_SECS)
+        + config.licences.window_secs.max(MAX_WINDOW_SECS)
+        + config.tokens.ttl_secs
+}
+
+/// The earlier versions to keep when `item` is replaced at `now`: its current object, then its
+/// kept ones, without those replaced more than `retain` seconds ago.
+pub fn kept_versions(
+    item: &ItemRecord,
+    now: u64,
+    retain: u64,
+) -> Vec<crate::records::ObjectVersion> {
+    let replaced = crate::records::ObjectVersion {
+        superseded_at: now,
+        ..item.current()
+    };
+    std::iter::once(replaced)
+        .chain(item.previous.iter().cloned())
+        .filter(|o| o.superseded_at + retain > now)
+        .collect()
 }
 
 /// Seals the body and stores it as the next version of the item.
@@ -120,6 +155,7 @@ where
     }
     let previous = state.store.item(meta.id.as_str()).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
+    let now = (state.clock)();
     let key = ContentKey::generate();
     let params = SealParams::new(meta.id.clone(), state.config.key_version);
     let spool_dir = state.config.data_dir.join("spool");
@@ -180,10 +216,13 @@ where
         level: meta.level,
         regions,
         price_cents: meta.price_cents.unwrap_or(399),
-        published_at: (state.clock)(),
+        published_at: now,
         public: meta.public.unwrap_or(false),
         policy,
         rating: meta.rating,
+        previous: previous
+            .map(|p| kept_versions(&p, now, version_retention(&state.config)))
+            .unwrap_or_default(),
     };
     state.store.put_item(record.clone()).await?;
     tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");

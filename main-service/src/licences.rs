@@ -42,6 +42,10 @@ pub enum LicenceOpError {
     AlreadyReactivated { ends: u64 },
     #[error("a reactivation of this licence is being processed; retry shortly")]
     InProgress,
+    #[error(
+        "the version of this item the licence was rented for is no longer available; rent it again"
+    )]
+    VersionGone,
     #[error(transparent)]
     Payment(#[from] PaymentError),
     #[error(transparent)]
@@ -274,11 +278,15 @@ async fn sign(state: &AppState, lic: &LicenceRecord) -> Result<String, LicenceOp
         .await?
         .ok_or(LicenceOpError::NotFound)?;
     let binding = lic.binding.as_ref().ok_or(LicenceOpError::NotBound)?;
+    // The version the licence was rented for, whatever has been ingested since.
+    let object = item
+        .object(lic.item_version)
+        .ok_or(LicenceOpError::VersionGone)?;
     let mut doc = Licence {
         licence_id: lic.licence_id.clone(),
         item: lic.item.clone(),
-        key_version: item.key_version,
-        object_root: item.root.clone(),
+        key_version: object.key_version,
+        object_root: object.root.clone(),
         account: lic.account_id.clone(),
         device_id: binding.device_id.clone(),
         player_id: binding.player_id.clone(),
@@ -289,7 +297,7 @@ async fn sign(state: &AppState, lic: &LicenceRecord) -> Result<String, LicenceOp
     if lic.window.is_some() {
         let key = state
             .keys
-            .unwrap_content_key(item.id.as_str(), &item.wrapped_content_key)
+            .unwrap_content_key(item.id.as_str(), &object.wrapped_content_key)
             .map_err(|e| LicenceOpError::Keys(e.to_string()))?;
         let device = protocol::licence::hex32(&binding.device_public_key)
             .map_err(|e| LicenceOpError::Keys(e.to_string()))?;

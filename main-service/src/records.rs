@@ -59,6 +59,55 @@ pub struct ItemRecord {
     /// unset. A group member with a rating cap may rent only items rated at or below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// Earlier sealed objects of the item (each with its own content key), newest first, kept
+    /// while licences rented for them may still be used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<ObjectVersion>,
+}
+
+/// One sealed object of an item: what a licence for that version needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    pub version: u32,
+    pub key_version: u32,
+    pub plaintext_len: u64,
+    pub object_len: u64,
+    pub chunk_size: u32,
+    pub chunk_count: u64,
+    /// Hex digest root of the sealed object.
+    pub root: String,
+    /// Its content key sealed under the key-encryption key.
+    pub wrapped_content_key: String,
+    pub published_at: u64,
+    /// When a newer version replaced it (0 for the current one).
+    #[serde(default)]
+    pub superseded_at: u64,
+}
+
+impl ItemRecord {
+    /// The item's current object.
+    pub fn current(&self) -> ObjectVersion {
+        ObjectVersion {
+            version: self.version,
+            key_version: self.key_version,
+            plaintext_len: self.plaintext_len,
+            object_len: self.object_len,
+            chunk_size: self.chunk_size,
+            chunk_count: self.chunk_count,
+            root: self.root.clone(),
+            wrapped_content_key: self.wrapped_content_key.clone(),
+            published_at: self.published_at,
+            superseded_at: 0,
+        }
+    }
+
+    /// The object of `version`, current or kept; `None` when it is unknown or no longer kept.
+    pub fn object(&self, version: u32) -> Option<ObjectVersion> {
+        if version == self.version {
+            return Some(self.current());
+        }
+        self.previous.iter().find(|o| o.version == version).cloned()
+    }
 }
 
 /// An item's own licence policy: each part set replaces main's default for its rentals.
@@ -108,6 +157,9 @@ pub struct Rental {
     /// The address the rental was made from (for a group's audit view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<String>,
+    /// The item's version rented (its licence's); 0 on rentals recorded before versions were.
+    #[serde(default)]
+    pub item_version: u32,
 }
 
 /// A licence: purchased, then bound to one device and player, then enabled for a window.

@@ -396,6 +396,7 @@ async fn record(
         token_expires_at: token.expires_at,
         group_id: payer.group.map(str::to_owned),
         client_ip: Some(payer.client_ip.to_string()),
+        item_version: item.version,
     };
     let token_record = TokenRecord {
         token_id: token.token_id,

@@ -32,26 +32,44 @@ pub struct Report {
     pub failed: Vec<String>,
 }
 
+/// `item` with its content keys — the current version's and the kept earlier ones' — sealed
+/// under the current key-encryption key: `None` when they all are already, `Err` naming the
+/// item when one opens under neither key.
+fn resealed_item(
+    keys: &Keys,
+    item: &crate::records::ItemRecord,
+) -> Result<Option<crate::records::ItemRecord>, String> {
+    let failed = || format!("item {}", item.id);
+    let mut next = item.clone();
+    let mut changed = false;
+    let label = item.id.as_str();
+    let wrapped = std::iter::once(&mut next.wrapped_content_key)
+        .chain(next.previous.iter_mut().map(|o| &mut o.wrapped_content_key));
+    for w in wrapped {
+        if let Some(resealed) = keys.rewrap_secret(label, w).map_err(|_| failed())? {
+            *w = resealed;
+            changed = true;
+        }
+    }
+    Ok(changed.then_some(next))
+}
+
 /// Seals every stored secret under the current key-encryption key.
 pub async fn rewrap_all(store: &dyn Store, keys: &Keys) -> Result<Report, StoreError> {
     let mut report = Report::default();
     for listed in store.items().await? {
         let mut item = listed;
         for round in 1..=ROUNDS {
-            let resealed = match keys.rewrap_secret(item.id.as_str(), &item.wrapped_content_key) {
+            let next = match resealed_item(keys, &item) {
                 Ok(None) => {
                     report.items_current += 1;
                     break;
                 }
-                Ok(Some(w)) => w,
-                Err(_) => {
-                    report.failed.push(format!("item {}", item.id));
+                Ok(Some(next)) => next,
+                Err(what) => {
+                    report.failed.push(what);
                     break;
                 }
-            };
-            let next = crate::records::ItemRecord {
-                wrapped_content_key: resealed,
-                ..item.clone()
             };
             if store.replace_item(&item, next).await? {
                 report.items_resealed += 1;

@@ -399,17 +399,22 @@ fn download(
     out: Option<PathBuf>,
     range_bytes: u64,
 ) -> Result<()> {
-    let (url, fallback) = match url {
-        Some(u) => (u, None),
+    let (url, fallback, rented) = match url {
+        Some(u) => (u, None, home.rental(item)?.and_then(|r| r.object)),
         None => {
             let rental = the_rental(home, item)?;
-            (rental.download_url, rental.fallback_url)
+            (rental.download_url, rental.fallback_url, rental.object)
         }
     };
     let out = out.unwrap_or_else(|| home.download_path(item));
-    let details = Api::new(main, None)?
-        .item(item.as_str())
-        .with_context(|| format!("cannot fetch the details of {item} from main"))?;
+    // The object rented, which stays what the download is checked against when the item is
+    // ingested again meanwhile; else the catalog's.
+    let details = match rented {
+        Some(object) => object,
+        None => Api::new(main, None)?
+            .item(item.as_str())
+            .with_context(|| format!("cannot fetch the details of {item} from main"))?,
+    };
     let opts = download::Options {
         max_range: range_bytes,
         ..Default::default()

@@ -1,7 +1,7 @@
 //! Resumable, verified download of a sealed object through an edge.
 //!
 //! The object is fetched in Range requests of at most [`MAX_RANGE`] bytes (hosted edges cap a
-//! response near 10 MiB): first the header (its root must be the catalog's) and the digest list
+//! response near 10 MiB): first the header (its root must be the rented object's, else the catalog's) and the digest list
 //! (checked against that root), then the chunks in order, each checked against its digest before
 //! it counts. Bytes land at their own offsets in `OUT.part`; `OUT.state.json` records how many
 //! chunks are verified and the download session id `sid`, so a killed download restarts at the
@@ -43,7 +43,7 @@ pub enum DownloadError {
         "the download failed after {attempts} attempts; run the same command again to resume: {last}"
     )]
     GaveUp { attempts: u32, last: FetchError },
-    /// What the edge served does not match the catalog's digest root.
+    /// What the edge served does not match the expected digest root.
     #[error("the edge served data that does not verify against the catalog: {0}")]
     Verification(String),
     #[error("cannot write {path}: {error}")]
@@ -499,7 +499,7 @@ fn check_header(header: &Header, item: &Item) -> Result<Layout, DownloadError> {
     let root = hex::encode(header.digest_root);
     if !root.eq_ignore_ascii_case(&item.root) {
         return Err(DownloadError::Verification(format!(
-            "header root {root} is not the catalog's {}",
+            "header root {root} is not the expected {} (the rented version's)",
             item.root
         )));
     }

@@ -55,6 +55,10 @@ pub struct Rental {
     pub fallback_url: Option<String>,
     /// Unix seconds after which the download token is refused.
     pub expires_at: u64,
+    /// The object rented (the item at its rented version), which the download must match;
+    /// absent from older mains' answers (the catalog's current object is used then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<crate::api::Item>,
 }
 
 /// A rental request sent without an answer: retrying with the same key charges at most once.
@@ -338,6 +342,7 @@ mod tests {
             download_url: "http://edge/v1/content/film?token=t".into(),
             fallback_url: None,
             expires_at: 5,
+            object: None,
         };
         home.save_rental(&item, &r).unwrap();
         assert_eq!(home.rental(&item).unwrap(), Some(r));

@@ -7,7 +7,7 @@ use spin_sdk::http::{Method, Request, Response};
 use crate::cache::{Cache, JWKS_KEY};
 use crate::config::EdgeConfig;
 use crate::fill::{cache_get, cache_set};
-use crate::keys::{CachedJwks, needs_refresh};
+use crate::keys::{CachedJwks, fetch_for_unknown_kid, needs_refresh};
 use crate::main_api::{fill_sources_from, grant_from, jwks_from};
 use crate::prefill::FillSourceProvider;
 use crate::reply::EdgeError;
@@ -100,6 +100,10 @@ pub async fn jwks_for<C: Cache>(
     if !needs_refresh(cached.as_ref(), kid, now) {
         return Ok(cached.expect("fresh implies present").jwks);
     }
+    let unknown_kid_fetch_at = match fetch_for_unknown_kid(cached.as_ref(), kid, now) {
+        true => Some(now),
+        false => cached.as_ref().and_then(|c| c.unknown_kid_fetch_at),
+    };
     let jwks = |base: &str| Request::get(format!("{base}/.well-known/jwks.json")).build();
     let fetched = match call(config, "jwks", jwks).await {
         Ok((status, body)) => jwks_from(status, &body),
@@ -110,6 +114,7 @@ pub async fn jwks_for<C: Cache>(
             let record = CachedJwks {
                 fetched_at: now,
                 jwks,
+                unknown_kid_fetch_at,
             };
             cache_set(cache, JWKS_KEY, &record.encode());
             Ok(record.jwks)

@@ -230,6 +230,7 @@ impl From<LicenceOpError> for ApiError {
             LicenceOpError::AlreadyReactivated { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "already_reactivated", msg)
             }
+            LicenceOpError::VersionGone => ApiError::new(StatusCode::GONE, "version_gone", msg),
             LicenceOpError::InProgress => {
                 ApiError::new(StatusCode::CONFLICT, "purchase_in_progress", msg)
             }

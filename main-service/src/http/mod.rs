@@ -249,6 +249,10 @@ struct RentAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     fallback_url: Option<String>,
     expires_at: u64,
+    /// The object rented (the item at the version of the licence), to verify the download
+    /// against whatever is ingested since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<ItemView>,
 }
 
 async fn rent(
@@ -327,7 +331,19 @@ async fn rent_for(
             return Err(e);
         }
     };
+    // A rental's object: the version it was rented at (the item's current one for rentals
+    // recorded before versions were).
+    let object = state.store.item(r.item.as_str()).await?.and_then(|i| {
+        let version = if r.item_version == 0 {
+            i.version
+        } else {
+            r.item_version
+        };
+        i.object(version)
+            .map(|o| crate::catalog::ItemView::of_version(&i, &o))
+    });
     Ok(RentAnswer {
+        object,
         rental_id: r.rental_id,
         licence_id: r.licence_id,
         item: r.item.to_string(),
@@ -708,7 +724,7 @@ async fn edge_sources(
         ));
     }
     let valid = Duration::from_secs(state.config.tokens.source_url_secs);
-    let sources = crate::authorize::sources(state, item, &edge.region, valid)
+    let sources = crate::authorize::sources(state, (item, item.version), &edge.region, valid)
         .await
         .map_err(ApiError::internal)?;
     Ok(FillSources {

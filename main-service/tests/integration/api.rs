@@ -93,6 +93,7 @@ impl Api {
             public,
             policy: Default::default(),
             rating: None,
+            previous: Vec::new(),
         };
         self.state.store.put_item(rec).await.unwrap();
         key
@@ -637,4 +638,100 @@ async fn signing_keys_rotate_are_published_ahead_and_retire_late() {
     assert!(!keys.contains(&first), "{keys:?}");
     assert!(keys.contains(&next), "{keys:?}");
     assert_eq!(keys.len(), 3, "{keys:?}");
+}
+
+/// An item ingested again mid-rental: the earlier rental's downloads are granted the object it
+/// was rented for and its licence carries that object's root and key; a new rental gets the new
+/// version. A version no longer kept is refused with its reason.
+#[tokio::test]
+async fn a_licence_keeps_the_version_it_was_rented_for() {
+    let api = Api::new().await;
+    let v1_key = api.add_object("show", vec![], false).await;
+    let s = api.session("a@example.com").await;
+    let (_, first) = api.rent(&s, "show", "4242424242424242", "k1").await;
+
+    // Ingested again: version 2 with its own root and content key; version 1 kept.
+    let v1 = api.state.store.item("show").await.unwrap().unwrap();
+    let now = (api.state.clock)();
+    let v2_key = ContentKey::generate();
+    let v2 = ItemRecord {
+        version: 2,
+        root: "22".repeat(32),
+        wrapped_content_key: api.state.keys.wrap_content_key("show", &v2_key),
+        previous: main_service::ingest::kept_versions(&v1, now, 3600),
+        ..v1.clone()
+    };
+    api.state.store.put_item(v2.clone()).await.unwrap();
+
+    let (st, grant) = api
+        .authorize(first["token"].as_str().unwrap(), "show", "127.0.0.1", "s1")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{grant}");
+    assert_eq!(grant["object"]["version"], 1, "{grant}");
+    assert_eq!(grant["object"]["root"], "00".repeat(32));
+
+    let device = protocol::DeviceKey::generate();
+    let lic = first["licence_id"].as_str().unwrap();
+    let bind = json!({"device_id": "dev-1", "player_id": "player-1", "device_public_key": hex::encode(device.public())});
+    let enable = json!({"device_id": "dev-1", "player_id": "player-1"});
+    api.post(&format!("/v1/licences/{lic}/bind"), Some(&s), bind.clone())
+        .await;
+    let (st, v) = api
+        .post(
+            &format!("/v1/licences/{lic}/enable"),
+            Some(&s),
+            enable.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let ring = api.state.signing.ring(now).await;
+    let licence =
+        protocol::Licence::verify(ring.verifier(), v["licence"].as_str().unwrap(), now).unwrap();
+    assert_eq!(licence.object_root, "00".repeat(32));
+    let key = licence
+        .key_for("dev-1", "player-1", &device.secret(), now)
+        .unwrap();
+    assert_eq!(key, v1_key, "the first version's content key");
+
+    // A new rental is of version 2.
+    let s2 = api.session("b@example.com").await;
+    let (_, second) = api.rent(&s2, "show", "4242424242424242", "k2").await;
+    let (st, grant) = api
+        .authorize(second["token"].as_str().unwrap(), "show", "127.0.0.1", "s1")
+        .await;
+    assert_eq!(
+        (st, &grant["object"]["version"]),
+        (StatusCode::OK, &2.into())
+    );
+
+    // Once version 1 is no longer kept, its rental is told so.
+    let v3 = ItemRecord {
+        version: 3,
+        previous: main_service::ingest::kept_versions(&v2, now + 7200, 3600),
+        ..v2.clone()
+    };
+    assert_eq!(v3.previous.len(), 1, "version 1 dropped, version 2 kept");
+    api.state.store.put_item(v3).await.unwrap();
+    let (st, v) = api
+        .authorize(first["token"].as_str().unwrap(), "show", "127.0.0.1", "s2")
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_item"))
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer available"),
+        "{v}"
+    );
+    let (st, v) = api
+        .post(&format!("/v1/licences/{lic}/enable"), Some(&s), enable)
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::GONE, Some("version_gone")),
+        "{v}"
+    );
 }

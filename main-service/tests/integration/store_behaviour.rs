@@ -67,6 +67,7 @@ fn rental(id: &str, token_id: &str) -> Rental {
         token_expires_at: 2,
         group_id: Some("grp-1".into()),
         client_ip: Some("192.0.2.7".into()),
+        item_version: 1,
     }
 }
 
@@ -171,6 +172,7 @@ async fn items_round_trip(store: Arc<dyn Store>) {
             reactivation_cents: Some(99),
         },
         rating: Some(12),
+        previous: Vec::new(),
     };
     store.put_item(rec.clone()).await.unwrap();
     assert_eq!(store.item("film").await.unwrap(), Some(rec.clone()));

@@ -1,10 +1,12 @@
-//! Both key rotations in the middle of a download, through real processes: a customer has
-//! fetched the first range of a film when the operator rotates the signing key (the next key is
-//! published at once and signs two seconds later) and the key-encryption key (main restarted
-//! with the new key and the old one as previous, `POST /v1/admin/keys/rewrap`, main restarted
-//! with the new key alone). The download then completes on the token signed with the old key, the
-//! licence is bound and enabled under the new signing key with the content key opened under the
-//! new key-encryption key, and the film plays.
+//! Every rotation in the middle of a download, through real processes: a customer has fetched
+//! the first range of a film when the operator ingests the film again (a new object version
+//! with its own content key), rotates the signing key (the next key is published at once and
+//! signs two seconds later) and the key-encryption key (main restarted with the new key and the
+//! old one as previous, `POST /v1/admin/keys/rewrap`, main restarted with the new key alone).
+//! The download then completes, on the token signed with the old key, with the version it was
+//! rented for; the licence is bound and enabled under the new signing key with that version's
+//! content key opened under the new key-encryption key; the film plays as it was rented. A new
+//! rental gets the new version.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use e2e::network::{Network, Options, write_content};
 use e2e::process::run;
 
 #[test]
-fn a_download_survives_both_key_rotations() {
+fn a_download_survives_a_new_version_and_both_key_rotations() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let opts = Options {
@@ -66,6 +68,12 @@ fn walk(net: &mut Network, dir: &Path) {
     assert_eq!(first.status(), 206);
     assert_eq!(first.bytes().unwrap().len(), 1 << 20);
 
+    // The film is ingested again: version 2, other bytes, another content key.
+    let src2 = dir.join("film-v2.bin");
+    write_content(&src2, (2 << 20) + 3, 6).unwrap();
+    let v2 = net.ingest("film", "Film", None, &[], &src2).unwrap();
+    assert_eq!(v2["version"], 2, "{v2}");
+
     // The signing key: the next one is published now and signs two seconds later.
     let ring = admin(net, "/v1/admin/signing-keys/rotate");
     assert_eq!(ring["keys"].as_array().unwrap().len(), 2, "{ring}");
@@ -84,7 +92,10 @@ fn walk(net: &mut Network, dir: &Path) {
     std::fs::write(&main_toml, with_top_level(&config, &rotating)).unwrap();
     net.restart("main-service").unwrap();
     let report = admin(net, "/v1/admin/keys/rewrap");
-    assert_eq!(report["items_resealed"], 1, "{report}");
+    assert_eq!(
+        report["items_resealed"], 1,
+        "both versions' keys, in one item: {report}"
+    );
     assert_eq!(report["signing_keys_resealed"], 1, "{report}");
     assert_eq!(report["failed"], serde_json::json!([]), "{report}");
     let rotated = format!("key_encryption_key = \"{new_kek}\"\n");
@@ -122,5 +133,22 @@ fn walk(net: &mut Network, dir: &Path) {
         &["play", "film", "--out", out.to_str().unwrap()],
     );
     assert!(played.contains("played:"), "{played}");
-    assert!(std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap());
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap(),
+        "the version rented"
+    );
+
+    // A new rental is of the new version, signed by the new key, and plays it.
+    let other = dir.join("second");
+    net.customer(&other, "second@example.com").unwrap();
+    player(net, &other, &["rent", "film"]);
+    player(net, &other, &["download", "film"]);
+    player(net, &other, &["enable", "film"]);
+    let out2 = dir.join("played-v2.bin");
+    player(
+        net,
+        &other,
+        &["play", "film", "--out", out2.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&out2).unwrap() == std::fs::read(&src2).unwrap());
 }

@@ -21,3 +21,11 @@ if ! python3 -c "import moto.server, moto; assert moto.__version__ == '$MOTO_VER
   python3 -m pip install --quiet "moto[server]==$MOTO_VERSION" >&2 ||
     python3 -m pip install --quiet --break-system-packages "moto[server]==$MOTO_VERSION" >&2
 fi
+# openapi-spec-validator: the check of main's /openapi.json (main-service tests, openapi.rs).
+OPENAPI_VALIDATOR_VERSION=0.7.1
+if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
+  echo "installing openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION ..." >&2
+  python3 -m pip install --quiet "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" >&2 ||
+    python3 -m pip install --quiet --break-system-packages \
+      "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION" >&2
+fi

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::records::{ItemRecord, ObjectVersion};
 
 /// An item as the public API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub id: String,
     pub title: String,

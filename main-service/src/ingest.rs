@@ -12,10 +12,15 @@ use crate::AppState;
 use crate::records::ItemRecord;
 
 /// What the operator says about the item.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestMeta {
+    /// The item's id (lower-case letters, digits, `-`); an existing id gets a new version.
+    #[param(value_type = String)]
     pub id: ItemId,
+    /// Shown in the catalog [default: the id].
     pub title: Option<String>,
+    /// Hot level: edges of this level or lower prefill it (manifest).
     pub level: Option<u8>,
     /// Comma-separated region names; empty = everywhere.
     #[serde(default)]

@@ -18,7 +18,7 @@ use crate::store::{Store, StoreError};
 const ROUNDS: u32 = 5;
 
 /// What a rewrap did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Content keys sealed again under the current key.
     pub items_resealed: usize,

@@ -1,31 +1,30 @@
 //! Group accounts over HTTP: create, invite, join, privileges, leave or remove, the audit view.
 //! Thin handlers over [`crate::groups`]; the group as each caller may see it.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiError, Customer, JsonBody, Path};
+use super::{ApiError, Customer, ErrorBody, JsonBody, Path};
 use crate::AppState;
 use crate::groups;
 use crate::records::{Group, Member, Privileges};
 
 /// The routes under `/v1/groups`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/groups", post(create).get(mine))
-        .route("/v1/groups/{id}", get(one))
-        .route("/v1/groups/{id}/invitations", post(invite))
-        .route("/v1/groups/{id}/join", post(join))
-        .route(
-            "/v1/groups/{id}/members/{account}",
-            put(set_privileges).delete(remove),
-        )
-        .route("/v1/groups/{id}/audit", get(audit))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, mine))
+        .routes(routes!(one))
+        .routes(routes!(invite))
+        .routes(routes!(join))
+        .routes(routes!(set_privileges, remove))
+        .routes(routes!(audit))
 }
 
 /// A member as the owner sees them.
@@ -100,7 +99,7 @@ fn view(group: &Group, account: &str, now: u64) -> serde_json::Value {
     v
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -108,6 +107,7 @@ struct CreateBody {
     card: String,
 }
 
+#[utoipa::path(post, path = "/v1/groups", tag = "groups", security(("session" = [])), request_body = CreateBody, responses((status = 201, description = "the group as its owner sees it", body = serde_json::Value), (status = 400, description = "a bad name or card", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -118,6 +118,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&group, &account, now))))
 }
 
+#[utoipa::path(get, path = "/v1/groups", tag = "groups", security(("session" = [])), responses((status = 200, description = "`{groups: […]}`, each as the caller may see it", body = serde_json::Value)))]
 async fn mine(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -134,6 +135,7 @@ async fn mine(
     Ok(Json(json!({ "groups": list })))
 }
 
+#[utoipa::path(get, path = "/v1/groups/{id}", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id")), responses((status = 200, description = "the group as the caller may see it", body = serde_json::Value), (status = 404, description = "`unknown_group`", body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -144,7 +146,7 @@ async fn one(
 }
 
 /// Privileges as a request states them; unset parts are the most generous.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PrivilegesBody {
     #[serde(default = "yes")]
@@ -169,7 +171,7 @@ impl From<PrivilegesBody> for Privileges {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteBody {
     email: String,
@@ -177,6 +179,7 @@ struct InviteBody {
     privileges: Option<PrivilegesBody>,
 }
 
+#[utoipa::path(post, path = "/v1/groups/{id}/invitations", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id")), request_body = InviteBody, responses((status = 201, description = "`{email, privileges, expires_at, code}` (the code shown once)", body = serde_json::Value), (status = 403, description = "`not_group_owner`", body = ErrorBody), (status = 404, description = "`unknown_group`", body = ErrorBody), (status = 409, description = "`already_member`, `group_full`", body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -206,12 +209,13 @@ async fn invite(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct JoinBody {
     code: String,
 }
 
+#[utoipa::path(post, path = "/v1/groups/{id}/join", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id")), request_body = JoinBody, responses((status = 200, description = "the group as a member sees it", body = serde_json::Value), (status = 403, description = "`bad_invitation`", body = ErrorBody), (status = 409, description = "`already_member`, `group_full`", body = ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -223,6 +227,7 @@ async fn join(
     Ok(Json(view(&group, &account, now)))
 }
 
+#[utoipa::path(put, path = "/v1/groups/{id}/members/{account}", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id"), ("account" = String, Path, description = "the member's account id")), request_body = PrivilegesBody, responses((status = 200, description = "the group", body = serde_json::Value), (status = 400, description = "not a member", body = ErrorBody), (status = 403, description = "`not_group_owner`", body = ErrorBody), (status = 404, description = "`unknown_group`", body = ErrorBody)))]
 async fn set_privileges(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -233,6 +238,7 @@ async fn set_privileges(
     Ok(Json(view(&group, &account, (state.clock)())))
 }
 
+#[utoipa::path(delete, path = "/v1/groups/{id}/members/{account}", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id"), ("account" = String, Path, description = "the member's account id")), responses((status = 204, description = "removed (or left)"), (status = 403, description = "`not_group_owner`", body = ErrorBody), (status = 404, description = "`unknown_group`", body = ErrorBody), (status = 409, description = "`owner_stays`", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -242,6 +248,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/v1/groups/{id}/audit", tag = "groups", security(("session" = [])), params(("id" = String, Path, description = "group id")), responses((status = 200, description = "`{group_id, rentals: [AuditEntry], total_cents}`, newest first", body = serde_json::Value), (status = 403, description = "`not_group_owner`", body = ErrorBody), (status = 404, description = "`unknown_group`", body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     Customer(account): Customer,

@@ -1,33 +1,34 @@
 //! The JSON API: routes and thin handlers (parse → domain function → answer).
 
+mod admin;
+mod edge_api;
 mod error;
 mod extract;
 mod groups;
 mod input;
 mod observe;
+mod openapi;
 
 pub use error::ApiError;
 pub use extract::{Admin, ClientIp, Customer, Edge};
 pub use input::{JsonBody, Path, Query};
 
-use std::time::Duration;
-
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use protocol::{
-    AuthorizeRequest, FillSources, FillSourcesRequest, ItemId, PublicGrant, PublicGrantRequest,
-};
+use protocol::ItemId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use openapi::ErrorBody;
 
 use crate::AppState;
-use crate::catalog::{ItemView, manifest, object_info};
-use crate::ingest::IngestMeta;
-use crate::records::{Binding, ItemRecord};
+use crate::catalog::ItemView;
+use crate::records::Binding;
 
 /// Largest JSON body accepted.
 pub(crate) const JSON_LIMIT: usize = 64 * 1024;
@@ -36,43 +37,45 @@ pub(crate) const MANIFEST_VALID_SECS: u64 = 3600;
 
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/v1/accounts", post(register))
-        .route("/v1/sessions", post(login))
-        .route("/v1/catalog", get(catalog))
-        .route("/v1/catalog/{item}", get(item))
-        .route("/v1/rentals", post(rent).get(rentals))
-        .route("/v1/guest/rentals", post(guest_rent))
-        .route("/v1/licences/{id}/bind", post(bind))
-        .route("/v1/licences/{id}/enable", post(enable))
-        .route("/v1/licences/{id}/status", get(licence_status))
-        .route("/v1/licences/{id}/reactivate", post(reactivate))
-        .route("/v1/admin/tokens/{id}/revoke", post(revoke_token))
-        .route("/v1/admin/licences/{id}/revoke", post(revoke_licence))
-        .route("/v1/admin/signing-keys", get(signing_keys))
-        .route("/v1/admin/signing-keys/rotate", post(rotate_signing_key))
-        .route("/v1/admin/keys/rewrap", post(rewrap_keys))
-        .route("/v1/manifest", get(signed_manifest))
-        .route("/v1/edge/authorize", post(authorize))
-        .route("/v1/edge/fill-sources", post(fill_sources))
-        .route("/v1/edge/public", post(public_grant))
-        .route("/v1/edge/heartbeat", post(heartbeat))
-        .merge(groups::routes())
-        .layer(DefaultBodyLimit::max(JSON_LIMIT));
-    let ingest = Router::new()
-        .route("/v1/admin/items", post(ingest))
-        .layer(DefaultBodyLimit::disable());
-    api.merge(ingest)
-        .fallback(not_found)
+    let (api, _) = api().split_for_parts();
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,
         ))
         .with_state(state)
+}
+
+/// Main's OpenAPI 3.1 document: every route of [`router`] from its handler's annotation, and
+/// the edges' API (`openapi::ApiDoc`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The routes with their OpenAPI descriptions: JSON bodies up to [`JSON_LIMIT`], ingest
+/// streamed without a limit (it has its own).
+fn api() -> OpenApiRouter<AppState> {
+    let json = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(jwks))
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(catalog))
+        .routes(routes!(item))
+        .routes(routes!(rent, rentals))
+        .routes(routes!(guest_rent))
+        .routes(routes!(bind))
+        .routes(routes!(enable))
+        .routes(routes!(licence_status))
+        .routes(routes!(reactivate))
+        .merge(admin::routes())
+        .merge(edge_api::routes())
+        .merge(groups::routes())
+        .layer(DefaultBodyLimit::max(JSON_LIMIT));
+    json.merge(admin::ingest_routes())
 }
 
 async fn not_found() -> ApiError {
@@ -87,10 +90,12 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}`", body = serde_json::Value)))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text: requests and latencies per route, authorize outcomes, rentals, rate limits, ingested bytes", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
@@ -101,17 +106,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys", responses((status = 200, description = "Every published signing key (RFC 8037 OKP Ed25519): the one that signs, the next one ahead of its start, retired ones while what they signed is valid", body = serde_json::Value)))]
 async fn jwks(State(state): State<AppState>) -> Json<protocol::Jwks> {
     Json(state.signing.ring((state.clock)()).await.jwks().clone())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Registration {
     email: String,
     password: String,
@@ -121,12 +127,13 @@ struct Registration {
 }
 
 /// The 429 for `refused`, counted.
-fn limited(state: &AppState, refused: crate::limits::Refused) -> ApiError {
+pub(crate) fn limited(state: &AppState, refused: crate::limits::Refused) -> ApiError {
     state.metrics.limited(refused.limit());
     tracing::info!(limit = refused.limit(), "rate limited");
     refused.into()
 }
 
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Registration, responses((status = 201, description = "`{account_id}`", body = serde_json::Value), (status = 403, description = "`bad_claim_code`", body = ErrorBody), (status = 409, description = "`email_taken`, `claim_code_required` (the email rented as a guest), `account_exists`", body = ErrorBody), (status = 429, description = "`rate_limited` (per address)", body = ErrorBody), (status = 503, description = "`busy` (too many passwords being hashed)", body = ErrorBody), (status = 400, description = "`invalid_json`, `bad_request`, …", body = ErrorBody), (status = 413, description = "`body_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_body`", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -148,6 +155,7 @@ async fn register(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = Credentials, responses((status = 200, description = "`{session, account_id, expires_at}`: send the session as `Authorization: Bearer`", body = serde_json::Value), (status = 401, description = "`bad_credentials`", body = ErrorBody), (status = 429, description = "`rate_limited` or `account_locked`, with `Retry-After`", body = ErrorBody), (status = 400, description = "`invalid_json`, `bad_request`, …", body = ErrorBody), (status = 413, description = "`body_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_body`", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -178,6 +186,7 @@ async fn login(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/catalog", tag = "catalog", responses((status = 200, description = "`{items: [Item]}` (public objects left out)", body = serde_json::Value)))]
 async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let items: Vec<ItemView> = state
         .store
@@ -190,7 +199,7 @@ async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     Ok(Json(json!({ "items": items })))
 }
 
-fn unknown_item() -> ApiError {
+pub(crate) fn unknown_item() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_item", "no such item")
 }
 
@@ -198,6 +207,7 @@ fn parse_item(id: &str) -> Result<ItemId, ApiError> {
     ItemId::parse(id).map_err(|_| unknown_item())
 }
 
+#[utoipa::path(get, path = "/v1/catalog/{item}", tag = "catalog", params(("item" = String, Path, description = "item id")), responses((status = 200, body = ItemView), (status = 404, description = "`unknown_item`", body = ErrorBody)))]
 async fn item(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -211,7 +221,7 @@ async fn item(
     Ok(Json(ItemView::from(&item)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RentBody {
     item: String,
@@ -226,7 +236,7 @@ struct RentBody {
     another_copy: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct GuestRentBody {
     email: String,
     item: String,
@@ -238,7 +248,7 @@ struct GuestRentBody {
     another_copy: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RentAnswer {
     rental_id: String,
     licence_id: String,
@@ -255,6 +265,7 @@ struct RentAnswer {
     object: Option<ItemView>,
 }
 
+#[utoipa::path(post, path = "/v1/rentals", tag = "rentals", security(("session" = [])), params(("Idempotency-Key" = String, Header, description = "1 to 128 visible ASCII characters; a retry with the same key charges once")), request_body = RentBody, responses((status = 201, body = RentAnswer), (status = 400, description = "`invalid_idempotency_key`, `invalid_card`", body = ErrorBody), (status = 402, description = "`card_declined`, `insufficient_funds`", body = ErrorBody), (status = 403, description = "`region_denied`, `rent_not_allowed`, `spend_cap_exceeded`, `rating_above_cap`", body = ErrorBody), (status = 404, description = "`unknown_item`, `unknown_group`", body = ErrorBody), (status = 409, description = "`already_rented` (with `rental_id`), `purchase_in_progress`, `not_for_rent`", body = ErrorBody), (status = 422, description = "`idempotency_key_reused`, `invalid_body`", body = ErrorBody), (status = 429, description = "`rate_limited`", body = ErrorBody), (status = 503, description = "`no_edge`, `busy`", body = ErrorBody)))]
 async fn rent(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -357,6 +368,7 @@ async fn rent_for(
 /// A rental without an account: the email's guest account rents (created once the rental
 /// succeeds), and the answer adds a session for the licence and, from the first checkout, the
 /// claim code (`crate::accounts`, guests).
+#[utoipa::path(post, path = "/v1/guest/rentals", tag = "rentals", params(("Idempotency-Key" = String, Header, description = "1 to 128 visible ASCII characters; a retry with the same key charges once")), request_body = GuestRentBody, responses((status = 201, description = "the rental's answer plus `account_id`, `session` and, from the email's first checkout, `claim_code`", body = serde_json::Value), (status = 403, description = "`bad_claim_code`", body = ErrorBody), (status = 409, description = "`claim_code_required`, `account_exists`, and the rental's own", body = ErrorBody), (status = 429, description = "`rate_limited`", body = ErrorBody)))]
 async fn guest_rent(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -397,6 +409,7 @@ async fn guest_rent(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
+#[utoipa::path(get, path = "/v1/rentals", tag = "rentals", security(("session" = [])), responses((status = 200, description = "`{rentals: [{rental_id, item, licence_id, charge_id, amount_cents, created_at}]}`", body = serde_json::Value), (status = 401, description = "`unauthorized`", body = ErrorBody)))]
 async fn rentals(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -411,13 +424,14 @@ async fn rentals(
     Ok(Json(json!({ "rentals": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BindBody {
     device_id: String,
     player_id: String,
     device_public_key: String,
 }
 
+#[utoipa::path(post, path = "/v1/licences/{id}/bind", tag = "licences", security(("session" = [])), params(("id" = String, Path, description = "licence id")), request_body = BindBody, responses((status = 200, description = "`{licence: signed}`", body = serde_json::Value), (status = 403, description = "`licence_revoked`", body = ErrorBody), (status = 404, description = "`unknown_licence`", body = ErrorBody), (status = 409, description = "`bound_elsewhere`", body = ErrorBody), (status = 410, description = "`version_gone`", body = ErrorBody)))]
 async fn bind(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -433,12 +447,13 @@ async fn bind(
     Ok(Json(json!({ "licence": licence })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EnableBody {
     device_id: String,
     player_id: String,
 }
 
+#[utoipa::path(post, path = "/v1/licences/{id}/enable", tag = "licences", security(("session" = [])), params(("id" = String, Path, description = "licence id")), request_body = EnableBody, responses((status = 200, description = "`{licence: signed, with its window and the content key wrapped to the device}`", body = serde_json::Value), (status = 403, description = "`licence_revoked`", body = ErrorBody), (status = 404, description = "`unknown_licence`", body = ErrorBody), (status = 409, description = "`not_bound`, `bound_elsewhere`", body = ErrorBody), (status = 410, description = "`licence_expired`, `licence_lapsed`, `version_gone`", body = ErrorBody)))]
 async fn enable(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -450,12 +465,13 @@ async fn enable(
     Ok(Json(json!({ "licence": licence })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReactivateBody {
     card: String,
 }
 
+#[utoipa::path(post, path = "/v1/licences/{id}/reactivate", tag = "licences", security(("session" = [])), params(("id" = String, Path, description = "licence id"), ("Idempotency-Key" = String, Header, description = "a retry with the same key returns the same reactivation")), request_body = ReactivateBody, responses((status = 200, description = "`{licence, window, amount_cents, charge_id, reactivated_at}`", body = serde_json::Value), (status = 402, description = "`card_declined`, `insufficient_funds`", body = ErrorBody), (status = 403, description = "`licence_revoked`", body = ErrorBody), (status = 409, description = "`not_enabled`, `window_running`, `already_reactivated`, `purchase_in_progress`", body = ErrorBody), (status = 410, description = "`version_gone`", body = ErrorBody), (status = 429, description = "`rate_limited`", body = ErrorBody)))]
 async fn reactivate(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -480,46 +496,9 @@ async fn reactivate(
     })))
 }
 
-async fn signed_manifest(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let m = manifest(&state.store.items().await?);
-    let now = (state.clock)();
-    let ring = state.signing.ring(now).await;
-    let signed = m
-        .sign(ring.signer(now), now, MANIFEST_VALID_SECS)
-        .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "manifest": signed })))
-}
-
-async fn authorize(
-    State(state): State<AppState>,
-    Edge(edge): Edge,
-    JsonBody(req): JsonBody<AuthorizeRequest>,
-) -> Result<impl IntoResponse, ApiError> {
-    if let Err(refused) = state.limits.authorize(&edge.id, &req.token) {
-        state.metrics.authorize("rate_limited");
-        let secs = refused.retry_after_secs();
-        let _ = limited(&state, refused);
-        // A denial the edge passes on to its client as is (429).
-        let denial = protocol::Denial::new(
-            protocol::DenialReason::RateLimited,
-            format!("too many requests for this download; retry in {secs} s"),
-        );
-        return Err(
-            ApiError::from(crate::authorize::AuthorizeError::Denied(denial)).with_retry_after(secs),
-        );
-    }
-    let result = crate::authorize::authorize(&state, &edge, &req).await;
-    state.metrics.authorize(match &result {
-        Ok(g) if g.new_session => "granted_new_session",
-        Ok(_) => "granted_existing_session",
-        Err(crate::authorize::AuthorizeError::Denied(d)) => d.reason.code(),
-        Err(_) => "internal",
-    });
-    Ok(Json(result?))
-}
-
 /// `GET /v1/licences/{id}/status`: whether the licence still stands (the player asks before it
 /// plays): `{"status":"active"}`, or 403 `licence_revoked`.
+#[utoipa::path(get, path = "/v1/licences/{id}/status", tag = "licences", security(("session" = [])), params(("id" = String, Path, description = "licence id")), responses((status = 200, description = "`{licence_id, status: active}`", body = serde_json::Value), (status = 403, description = "`licence_revoked`", body = ErrorBody), (status = 404, description = "`unknown_licence`", body = ErrorBody)))]
 async fn licence_status(
     State(state): State<AppState>,
     Customer(account): Customer,
@@ -527,220 +506,4 @@ async fn licence_status(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     crate::licences::status(&state, &account, &id).await?;
     Ok(Json(json!({"licence_id": id, "status": "active"})))
-}
-
-/// `POST /v1/admin/tokens/{id}/revoke`: the token's downloads are refused from the next
-/// authorize on (edges holding its grant stop within their stated bound).
-async fn revoke_token(
-    State(state): State<AppState>,
-    _admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = (state.clock)();
-    let found = state.store.revoke_token(&id, now).await?;
-    revoked(found, "token", id, now)
-}
-
-/// The ring as an operator sees it: every key with its epoch, id, start, and whether it signs
-/// now and is published.
-fn ring_view(ring: &crate::signing::Ring, now: u64) -> serde_json::Value {
-    let signing = ring.signer(now).kid().to_owned();
-    let keys: Vec<_> = ring
-        .keys()
-        .iter()
-        .map(|k| {
-            let kid = k.signer.kid();
-            json!({
-                "epoch": k.epoch,
-                "kid": kid,
-                "active_from": k.active_from,
-                "signing": kid == signing,
-                "published": ring.jwks().keys.iter().any(|p| p.kid == kid),
-            })
-        })
-        .collect();
-    json!({ "keys": keys })
-}
-
-/// `GET /v1/admin/signing-keys`: the signing-key ring.
-async fn signing_keys(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
-    let now = (state.clock)();
-    Json(ring_view(&*state.signing.ring(now).await, now))
-}
-
-/// `POST /v1/admin/signing-keys/rotate`: appends the next key now; it is published at once and
-/// signs from `signing.publish_ahead_secs` later.
-async fn rotate_signing_key(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = (state.clock)();
-    if state.config.signing.rotate_after_secs == 0 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rotation_disabled",
-            "signing-key rotation is off (signing.rotate_after_secs = 0)",
-        ));
-    }
-    let ring = state.signing.rotate_now(now).await?;
-    Ok(Json(ring_view(&ring, now)))
-}
-
-/// `POST /v1/admin/keys/rewrap`: seals every stored secret under the current key-encryption
-/// key (`crate::rewrap`); the report, 200 when nothing is left under another key.
-async fn rewrap_keys(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> Result<impl IntoResponse, ApiError> {
-    if state.config.previous_key_encryption_key.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "no_previous_key",
-            "nothing to rewrap from: configure previous_key_encryption_key (the key being rotated out) and restart",
-        ));
-    }
-    let report = crate::rewrap::rewrap_all(state.store.as_ref(), &state.keys).await?;
-    tracing::info!(?report, "rewrapped stored secrets");
-    let status = match report.failed.is_empty() {
-        true => StatusCode::OK,
-        false => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Ok((status, Json(report)))
-}
-
-/// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are
-/// refused; the player refuses to play at its next check with main.
-async fn revoke_licence(
-    State(state): State<AppState>,
-    _admin: Admin,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = (state.clock)();
-    let found = state.store.revoke_licence(&id, now).await?;
-    revoked(found, "licence", id, now)
-}
-
-/// The answer to a revocation of `what` `id` at `now`: logged, or 404 when not `found`.
-fn revoked(
-    found: bool,
-    what: &'static str,
-    id: String,
-    now: u64,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    if !found {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no such {what}"),
-        ));
-    }
-    tracing::warn!(what, %id, "revoked by an operator");
-    Ok(Json(json!({"revoked": id, "at": now})))
-}
-
-/// An edge says how it is; kept for the edge choice of the next rentals.
-async fn heartbeat(
-    State(state): State<AppState>,
-    Edge(edge): Edge,
-    JsonBody(beat): JsonBody<protocol::Heartbeat>,
-) -> Result<StatusCode, ApiError> {
-    if beat.version.len() > 64 || beat.reasons.len() > 16 || beat.zones.len() > 8 {
-        return Err(ApiError::bad_request(
-            "heartbeat too large: version ≤ 64 bytes, ≤ 16 reasons, ≤ 8 zones",
-        ));
-    }
-    if beat.status != "ok" {
-        tracing::info!(edge = %edge.id, status = %beat.status, reasons = ?beat.reasons, "edge reports");
-    }
-    let status = crate::records::EdgeStatus {
-        edge_id: edge.id.clone(),
-        seen_at: (state.clock)(),
-        heartbeat: beat,
-    };
-    state.store.put_edge_status(status).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn fill_sources(
-    State(state): State<AppState>,
-    Edge(edge): Edge,
-    JsonBody(req): JsonBody<FillSourcesRequest>,
-) -> Result<Json<FillSources>, ApiError> {
-    let item = state
-        .store
-        .item(req.item.as_str())
-        .await?
-        .ok_or_else(unknown_item)?;
-    Ok(Json(edge_sources(&state, &edge, &item).await?))
-}
-
-/// An edge asks to serve a public object: its sources, what verifies it, and its content key.
-async fn public_grant(
-    State(state): State<AppState>,
-    Edge(edge): Edge,
-    JsonBody(req): JsonBody<PublicGrantRequest>,
-) -> Result<Json<PublicGrant>, ApiError> {
-    let item = state
-        .store
-        .item(req.item.as_str())
-        .await?
-        .filter(|i| i.public)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_public",
-                "no public object with this id",
-            )
-        })?;
-    let FillSources {
-        object,
-        sources,
-        expires_at,
-    } = edge_sources(&state, &edge, &item).await?;
-    let key = state
-        .keys
-        .unwrap_content_key(item.id.as_str(), &item.wrapped_content_key)
-        .map_err(ApiError::internal)?;
-    Ok(Json(PublicGrant {
-        object,
-        sources,
-        content_key: hex::encode(key.0),
-        expires_at,
-    }))
-}
-
-/// Where an edge may fill `item` from (presigned parent URLs, its own region's first), unless
-/// the item may not be held in the edge's region.
-async fn edge_sources(
-    state: &AppState,
-    edge: &crate::config::EdgeConfig,
-    item: &ItemRecord,
-) -> Result<FillSources, ApiError> {
-    if !item.regions.is_empty() && !item.regions.contains(&edge.region) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "region_denied",
-            "this item may not be held by an edge in this region",
-        ));
-    }
-    let valid = Duration::from_secs(state.config.tokens.source_url_secs);
-    let sources = crate::authorize::sources(state, (item, item.version), &edge.region, valid)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(FillSources {
-        object: object_info(item),
-        sources,
-        expires_at: (state.clock)() + valid.as_secs(),
-    })
-}
-
-async fn ingest(
-    State(state): State<AppState>,
-    _: Admin,
-    Query(meta): Query<IngestMeta>,
-    body: Body,
-) -> Result<impl IntoResponse, ApiError> {
-    let record = crate::ingest::ingest(&state, meta, body.into_data_stream()).await?;
-    state.metrics.ingested(record.plaintext_len);
-    Ok((StatusCode::CREATED, Json(ItemView::from(&record))))
 }

@@ -14,6 +14,7 @@ mod hostile_clients;
 mod kek_rotation;
 mod lambda;
 mod money;
+mod openapi;
 mod rate_limits;
 mod rejections;
 mod secrets;

@@ -1,0 +1,160 @@
+//! The operator's API (`Authorization: Bearer <admin token>`): ingest, revocation, the
+//! signing-key ring, and resealing stored secrets under a new key-encryption key.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Admin, ApiError, ErrorBody, Path, Query};
+use crate::AppState;
+use crate::catalog::ItemView;
+use crate::ingest::IngestMeta;
+
+/// The operator's routes but ingest (JSON bodies).
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(revoke_token))
+        .routes(routes!(revoke_licence))
+        .routes(routes!(signing_keys))
+        .routes(routes!(rotate_signing_key))
+        .routes(routes!(rewrap_keys))
+}
+
+/// Ingest: a streamed body of any size (ingest checks `max_ingest_bytes` itself).
+pub(super) fn ingest_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// `POST /v1/admin/tokens/{id}/revoke`: the token's downloads are refused from the next
+/// authorize on (edges holding its grant stop within their stated bound).
+#[utoipa::path(post, path = "/v1/admin/tokens/{id}/revoke", tag = "admin", security(("admin" = [])), params(("id" = String, Path, description = "token id")), responses((status = 200, description = "`{revoked, at}` (the first revocation's time stays)", body = serde_json::Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    let found = state.store.revoke_token(&id, now).await?;
+    revoked(found, "token", id, now)
+}
+
+/// The ring as an operator sees it: every key with its epoch, id, start, and whether it signs
+/// now and is published.
+fn ring_view(ring: &crate::signing::Ring, now: u64) -> serde_json::Value {
+    let signing = ring.signer(now).kid().to_owned();
+    let keys: Vec<_> = ring
+        .keys()
+        .iter()
+        .map(|k| {
+            let kid = k.signer.kid();
+            json!({
+                "epoch": k.epoch,
+                "kid": kid,
+                "active_from": k.active_from,
+                "signing": kid == signing,
+                "published": ring.jwks().keys.iter().any(|p| p.kid == kid),
+            })
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
+/// `GET /v1/admin/signing-keys`: the signing-key ring.
+#[utoipa::path(get, path = "/v1/admin/signing-keys", tag = "admin", security(("admin" = [])), responses((status = 200, description = "`{keys: [{epoch, kid, active_from, signing, published}]}`", body = serde_json::Value)))]
+async fn signing_keys(State(state): State<AppState>, _admin: Admin) -> Json<serde_json::Value> {
+    let now = (state.clock)();
+    Json(ring_view(&*state.signing.ring(now).await, now))
+}
+
+/// `POST /v1/admin/signing-keys/rotate`: appends the next key now; it is published at once and
+/// signs from `signing.publish_ahead_secs` later.
+#[utoipa::path(post, path = "/v1/admin/signing-keys/rotate", tag = "admin", security(("admin" = [])), responses((status = 200, description = "the ring, the new key published now and signing `publish_ahead_secs` later", body = serde_json::Value), (status = 409, description = "`rotation_disabled`", body = ErrorBody)))]
+async fn rotate_signing_key(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    if state.config.signing.rotate_after_secs == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rotation_disabled",
+            "signing-key rotation is off (signing.rotate_after_secs = 0)",
+        ));
+    }
+    let ring = state.signing.rotate_now(now).await?;
+    Ok(Json(ring_view(&ring, now)))
+}
+
+/// `POST /v1/admin/keys/rewrap`: seals every stored secret under the current key-encryption
+/// key (`crate::rewrap`); the report, 200 when nothing is left under another key.
+#[utoipa::path(post, path = "/v1/admin/keys/rewrap", tag = "admin", security(("admin" = [])), responses((status = 200, body = crate::rewrap::Report), (status = 422, description = "some secrets open under neither key (named in `failed`)", body = crate::rewrap::Report), (status = 409, description = "`no_previous_key`", body = ErrorBody)))]
+async fn rewrap_keys(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.config.previous_key_encryption_key.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_previous_key",
+            "nothing to rewrap from: configure previous_key_encryption_key (the key being rotated out) and restart",
+        ));
+    }
+    let report = crate::rewrap::rewrap_all(state.store.as_ref(), &state.keys).await?;
+    tracing::info!(?report, "rewrapped stored secrets");
+    let status = match report.failed.is_empty() {
+        true => StatusCode::OK,
+        false => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((status, Json(report)))
+}
+
+/// `POST /v1/admin/licences/{id}/revoke`: binding, enabling and the licence's downloads are
+/// refused; the player refuses to play at its next check with main.
+#[utoipa::path(post, path = "/v1/admin/licences/{id}/revoke", tag = "admin", security(("admin" = [])), params(("id" = String, Path, description = "licence id")), responses((status = 200, description = "`{revoked, at}`", body = serde_json::Value), (status = 404, description = "`not_found`", body = ErrorBody)))]
+async fn revoke_licence(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    let found = state.store.revoke_licence(&id, now).await?;
+    revoked(found, "licence", id, now)
+}
+
+/// The answer to a revocation of `what` `id` at `now`: logged, or 404 when not `found`.
+fn revoked(
+    found: bool,
+    what: &'static str,
+    id: String,
+    now: u64,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !found {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        ));
+    }
+    tracing::warn!(what, %id, "revoked by an operator");
+    Ok(Json(json!({"revoked": id, "at": now})))
+}
+
+#[utoipa::path(post, path = "/v1/admin/items", tag = "admin", security(("admin" = [])), params(IngestMeta), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the plaintext, streamed"), responses((status = 201, body = ItemView), (status = 400, description = "`bad_request`: a query value out of bounds, an unknown region", body = ErrorBody), (status = 413, description = "`too_large`", body = ErrorBody), (status = 502, description = "`parent_unavailable`", body = ErrorBody)))]
+async fn ingest(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(meta): Query<IngestMeta>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let record = crate::ingest::ingest(&state, meta, body.into_data_stream()).await?;
+    state.metrics.ingested(record.plaintext_len);
+    Ok((StatusCode::CREATED, Json(ItemView::from(&record))))
+}

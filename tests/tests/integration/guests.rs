@@ -1,6 +1,7 @@
 //! Guest checkout with the player, through real processes: rent with an email only, download,
 //! bind, enable and play on the guest's session; a second guest rental needs the claim code;
-//! registering the email with the code keeps both rentals, and a login then sees them.
+//! registering the email with the code keeps both rentals, and a login then sees them; the
+//! second rental is bound at its first play on that other machine.
 
 use std::path::Path;
 use std::time::Duration;
@@ -105,6 +106,22 @@ fn walk(net: &Network, dir: &Path) {
         .json::<serde_json::Value>()
         .unwrap();
     assert_eq!(listed["rentals"].as_array().unwrap().len(), 2, "{listed}");
+
+    // The second rental, never bound, is bound at its first play on the laptop: another
+    // machine than the one that rented it. The renting machine is then refused.
+    let rented: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("rentals/doc.json")).unwrap()).unwrap();
+    let (licence, url) = (
+        rented["licence_id"].as_str().unwrap(),
+        rented["download_url"].as_str().unwrap(),
+    );
+    player(net, &other, &["download", "doc", "--url", url]).unwrap();
+    player(net, &other, &["enable", "doc", "--licence-id", licence]).unwrap();
+    let out = dir.join("played-on-laptop.bin");
+    player(net, &other, &["play", "doc", "--out", out.to_str().unwrap()]).unwrap();
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap());
+    let err = player(net, &home, &["licence", "doc"]).unwrap_err().to_string();
+    assert!(err.contains("bound_elsewhere"), "{err}");
 }
 
 /// The session the player saved in `home`.

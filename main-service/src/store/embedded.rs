@@ -99,7 +99,8 @@ impl GroupSync {
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))??;
-        self.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.syncs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.synced.fetch_max(target, SeqCst);
         Ok(())
     }
@@ -706,11 +707,17 @@ mod tests {
         }
         let syncs = store.sync.syncs.load(std::sync::atomic::Ordering::Relaxed);
         assert!((1..64).contains(&syncs), "{syncs} syncs for 64 writes");
-        assert_eq!(store.sync.synced.load(std::sync::atomic::Ordering::SeqCst), 64);
+        assert_eq!(
+            store.sync.synced.load(std::sync::atomic::Ordering::SeqCst),
+            64
+        );
         drop(store);
         let again = EmbeddedStore::open(&path).unwrap();
         for i in 0..64 {
-            assert_eq!(again.get_doc::<i32>(format!("doc/{i}")).await.unwrap(), Some(i));
+            assert_eq!(
+                again.get_doc::<i32>(format!("doc/{i}")).await.unwrap(),
+                Some(i)
+            );
         }
     }
 }

@@ -118,9 +118,16 @@ fn walk(net: &Network, dir: &Path) {
     player(net, &other, &["download", "doc", "--url", url]).unwrap();
     player(net, &other, &["enable", "doc", "--licence-id", licence]).unwrap();
     let out = dir.join("played-on-laptop.bin");
-    player(net, &other, &["play", "doc", "--out", out.to_str().unwrap()]).unwrap();
+    player(
+        net,
+        &other,
+        &["play", "doc", "--out", out.to_str().unwrap()],
+    )
+    .unwrap();
     assert!(std::fs::read(&out).unwrap() == std::fs::read(&src).unwrap());
-    let err = player(net, &home, &["licence", "doc"]).unwrap_err().to_string();
+    let err = player(net, &home, &["licence", "doc"])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bound_elsewhere"), "{err}");
 }
 

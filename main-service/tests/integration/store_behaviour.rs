@@ -564,11 +564,10 @@ fn member(account_id: &str) -> Member {
     }
 }
 
-/// A group changes only from the revision its writer read, and an account finds the groups it
-/// belongs to — joined ones from the change that adds them, removed ones no longer.
-async fn groups_change_only_from_the_revision_read(store: Arc<dyn Store>) {
-    let g1 = Group {
-        group_id: "grp-1".into(),
+/// A new group `id` of one member, its owner.
+fn group(id: &str) -> Group {
+    Group {
+        group_id: id.into(),
         name: "Family".into(),
         owner_id: "owner".into(),
         created_at: 1,
@@ -576,7 +575,13 @@ async fn groups_change_only_from_the_revision_read(store: Arc<dyn Store>) {
         revision: 1,
         members: vec![member("owner")],
         invitations: Vec::new(),
-    };
+    }
+}
+
+/// A group changes only from the revision its writer read, and an account finds the groups it
+/// belongs to — joined ones from the change that adds them, removed ones no longer.
+async fn groups_change_only_from_the_revision_read(store: Arc<dyn Store>) {
+    let g1 = group("grp-1");
     assert!(store.create_group(g1.clone()).await.unwrap());
     assert!(!store.create_group(g1.clone()).await.unwrap(), "id taken");
     assert_eq!(store.group("grp-1").await.unwrap(), Some(g1.clone()));
@@ -613,16 +618,7 @@ async fn groups_change_only_from_the_revision_read(store: Arc<dyn Store>) {
 
 /// Many writers from the same revision: exactly one wins.
 async fn concurrent_group_changes_admit_one(store: Arc<dyn Store>) {
-    let g1 = Group {
-        group_id: "grp-race".into(),
-        name: "Company".into(),
-        owner_id: "owner".into(),
-        created_at: 1,
-        payment_method: "4242424242424242".into(),
-        revision: 1,
-        members: vec![member("owner")],
-        invitations: Vec::new(),
-    };
+    let g1 = group("grp-race");
     assert!(store.create_group(g1.clone()).await.unwrap());
     let tasks: Vec<_> = (0..16)
         .map(|i| {

@@ -47,6 +47,21 @@ pub struct IngestMeta {
     /// The age rating: the youngest age the item is for (0 to 21) [default: unrated].
     #[serde(default)]
     pub rating: Option<u8>,
+    /// The catalog's description (up to 4000 characters) [default: the previous version's].
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Comma-separated genres, lower-case letters, digits and `-` (up to 8) [default: the
+    /// previous version's].
+    #[serde(default)]
+    pub genres: Option<String>,
+    /// The id of the item's poster, a public object ingested before [default: the previous
+    /// version's].
+    #[serde(default)]
+    pub poster: Option<String>,
+    /// The id of the item's trailer or clip, a public object ingested before [default: the
+    /// previous version's].
+    #[serde(default)]
+    pub trailer: Option<String>,
 }
 
 impl IngestMeta {
@@ -71,6 +86,62 @@ impl IngestMeta {
     }
 }
 
+/// The item's presentation from the query, each part checked, the previous version's parts
+/// where the query gives none. A poster or trailer must be a public object already ingested.
+async fn presentation(
+    state: &AppState,
+    meta: &IngestMeta,
+    previous: Option<&ItemRecord>,
+) -> Result<crate::records::Presentation, IngestError> {
+    let bad = |m: &str| Err(IngestError::Presentation(m.to_owned()));
+    let mut p = previous.map(|p| p.presentation.clone()).unwrap_or_default();
+    if let Some(d) = &meta.description {
+        if d.chars().count() > 4000 {
+            return bad("description must be at most 4000 characters");
+        }
+        p.description = d.trim().to_owned();
+    }
+    if let Some(g) = &meta.genres {
+        let genres: Vec<String> = g
+            .split(',')
+            .map(|g| g.trim().to_lowercase())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let ok = |g: &String| {
+            g.len() <= 32
+                && g.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if genres.len() > 8 || !genres.iter().all(ok) {
+            return bad(
+                "genres must be up to 8 names of lower-case letters, digits and -, comma-separated",
+            );
+        }
+        p.genres = genres;
+    }
+    for (name, given, slot) in [
+        ("poster", &meta.poster, &mut p.poster),
+        ("trailer", &meta.trailer, &mut p.trailer),
+    ] {
+        let Some(id) = given else { continue };
+        let public = match ItemId::parse(id) {
+            Ok(id) => state
+                .store
+                .item(id.as_str())
+                .await?
+                .is_some_and(|i| i.public),
+            Err(_) => false,
+        };
+        if !public {
+            return Err(IngestError::Presentation(format!(
+                "{name} {id:?} is not a public object; ingest it first with public=true"
+            )));
+        }
+        *slot = Some(id.clone());
+    }
+    Ok(p)
+}
+
 /// Longest viewing window an item may set (720 hours).
 pub const MAX_WINDOW_SECS: u64 = 720 * 3600;
 /// Longest rental period an item may set (365 days).
@@ -92,6 +163,8 @@ pub enum IngestError {
     Policy(&'static str, u64),
     #[error("rating must be an age from 0 to {MAX_RATING}")]
     Rating,
+    #[error("{0}")]
+    Presentation(String),
     #[error("sealing failed: {0}")]
     Seal(String),
     #[error("writing to the primary parent failed: {0}")]
@@ -159,6 +232,7 @@ where
         return Err(IngestError::Rating);
     }
     let previous = state.store.item(meta.id.as_str()).await?;
+    let presentation = presentation(state, &meta, previous.as_ref()).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     let now = (state.clock)();
     let key = ContentKey::generate();
@@ -225,6 +299,7 @@ where
         public: meta.public.unwrap_or(false),
         policy,
         rating: meta.rating,
+        presentation,
         previous: previous
             .map(|p| kept_versions(&p, now, version_retention(&state.config)))
             .unwrap_or_default(),

@@ -59,10 +59,36 @@ pub struct ItemRecord {
     /// unset. A group member with a rating cap may rent only items rated at or below it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<u8>,
+    /// What the catalog says about the item beyond its title.
+    #[serde(default, skip_serializing_if = "Presentation::is_empty")]
+    pub presentation: Presentation,
     /// Earlier sealed objects of the item (each with its own content key), newest first, kept
     /// while licences rented for them may still be used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous: Vec<ObjectVersion>,
+}
+
+/// How the catalog presents an item: a description, its genres, and the public objects that
+/// show it (served by the edges, not by main).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Presentation {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Lower-case genre names, such as `drama`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub genres: Vec<String>,
+    /// The id of its poster, a public object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster: Option<String>,
+    /// The id of its trailer or clip, a public object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailer: Option<String>,
+}
+
+impl Presentation {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One sealed object of an item: what a licence for that version needs.

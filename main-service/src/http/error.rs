@@ -287,9 +287,10 @@ impl From<IngestError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
             }
             IngestError::Body(_) => ApiError::bad_request(msg),
-            IngestError::UnknownRegion(_) | IngestError::Policy(..) | IngestError::Rating => {
-                ApiError::bad_request(msg)
-            }
+            IngestError::UnknownRegion(_)
+            | IngestError::Policy(..)
+            | IngestError::Rating
+            | IngestError::Presentation(_) => ApiError::bad_request(msg),
             IngestError::Seal(m) => ApiError::internal(m),
             // An admin call: the cause (a parent that failed or did not answer within its
             // timeouts) is what the operator needs to act on.

@@ -186,14 +186,14 @@ async fn login(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/catalog", tag = "catalog", responses((status = 200, description = "`{items: [Item]}` (public objects left out)", body = serde_json::Value)))]
-async fn catalog(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let items: Vec<ItemView> = state
-        .store
-        .items()
-        .await?
-        .iter()
-        .filter(|i| !i.public)
+#[utoipa::path(get, path = "/v1/catalog", tag = "catalog", params(crate::catalog::CatalogQuery), responses((status = 200, description = "`{items: [Item]}`: the items for rent the query asks for (public objects left out)", body = serde_json::Value)))]
+async fn catalog(
+    State(state): State<AppState>,
+    Query(query): Query<crate::catalog::CatalogQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let all = state.store.items().await?;
+    let items: Vec<ItemView> = crate::catalog::search(&all, &query)
+        .into_iter()
         .map(ItemView::from)
         .collect();
     Ok(Json(json!({ "items": items })))

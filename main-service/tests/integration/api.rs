@@ -93,6 +93,7 @@ impl Api {
             public,
             policy: Default::default(),
             rating: None,
+            presentation: Default::default(),
             previous: Vec::new(),
         };
         self.state.store.put_item(rec).await.unwrap();
@@ -734,4 +735,47 @@ async fn a_licence_keeps_the_version_it_was_rented_for() {
         (StatusCode::GONE, Some("version_gone")),
         "{v}"
     );
+}
+
+/// The catalog answers a search by title words, a genre, and newest first; public objects
+/// (posters) are never listed, and an item names its poster and trailer.
+#[tokio::test]
+async fn the_catalog_searches_titles_and_filters_genres() {
+    let api = Api::new().await;
+    for (id, title, genres, published) in [
+        ("silent-sea", "The Silent Sea", vec!["drama", "sci-fi"], 30),
+        ("silence", "Silence", vec!["drama"], 10),
+        ("river", "Silent River", vec!["documentary"], 20),
+    ] {
+        api.add_object(id, vec![], false).await;
+        let mut rec = api.state.store.item(id).await.unwrap().unwrap();
+        rec.title = title.into();
+        rec.published_at = published;
+        rec.presentation.genres = genres.into_iter().map(String::from).collect();
+        rec.presentation.poster = Some("sea-poster".into());
+        api.state.store.put_item(rec).await.unwrap();
+    }
+    api.add_object("sea-poster", vec![], true).await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (st, v) = api.get("/v1/catalog?q=sil").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), ["silence", "river", "silent-sea"]);
+    let (_, v) = api.get("/v1/catalog?q=Silent%20S").await;
+    assert_eq!(ids(&v), ["silent-sea"]);
+    assert_eq!(v["items"][0]["presentation"]["poster"], "sea-poster");
+    assert_eq!(
+        v["items"][0]["presentation"]["genres"],
+        json!(["drama", "sci-fi"])
+    );
+    let (_, v) = api.get("/v1/catalog?genre=drama&sort=new").await;
+    assert_eq!(ids(&v), ["silent-sea", "silence"]);
+    let (_, v) = api.get("/v1/catalog?q=poster").await;
+    assert!(ids(&v).is_empty(), "public objects are not for rent: {v}");
 }

@@ -157,6 +157,8 @@ async fn a_bad_ingest_query_is_400() {
         "id=film&reactivation_cents=100001",
         "id=film&rating=22",
         "id=film&rating=-1",
+        "id=film&genres=Not%20A%20Genre!",
+        "id=film&poster=no-such-poster",
     ] {
         let req = Request::post(format!("/v1/admin/items?{query}"))
             .header("authorization", "Bearer admin-token-0123456789")

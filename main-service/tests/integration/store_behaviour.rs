@@ -172,6 +172,7 @@ async fn items_round_trip(store: Arc<dyn Store>) {
             reactivation_cents: Some(99),
         },
         rating: Some(12),
+        presentation: Default::default(),
         previous: Vec::new(),
     };
     store.put_item(rec.clone()).await.unwrap();

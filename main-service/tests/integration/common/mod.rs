@@ -76,6 +76,7 @@ pub async fn state(dir: &Path, items: &[&str]) -> AppState {
             public: false,
             policy: Default::default(),
             rating: None,
+            presentation: Default::default(),
             previous: Vec::new(),
         };
         state.store.put_item(rec).await.unwrap();

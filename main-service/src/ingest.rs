@@ -86,22 +86,49 @@ impl IngestMeta {
     }
 }
 
-/// The item's presentation from the query, each part checked, the previous version's parts
-/// where the query gives none. A poster or trailer must be a public object already ingested.
-async fn presentation(
+/// Comma-separated region names, each one of main's `[[regions]]`.
+pub fn regions(state: &AppState, raw: &str) -> Result<Vec<String>, IngestError> {
+    let regions: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match regions
+        .iter()
+        .find(|r| !state.config.regions.iter().any(|c| &c.name == *r))
+    {
+        Some(r) => Err(IngestError::UnknownRegion(r.clone())),
+        None => Ok(regions),
+    }
+}
+
+/// Parts of an item's presentation to change; `None` keeps a part.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PresentationChange<'a> {
+    pub description: Option<&'a str>,
+    /// Comma-separated.
+    pub genres: Option<&'a str>,
+    pub poster: Option<&'a str>,
+    pub trailer: Option<&'a str>,
+}
+
+/// `base` with the parts `change` gives, each checked. A poster or trailer must be a public
+/// object already ingested.
+pub async fn presentation(
     state: &AppState,
-    meta: &IngestMeta,
-    previous: Option<&ItemRecord>,
+    change: &PresentationChange<'_>,
+    base: crate::records::Presentation,
 ) -> Result<crate::records::Presentation, IngestError> {
     let bad = |m: &str| Err(IngestError::Presentation(m.to_owned()));
-    let mut p = previous.map(|p| p.presentation.clone()).unwrap_or_default();
-    if let Some(d) = &meta.description {
+    let mut p = base;
+    if let Some(d) = change.description {
         if d.chars().count() > 4000 {
             return bad("description must be at most 4000 characters");
         }
         p.description = d.trim().to_owned();
     }
-    if let Some(g) = &meta.genres {
+    if let Some(g) = change.genres {
         let genres: Vec<String> = g
             .split(',')
             .map(|g| g.trim().to_lowercase())
@@ -120,8 +147,8 @@ async fn presentation(
         p.genres = genres;
     }
     for (name, given, slot) in [
-        ("poster", &meta.poster, &mut p.poster),
-        ("trailer", &meta.trailer, &mut p.trailer),
+        ("poster", change.poster, &mut p.poster),
+        ("trailer", change.trailer, &mut p.trailer),
     ] {
         let Some(id) = given else { continue };
         let public = match ItemId::parse(id) {
@@ -137,9 +164,100 @@ async fn presentation(
                 "{name} {id:?} is not a public object; ingest it first with public=true"
             )));
         }
-        *slot = Some(id.clone());
+        *slot = Some(id.to_owned());
     }
     Ok(p)
+}
+
+/// What an operator changes about an item without ingesting it again; `None` keeps a field.
+/// `level` set to `null` clears it (the item is no longer hot).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemEdit {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u8>)]
+    pub level: Option<Option<u8>>,
+    /// Region names; empty: everywhere.
+    pub regions: Option<Vec<String>>,
+    pub price_cents: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u8>)]
+    pub rating: Option<Option<u8>>,
+    pub description: Option<String>,
+    pub genres: Option<Vec<String>>,
+    pub poster: Option<String>,
+    pub trailer: Option<String>,
+}
+
+/// A field that is present, `null` included (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Changes item `id`'s catalog fields (the signed manifest follows at the edges' next poll);
+/// the object and its key stay. Written conditional on the item not having changed since it
+/// was read, read again a few rounds otherwise.
+pub async fn edit(
+    state: &AppState,
+    id: &str,
+    edit: &ItemEdit,
+) -> Result<Option<ItemRecord>, IngestError> {
+    if edit.rating.flatten().is_some_and(|r| r > MAX_RATING) {
+        return Err(IngestError::Rating);
+    }
+    if let Some(t) = &edit.title
+        && (t.trim().is_empty() || t.chars().count() > 200)
+    {
+        return Err(IngestError::Presentation(
+            "title must be 1 to 200 characters".into(),
+        ));
+    }
+    let regions = match &edit.regions {
+        Some(r) => Some(regions(state, &r.join(","))?),
+        None => None,
+    };
+    let genres = edit.genres.as_ref().map(|g| g.join(","));
+    let change = PresentationChange {
+        description: edit.description.as_deref(),
+        genres: genres.as_deref(),
+        poster: edit.poster.as_deref(),
+        trailer: edit.trailer.as_deref(),
+    };
+    for _ in 0..5 {
+        let Some(item) = state.store.item(id).await? else {
+            return Ok(None);
+        };
+        let mut next = item.clone();
+        if let Some(t) = &edit.title {
+            next.title = t.trim().to_owned();
+        }
+        if let Some(level) = edit.level {
+            next.level = level;
+        }
+        if let Some(r) = &regions {
+            next.regions = r.clone();
+        }
+        if let Some(p) = edit.price_cents {
+            next.price_cents = p;
+        }
+        if let Some(r) = edit.rating {
+            next.rating = r;
+        }
+        next.presentation = presentation(state, &change, item.presentation.clone()).await?;
+        if state.store.replace_item(&item, next.clone()).await? {
+            tracing::info!(item = id, "catalog entry edited");
+            return Ok(Some(next));
+        }
+    }
+    Err(IngestError::Store(crate::store::StoreError::Conflict {
+        operation: "edit item",
+        detail: "the item kept changing".into(),
+    }))
 }
 
 /// Longest viewing window an item may set (720 hours).
@@ -212,27 +330,23 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let regions: Vec<String> = meta
-        .regions
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if let Some(r) = regions
-        .iter()
-        .find(|r| !state.config.regions.iter().any(|c| &c.name == *r))
-    {
-        return Err(IngestError::UnknownRegion(r.clone()));
-    }
+    let regions = regions(state, meta.regions.as_deref().unwrap_or(""))?;
     let policy = meta.policy()?;
     if meta.rating.is_some_and(|r| r > MAX_RATING) {
         return Err(IngestError::Rating);
     }
     let previous = state.store.item(meta.id.as_str()).await?;
-    let presentation = presentation(state, &meta, previous.as_ref()).await?;
+    let change = PresentationChange {
+        description: meta.description.as_deref(),
+        genres: meta.genres.as_deref(),
+        poster: meta.poster.as_deref(),
+        trailer: meta.trailer.as_deref(),
+    };
+    let base = previous
+        .as_ref()
+        .map(|p| p.presentation.clone())
+        .unwrap_or_default();
+    let presentation = presentation(state, &change, base).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     let now = (state.clock)();
     let key = ContentKey::generate();

@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signing_keys))
         .routes(routes!(rotate_signing_key))
         .routes(routes!(rewrap_keys))
+        .routes(routes!(edit_item))
 }
 
 /// Ingest: a streamed body of any size (ingest checks `max_ingest_bytes` itself).
@@ -157,4 +158,18 @@ async fn ingest(
     let record = crate::ingest::ingest(&state, meta, body.into_data_stream()).await?;
     state.metrics.ingested(record.plaintext_len);
     Ok((StatusCode::CREATED, Json(ItemView::from(&record))))
+}
+
+/// `PATCH /v1/admin/items/{id}`: the catalog fields of an item, without ingesting it again.
+#[utoipa::path(patch, path = "/v1/admin/items/{id}", tag = "admin", security(("admin" = [])), params(("id" = String, Path, description = "item id")), request_body = crate::ingest::ItemEdit, responses((status = 200, body = ItemView), (status = 400, description = "a value out of bounds, an unknown region, a poster or trailer that is not a public object", body = ErrorBody), (status = 404, description = "`unknown_item`", body = ErrorBody)))]
+async fn edit_item(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    super::JsonBody(edit): super::JsonBody<crate::ingest::ItemEdit>,
+) -> Result<Json<ItemView>, ApiError> {
+    let item = crate::ingest::edit(&state, &id, &edit)
+        .await?
+        .ok_or_else(super::unknown_item)?;
+    Ok(Json(ItemView::from(&item)))
 }

@@ -779,3 +779,70 @@ async fn the_catalog_searches_titles_and_filters_genres() {
     let (_, v) = api.get("/v1/catalog?q=poster").await;
     assert!(ids(&v).is_empty(), "public objects are not for rent: {v}");
 }
+
+/// An operator edits an item's catalog entry without ingesting it again: each field given
+/// changes, a `null` level clears it, the object stays; bad values are refused with the reason.
+#[tokio::test]
+async fn an_operator_edits_a_catalog_entry() {
+    let api = Api::new().await;
+    api.add_object("trailer-1", vec![], true).await;
+    let patch = |body: Value| {
+        let req = Request::patch("/v1/admin/items/film")
+            .header("authorization", "Bearer admin-token-0123456789")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        api.call("127.0.0.1", req)
+    };
+    let before = api.state.store.item("film").await.unwrap().unwrap();
+    let (st, v) = patch(json!({
+        "title": "Film, restored",
+        "level": 1,
+        "regions": ["eu"],
+        "genres": ["drama", "classic"],
+        "description": "Restored in 4K.",
+        "trailer": "trailer-1",
+        "rating": 12,
+    }))
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["title"].as_str(),
+            v["level"].as_u64(),
+            v["rating"].as_u64()
+        ),
+        (Some("Film, restored"), Some(1), Some(12))
+    );
+    assert_eq!(v["presentation"]["trailer"], "trailer-1");
+    assert_eq!(v["regions"], json!(["eu"]));
+    let after = api.state.store.item("film").await.unwrap().unwrap();
+    assert_eq!(
+        (after.version, &after.root, &after.wrapped_content_key),
+        (before.version, &before.root, &before.wrapped_content_key),
+        "the object stays"
+    );
+    // Only what is given changes; null clears the level.
+    let (st, v) = patch(json!({"level": null})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["level"].is_null(), "{v}");
+    assert_eq!(v["title"], "Film, restored");
+    for bad in [
+        json!({"rating": 30}),
+        json!({"regions": ["mars"]}),
+        json!({"poster": "film"}),
+        json!({"genres": ["Not A Genre"]}),
+        json!({"title": ""}),
+    ] {
+        let (st, v) = patch(bad.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (st, _) = patch(json!({"colour": "red"})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let req = Request::patch("/v1/admin/items/nope")
+        .header("authorization", "Bearer admin-token-0123456789")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(api.call("127.0.0.1", req).await.0, StatusCode::NOT_FOUND);
+}

@@ -57,7 +57,7 @@ fn documented(section: &str) -> Operations {
         };
         if !methods
             .split('|')
-            .all(|m| ["GET", "POST", "PUT", "DELETE", "HEAD"].contains(&m))
+            .all(|m| ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&m))
             || !rest.starts_with('/')
         {
             continue;

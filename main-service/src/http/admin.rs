@@ -25,6 +25,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_signing_key))
         .routes(routes!(rewrap_keys))
         .routes(routes!(edit_item))
+        .routes(routes!(set_promotions))
 }
 
 /// Ingest: a streamed body of any size (ingest checks `max_ingest_bytes` itself).
@@ -172,4 +173,35 @@ async fn edit_item(
         .await?
         .ok_or_else(super::unknown_item)?;
     Ok(Json(ItemView::from(&item)))
+}
+
+/// The promoted items, in order.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PromotionsBody {
+    /// Ids of items for rent, at most 24, no repeats.
+    items: Vec<String>,
+}
+
+/// `PUT /v1/admin/promotions`: the items the home page promotes.
+#[utoipa::path(put, path = "/v1/admin/promotions", tag = "admin", security(("admin" = [])), request_body = PromotionsBody, responses((status = 200, description = "`{items: [Item]}`, the promotions as customers see them", body = serde_json::Value), (status = 400, description = "more than 24, a repeat, or an id that is not an item for rent", body = ErrorBody)))]
+async fn set_promotions(
+    State(state): State<AppState>,
+    _admin: Admin,
+    super::JsonBody(body): super::JsonBody<PromotionsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    if body.items.len() > 24 || !body.items.iter().all(|i| seen.insert(i)) {
+        return Err(ApiError::bad_request("promote at most 24 items, each once"));
+    }
+    for id in &body.items {
+        let for_rent = state.store.item(id).await?.is_some_and(|i| !i.public);
+        if !for_rent {
+            return Err(ApiError::bad_request(format!(
+                "{id:?} is not an item for rent"
+            )));
+        }
+    }
+    state.store.set_promotions(body.items).await?;
+    super::promoted(&state).await.map(Json)
 }

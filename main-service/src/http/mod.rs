@@ -64,6 +64,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(catalog))
+        .routes(routes!(promotions))
         .routes(routes!(item))
         .routes(routes!(rent, rentals))
         .routes(routes!(guest_rent))
@@ -197,6 +198,22 @@ async fn catalog(
         .map(ItemView::from)
         .collect();
     Ok(Json(json!({ "items": items })))
+}
+
+/// The promoted items still for rent, as customers see them: `{items: [Item]}`.
+pub(crate) async fn promoted(state: &AppState) -> Result<serde_json::Value, ApiError> {
+    let mut items = Vec::new();
+    for id in state.store.promotions().await? {
+        if let Some(item) = state.store.item(&id).await?.filter(|i| !i.public) {
+            items.push(ItemView::from(&item));
+        }
+    }
+    Ok(json!({ "items": items }))
+}
+
+#[utoipa::path(get, path = "/v1/promotions", tag = "catalog", responses((status = 200, description = "`{items: [Item]}`: the items the operator promotes, in order", body = serde_json::Value)))]
+async fn promotions(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(promoted(&state).await?))
 }
 
 pub(crate) fn unknown_item() -> ApiError {

@@ -606,6 +606,14 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn promotions(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.get_doc("promotions".into()).await?.unwrap_or_default())
+    }
+
+    async fn set_promotions(&self, items: Vec<String>) -> Result<(), StoreError> {
+        self.put_doc("promotions".into(), items).await
+    }
+
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {
         self.put_doc(format!("edge/{}", status.edge_id), status)
             .await

@@ -287,6 +287,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         keys: Vec<SigningKeyRecord>,
     ) -> Result<bool, StoreError>;
 
+    /// The items the operator promotes on the home page, in order.
+    async fn promotions(&self) -> Result<Vec<String>, StoreError>;
+    /// Replaces the promoted items.
+    async fn set_promotions(&self, items: Vec<String>) -> Result<(), StoreError>;
+
     /// Keeps an edge's last heartbeat (replacing the one before).
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError>;
     /// Every edge's last heartbeat.

@@ -846,3 +846,37 @@ async fn an_operator_edits_a_catalog_entry() {
         .unwrap();
     assert_eq!(api.call("127.0.0.1", req).await.0, StatusCode::NOT_FOUND);
 }
+
+/// The operator promotes items; customers read them in that order; bad lists are refused.
+#[tokio::test]
+async fn promotions_are_set_by_the_operator_and_shown_in_order() {
+    let api = Api::new().await;
+    api.add_object("poster-1", vec![], true).await;
+    let put = |body: Value| {
+        let req = Request::put("/v1/admin/promotions")
+            .header("authorization", "Bearer admin-token-0123456789")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        api.call("127.0.0.1", req)
+    };
+    let (_, v) = api.get("/v1/promotions").await;
+    assert_eq!(v["items"], json!([]));
+    let (st, v) = put(json!({"items": ["eu-only", "film"]})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, v) = api.get("/v1/promotions").await;
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["eu-only", "film"]);
+    for bad in [
+        json!({"items": ["film", "film"]}),
+        json!({"items": ["poster-1"]}),
+        json!({"items": ["nope"]}),
+    ] {
+        assert_eq!(put(bad.clone()).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

@@ -778,6 +778,18 @@ async fn the_signing_ring_grows_one_key_at_a_time(store: Arc<dyn Store>) {
     assert_eq!(store.signing_keys().await.unwrap(), resealed);
 }
 
+/// Promotions are replaced as a whole and read back in order.
+async fn promotions_are_kept_in_order(store: Arc<dyn Store>) {
+    assert!(store.promotions().await.unwrap().is_empty());
+    store
+        .set_promotions(vec!["b".into(), "a".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.promotions().await.unwrap(), ["b", "a"]);
+    store.set_promotions(vec!["c".into()]).await.unwrap();
+    assert_eq!(store.promotions().await.unwrap(), ["c"]);
+}
+
 /// Every behaviour, each on a fresh store from `make`.
 async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     accounts_are_unique(make().await).await;
@@ -795,6 +807,7 @@ async fn suite<F: Future<Output = Arc<dyn Store>>>(make: impl Fn() -> F) {
     concurrent_group_changes_admit_one(make().await).await;
     reactivation_replaces_only_the_ended_window(make().await).await;
     the_signing_ring_grows_one_key_at_a_time(make().await).await;
+    promotions_are_kept_in_order(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

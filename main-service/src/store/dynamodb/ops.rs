@@ -599,6 +599,26 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn promotions(&self) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Promotions {
+            items: Vec<String>,
+        }
+        Ok(self
+            .get_record::<Promotions>("promotions", key::promotions())
+            .await?
+            .map_or_else(Vec::new, |p| p.items))
+    }
+
+    async fn set_promotions(&self, items: Vec<String>) -> Result<(), StoreError> {
+        #[derive(serde::Serialize)]
+        struct Promotions {
+            items: Vec<String>,
+        }
+        let item = record_item(&Promotions { items }, key::promotions(), "promotions")?;
+        self.put("set_promotions", item).await
+    }
+
     async fn put_edge_status(&self, status: EdgeStatus) -> Result<(), StoreError> {
         let mut it = record_item(&status, key::edge(&status.edge_id), "edge")?;
         let (gpk, gsk) = key::edge_entry(&status.edge_id);

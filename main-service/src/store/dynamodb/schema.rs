@@ -103,6 +103,10 @@ pub mod key {
     }
     /// The `gsi1sk` prefix of an account's rentals.
     pub const RENTAL_PREFIX: &str = "RENTAL#";
+    /// The promoted items, one item.
+    pub fn promotions() -> (String, String) {
+        ("PROMOTIONS".into(), "LIST".into())
+    }
     /// The signing-key ring, one item.
     pub fn signing_keys() -> (String, String) {
         ("SIGNING_KEYS".into(), "RING".into())

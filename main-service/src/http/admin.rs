@@ -26,6 +26,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rewrap_keys))
         .routes(routes!(edit_item))
         .routes(routes!(set_promotions))
+        .routes(routes!(network))
+        .routes(routes!(account))
 }
 
 /// Ingest: a streamed body of any size (ingest checks `max_ingest_bytes` itself).
@@ -204,4 +206,90 @@ async fn set_promotions(
     }
     state.store.set_promotions(body.items).await?;
     super::promoted(&state).await.map(Json)
+}
+
+/// `GET /v1/admin/network`: every configured edge as main knows it from its heartbeats, and the
+/// parents.
+#[utoipa::path(get, path = "/v1/admin/network", tag = "admin", security(("admin" = [])), responses((status = 200, description = "`{edges: [{id, region, url, tier: healthy|strained|unknown|silent, seen_at, heartbeat}], parents: [{name, region, primary}]}`", body = serde_json::Value)))]
+async fn network(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = (state.clock)();
+    let statuses = state.store.edge_statuses().await?;
+    let health = crate::edges::Health::new(&statuses, now, state.config.edge_heartbeat_secs);
+    let edges: Vec<_> = state
+        .config
+        .edges
+        .iter()
+        .map(|e| {
+            let last = statuses.iter().find(|s| s.edge_id == e.id);
+            json!({
+                "id": e.id,
+                "region": e.region,
+                "url": e.url,
+                "tier": format!("{:?}", health.tier(&e.id)).to_lowercase(),
+                "seen_at": last.map(|s| s.seen_at),
+                "heartbeat": last.map(|s| &s.heartbeat),
+            })
+        })
+        .collect();
+    let parents: Vec<_> = state
+        .parents
+        .iter()
+        .map(|p| json!({"name": p.config.name, "region": p.config.region, "primary": p.config.primary}))
+        .collect();
+    Ok(Json(json!({ "edges": edges, "parents": parents })))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AccountQuery {
+    /// The account's email.
+    email: String,
+}
+
+/// `GET /v1/admin/accounts?email=`: an account with its rentals, each with the state of its
+/// licence and token — what support needs to answer a customer, and the ids to revoke.
+#[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin", security(("admin" = [])), params(AccountQuery), responses((status = 200, description = "`{account_id, email, guest, created_at, rentals: [{rental_id, item, created_at, amount_cents, group_id, licence: LicenceRecord, token: {token_id, uses, max_uses, expires_at, revoked_at}}]}`", body = serde_json::Value), (status = 404, description = "`unknown_account`", body = ErrorBody)))]
+async fn account(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(q): Query<AccountQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let email = q.email.trim().to_lowercase();
+    let account = state.store.account_by_email(&email).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+            "no account with this email",
+        )
+    })?;
+    let mut rentals = Vec::new();
+    for r in state.store.rentals_of(&account.account_id).await? {
+        let licence = state.store.licence(&r.licence_id).await?;
+        let token = state.store.token(&r.token_id).await?;
+        rentals.push(json!({
+            "rental_id": r.rental_id,
+            "item": r.item,
+            "created_at": r.created_at,
+            "amount_cents": r.amount_cents,
+            "group_id": r.group_id,
+            "licence": licence,
+            "token": token.map(|t| json!({
+                "token_id": t.token_id,
+                "uses": t.uses,
+                "max_uses": t.max_uses,
+                "expires_at": r.token_expires_at,
+                "revoked_at": t.revoked_at,
+            })),
+        }));
+    }
+    Ok(Json(json!({
+        "account_id": account.account_id,
+        "email": account.email,
+        "guest": account.guest_claim.is_some(),
+        "created_at": account.created_at,
+        "rentals": rentals,
+    })))
 }

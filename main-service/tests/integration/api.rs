@@ -880,3 +880,37 @@ async fn promotions_are_set_by_the_operator_and_shown_in_order() {
         assert_eq!(put(bad.clone()).await.0, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+/// Support looks up an account by email: its rentals with their licences and tokens; the
+/// network view names each edge's standing.
+#[tokio::test]
+async fn support_finds_an_account_and_the_network() {
+    let api = Api::new().await;
+    let s = api.session("Support.Case@example.com").await;
+    let (_, r) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    let admin_get = |path: &str| {
+        let req = Request::get(path)
+            .header("authorization", "Bearer admin-token-0123456789")
+            .body(Body::empty())
+            .unwrap();
+        api.call("127.0.0.1", req)
+    };
+    let (st, v) = admin_get("/v1/admin/accounts?email=support.case@example.com").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["rentals"][0]["licence"]["licence_id"], r["licence_id"]);
+    assert_eq!(v["rentals"][0]["token"]["uses"], 0);
+    assert_eq!(v["guest"], false);
+    let (st, v) = admin_get("/v1/admin/accounts?email=nobody@example.com").await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_account"))
+    );
+    let (st, _) = api
+        .get("/v1/admin/accounts?email=support.case@example.com")
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "admin only");
+    let (st, v) = admin_get("/v1/admin/network").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["edges"][0]["id"], "edge-eu-1");
+    assert_eq!(v["edges"][0]["tier"], "unknown", "no heartbeat yet");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use main_service::clock::OffsetClock;
 use main_service::keys::Keys;
@@ -120,6 +120,21 @@ impl Api {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    /// `method path` with the admin token, and `body` as JSON when given.
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", "Bearer admin-token-0123456789");
+        let req = match body {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        };
+        self.call("127.0.0.1", req.unwrap()).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -610,11 +625,7 @@ async fn signing_keys_rotate_are_published_ahead_and_retire_late() {
     assert_eq!(kid_of(&new_token), next);
     let (st, v) = api.authorize(&new_token, "film", "127.0.0.1", "s1").await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let req = Request::get("/v1/admin/signing-keys")
-        .header("authorization", "Bearer admin-token-0123456789")
-        .body(Body::empty())
-        .unwrap();
-    let (_, ring) = api.call("127.0.0.1", req).await;
+    let (_, ring) = api.admin(Method::GET, "/v1/admin/signing-keys", None).await;
     assert_eq!(ring["keys"][0]["signing"], false, "{ring}");
     assert_eq!(ring["keys"][1]["signing"], true, "{ring}");
 
@@ -786,14 +797,7 @@ async fn the_catalog_searches_titles_and_filters_genres() {
 async fn an_operator_edits_a_catalog_entry() {
     let api = Api::new().await;
     api.add_object("trailer-1", vec![], true).await;
-    let patch = |body: Value| {
-        let req = Request::patch("/v1/admin/items/film")
-            .header("authorization", "Bearer admin-token-0123456789")
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        api.call("127.0.0.1", req)
-    };
+    let patch = |body: Value| api.admin(Method::PATCH, "/v1/admin/items/film", Some(body));
     let before = api.state.store.item("film").await.unwrap().unwrap();
     let (st, v) = patch(json!({
         "title": "Film, restored",
@@ -839,12 +843,10 @@ async fn an_operator_edits_a_catalog_entry() {
     }
     let (st, _) = patch(json!({"colour": "red"})).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    let req = Request::patch("/v1/admin/items/nope")
-        .header("authorization", "Bearer admin-token-0123456789")
-        .header("content-type", "application/json")
-        .body(Body::from("{}"))
-        .unwrap();
-    assert_eq!(api.call("127.0.0.1", req).await.0, StatusCode::NOT_FOUND);
+    let (st, _) = api
+        .admin(Method::PATCH, "/v1/admin/items/nope", Some(json!({})))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
 /// The operator promotes items; customers read them in that order; bad lists are refused.
@@ -852,14 +854,7 @@ async fn an_operator_edits_a_catalog_entry() {
 async fn promotions_are_set_by_the_operator_and_shown_in_order() {
     let api = Api::new().await;
     api.add_object("poster-1", vec![], true).await;
-    let put = |body: Value| {
-        let req = Request::put("/v1/admin/promotions")
-            .header("authorization", "Bearer admin-token-0123456789")
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        api.call("127.0.0.1", req)
-    };
+    let put = |body: Value| api.admin(Method::PUT, "/v1/admin/promotions", Some(body));
     let (_, v) = api.get("/v1/promotions").await;
     assert_eq!(v["items"], json!([]));
     let (st, v) = put(json!({"items": ["eu-only", "film"]})).await;
@@ -888,13 +883,7 @@ async fn support_finds_an_account_and_the_network() {
     let api = Api::new().await;
     let s = api.session("Support.Case@example.com").await;
     let (_, r) = api.rent(&s, "film", "4242424242424242", "k1").await;
-    let admin_get = |path: &str| {
-        let req = Request::get(path)
-            .header("authorization", "Bearer admin-token-0123456789")
-            .body(Body::empty())
-            .unwrap();
-        api.call("127.0.0.1", req)
-    };
+    let admin_get = |path: &'static str| api.admin(Method::GET, path, None);
     let (st, v) = admin_get("/v1/admin/accounts?email=support.case@example.com").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["rentals"][0]["licence"]["licence_id"], r["licence_id"]);

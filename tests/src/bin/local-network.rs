@@ -180,6 +180,10 @@ fn main() -> anyhow::Result<()> {
     );
     println!("  admin     token {}", net.admin_token);
     println!(
+        "  API       {}/openapi.json (OpenAPI 3.1, main's and the edges')",
+        net.main.url()
+    );
+    println!(
         "\nTry it (the player keeps its state in {}/player):\n",
         dir.display()
     );
@@ -199,6 +203,11 @@ fn main() -> anyhow::Result<()> {
     println!(
         "  or without an account:   $P rent big-buck-bunny --guest you@example.com   \
          # keep the claim code it prints"
+    );
+    println!(
+        "  or as a family:           $P group create Family   \
+         # then: $P group invite GROUP kid@example.com --monthly-cap-cents 1000 --max-rating 12;\n\
+         \x20                           # the member joins with the code it prints and rents with --group GROUP"
     );
     println!("\nCtrl-C stops everything.");
     let (tx, rx) = std::sync::mpsc::channel();

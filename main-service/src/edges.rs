@@ -113,7 +113,8 @@ impl<'a> Health<'a> {
 }
 
 /// How an edge stands, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Heard from within three intervals, `ok`, load under [`BUSY_LOAD`].
     Healthy,

@@ -141,17 +141,20 @@ pub async fn visible(
     }
 }
 
-/// Reads the group, lets `change` edit a copy, and writes it back if nobody changed it in
-/// between (else reads again, a few rounds). `change` sees the group as stored and refuses by
-/// returning an error; nothing is written then.
-async fn change<R>(
+/// Reads the group (`missing` when there is none), lets `change` edit a copy, and writes it
+/// back if nobody changed it in between (else reads again, a few rounds). `change` sees the
+/// group as stored and refuses by returning an error; nothing is written then.
+async fn update<R>(
     state: &AppState,
-    account_id: &str,
     group_id: &str,
+    missing: GroupError,
     mut change: impl FnMut(&mut Group) -> Result<R, GroupError>,
 ) -> Result<(Group, R), GroupError> {
+    let mut missing = Some(missing);
     for _ in 0..ROUNDS {
-        let previous = visible(state, account_id, group_id).await?;
+        let Some(previous) = state.store.group(group_id).await? else {
+            return Err(missing.take().expect("returned once"));
+        };
         let mut group = previous.clone();
         let out = change(&mut group)?;
         group.revision = previous.revision + 1;
@@ -160,6 +163,22 @@ async fn change<R>(
         }
     }
     Err(GroupError::Busy)
+}
+
+/// [`update`] by a member of the group (others are told it does not exist).
+async fn change<R>(
+    state: &AppState,
+    account_id: &str,
+    group_id: &str,
+    mut change: impl FnMut(&mut Group) -> Result<R, GroupError>,
+) -> Result<(Group, R), GroupError> {
+    update(state, group_id, GroupError::NotFound, |g| {
+        if !is_member(g, account_id) {
+            return Err(GroupError::NotFound);
+        }
+        change(g)
+    })
+    .await
 }
 
 fn owner_only(group: &Group, account_id: &str) -> Result<(), GroupError> {
@@ -288,39 +307,32 @@ pub async fn join(
         .await?
         .ok_or(GroupError::BadInvitation)?;
     let hash = code_hash(group_id, code);
-    for _ in 0..ROUNDS {
-        // Not a member yet: read the group directly, and tell a missing group and a wrong code
-        // apart from nothing (both are a bad invitation).
-        let previous = state
-            .store
-            .group(group_id)
-            .await?
-            .ok_or(GroupError::BadInvitation)?;
-        if is_member(&previous, account_id) {
-            return Err(GroupError::AlreadyMember(account.email));
+    // Not a member yet: a missing group and a wrong code are both a bad invitation.
+    let (group, ()) = update(state, group_id, GroupError::BadInvitation, |g| {
+        if is_member(g, account_id) {
+            return Err(GroupError::AlreadyMember(account.email.clone()));
         }
-        let mut group = previous.clone();
-        let Some(at) = group.invitations.iter().position(|i| {
+        let Some(at) = g.invitations.iter().position(|i| {
             i.email == account.email
                 && i.expires_at > now
-                && constant_time_eq(i.code_hash.as_bytes(), hash.as_bytes())
+                && crate::edges::same_secret(&i.code_hash, &hash)
         }) else {
             return Err(GroupError::BadInvitation);
         };
-        if crate::store::active_members(&group).count() >= MAX_MEMBERS {
+        if crate::store::active_members(g).count() >= MAX_MEMBERS {
             return Err(GroupError::Full(
                 "the group has as many members as it may have",
             ));
         }
-        let invitation = group.invitations.remove(at);
+        let invitation = g.invitations.remove(at);
         // A member who left and is invited again comes back with their audit trail.
-        group.members.retain(|m| m.account_id != account_id);
-        let earlier = previous
+        let earlier = g
             .members
             .iter()
             .find(|m| m.account_id == account_id)
             .and_then(|m| m.spent);
-        group.members.push(Member {
+        g.members.retain(|m| m.account_id != account_id);
+        g.members.push(Member {
             account_id: account_id.to_owned(),
             email: account.email.clone(),
             privileges: invitation.privileges,
@@ -328,17 +340,11 @@ pub async fn join(
             removed_at: None,
             spent: earlier,
         });
-        group.revision = previous.revision + 1;
-        if state.store.update_group(&previous, group.clone()).await? {
-            tracing::info!(group = group_id, member = account_id, "member joined");
-            return Ok(group);
-        }
-    }
-    Err(GroupError::Busy)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        Ok(())
+    })
+    .await?;
+    tracing::info!(group = group_id, member = account_id, "member joined");
+    Ok(group)
 }
 
 /// The owner sets `member_id`'s privileges.

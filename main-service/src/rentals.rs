@@ -150,13 +150,14 @@ async fn release(state: &AppState, key: &str) {
     }
 }
 
-/// Rents the ordered item for `account_id`.
+/// Rents the ordered item for `account_id`; the rental and the item as it was read (for the
+/// answer's object, at the rental's version).
 pub async fn rent(
     state: &AppState,
     account_id: &str,
     client_ip: IpAddr,
     order: &Order<'_>,
-) -> Result<Rental, RentError> {
+) -> Result<(Rental, ItemRecord), RentError> {
     let now = (state.clock)();
     let item = state
         .store
@@ -172,7 +173,7 @@ pub async fn rent(
     }
     let key = format!("{account_id}/{}", order.idempotency_key);
     match state.store.reserve_purchase(&key, now).await? {
-        Reservation::Completed(rental) if rental.item == item.id => return Ok(*rental),
+        Reservation::Completed(rental) if rental.item == item.id => return Ok((*rental, item)),
         Reservation::Completed(rental) => return Err(RentError::KeyReused { item: rental.item }),
         Reservation::InProgress => return Err(RentError::InProgress),
         Reservation::Reserved => {}
@@ -210,7 +211,7 @@ pub async fn rent(
     if result.is_err() {
         release(state, &key).await;
     }
-    result
+    result.map(|rental| (rental, item))
 }
 
 /// The purchase under its reservations: refuse a second copy, admit it under the member's

@@ -74,8 +74,12 @@ pub fn next_key_due(newest_active_from: u64, now: u64, s: &Settings) -> Option<u
 
 /// The index of the key that signs at `now`: the newest whose `active_from` has come (the
 /// first key if none has).
-pub fn signing_index(active_from: &[u64], now: u64) -> usize {
-    active_from.iter().rposition(|a| *a <= now).unwrap_or(0)
+pub fn signing_index<I>(active_from: I, now: u64) -> usize
+where
+    I: IntoIterator<Item = u64>,
+    I::IntoIter: DoubleEndedIterator + ExactSizeIterator,
+{
+    active_from.into_iter().rposition(|a| a <= now).unwrap_or(0)
 }
 
 /// Whether each key is published at `now`: all but those that stopped signing (the next key
@@ -131,8 +135,8 @@ impl Ring {
 
     /// The key that signs at `now`.
     pub fn signer(&self, now: u64) -> &Signer {
-        let starts: Vec<u64> = self.keys.iter().map(|k| k.active_from).collect();
-        &self.keys[signing_index(&starts, now)].signer
+        let starts = self.keys.iter().map(|k| k.active_from);
+        &self.keys[signing_index(starts, now)].signer
     }
 
     /// The published keys.
@@ -347,10 +351,10 @@ mod tests {
     #[test]
     fn the_newest_active_key_signs() {
         let starts = [0, 100, 200];
-        assert_eq!(signing_index(&starts, 50), 0);
-        assert_eq!(signing_index(&starts, 100), 1);
-        assert_eq!(signing_index(&starts, 199), 1);
-        assert_eq!(signing_index(&starts, 10_000), 2);
+        assert_eq!(signing_index(starts, 50), 0);
+        assert_eq!(signing_index(starts, 100), 1);
+        assert_eq!(signing_index(starts, 199), 1);
+        assert_eq!(signing_index(starts, 10_000), 2);
     }
 
     #[test]

@@ -228,7 +228,7 @@ async fn network(
                 "id": e.id,
                 "region": e.region,
                 "url": e.url,
-                "tier": format!("{:?}", health.tier(&e.id)).to_lowercase(),
+                "tier": health.tier(&e.id),
                 "seen_at": last.map(|s| s.seen_at),
                 "heartbeat": last.map(|s| &s.heartbeat),
             })

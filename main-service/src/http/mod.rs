@@ -348,7 +348,7 @@ async fn rent_for(
         idempotency_key: key,
         another_copy,
     };
-    let r = match crate::rentals::rent(state, account, ip, &order).await {
+    let (r, item) = match crate::rentals::rent(state, account, ip, &order).await {
         Ok(r) => {
             state.metrics.rental("created");
             r
@@ -361,15 +361,13 @@ async fn rent_for(
     };
     // A rental's object: the version it was rented at (the item's current one for rentals
     // recorded before versions were).
-    let object = state.store.item(r.item.as_str()).await?.and_then(|i| {
-        let version = if r.item_version == 0 {
-            i.version
-        } else {
-            r.item_version
-        };
-        i.object(version)
-            .map(|o| crate::catalog::ItemView::of_version(&i, &o))
-    });
+    let version = match r.item_version {
+        0 => item.version,
+        v => v,
+    };
+    let object = item
+        .object(version)
+        .map(|o| crate::catalog::ItemView::of_version(&item, &o));
     Ok(RentAnswer {
         object,
         rental_id: r.rental_id,

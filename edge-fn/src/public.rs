@@ -106,13 +106,24 @@ pub fn public_head(
     choice: &RangeChoice,
     hit: bool,
 ) -> Result<ContentHead, EdgeError> {
-    range_head(
+    let mut head = range_head(
         grant.object.plaintext_len,
         choice,
         public_etag(grant),
         public_cache_control(),
         hit,
-    )
+    )?;
+    if let Some(media_type) = &grant.media_type {
+        for (name, value) in &mut head.headers {
+            if name == "content-type" {
+                value.clone_from(media_type);
+            }
+        }
+    }
+    // Opened on its own (not as an image or video of a page), an object runs no script.
+    head.headers
+        .push(("content-security-policy".to_owned(), "sandbox".to_owned()));
+    Ok(head)
 }
 
 fn public_cache_control() -> String {
@@ -157,7 +168,35 @@ mod tests {
             sources: vec![],
             content_key: hex::encode([7u8; 32]),
             expires_at,
+            media_type: None,
         }
+    }
+
+    #[test]
+    fn a_public_object_carries_its_media_type_and_runs_no_script() {
+        let o = TestObject::new("poster", 6);
+        let mut g = grant(&o, 100);
+        let header = |head: &ContentHead, name: &str| {
+            head.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let plain = public_head(&g, &RangeChoice::Whole, true).unwrap();
+        assert_eq!(
+            header(&plain, "content-type").as_deref(),
+            Some("application/octet-stream")
+        );
+        g.media_type = Some("image/svg+xml".into());
+        let typed = public_head(&g, &RangeChoice::Whole, true).unwrap();
+        assert_eq!(
+            header(&typed, "content-type").as_deref(),
+            Some("image/svg+xml")
+        );
+        assert_eq!(
+            header(&typed, "content-security-policy").as_deref(),
+            Some("sandbox")
+        );
     }
 
     #[test]

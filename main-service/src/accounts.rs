@@ -197,13 +197,37 @@ pub async fn guest_session(
             }
         }
     }
+    Ok(open_session(store, &guest.account.account_id, now).await?)
+}
+
+/// Opens a session for `account_id`, valid for [`SESSION_SECS`].
+pub async fn open_session(
+    store: &dyn Store,
+    account_id: &str,
+    now: u64,
+) -> Result<Session, StoreError> {
     let session = Session {
         session_id: protocol::random_id(),
-        account_id: guest.account.account_id.clone(),
+        account_id: account_id.to_owned(),
         expires_at: now + SESSION_SECS,
     };
     store.put_session(session.clone()).await?;
     Ok(session)
+}
+
+/// Ends a session (logging out): it stays stored, expired.
+pub async fn close_session(
+    store: &dyn Store,
+    session_id: &str,
+    now: u64,
+) -> Result<(), StoreError> {
+    if let Some(mut session) = store.session(session_id).await?
+        && session.expires_at > now
+    {
+        session.expires_at = now;
+        store.put_session(session).await?;
+    }
+    Ok(())
 }
 
 /// Checks email and password and opens a session.
@@ -229,13 +253,7 @@ pub async fn login(
     if !ok {
         return Err(AccountError::BadCredentials);
     }
-    let session = Session {
-        session_id: protocol::random_id(),
-        account_id: account.account_id,
-        expires_at: now + SESSION_SECS,
-    };
-    store.put_session(session.clone()).await?;
-    Ok(session)
+    Ok(open_session(store, &account.account_id, now).await?)
 }
 
 /// The account behind a live session.

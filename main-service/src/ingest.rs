@@ -62,6 +62,12 @@ pub struct IngestMeta {
     /// previous version's].
     #[serde(default)]
     pub trailer: Option<String>,
+    /// A public object's media type, which the edges send as its `Content-Type`: one of
+    /// `image/png|jpeg|webp|gif|avif|svg+xml`, `video/mp4|webm|ogg`,
+    /// `audio/mpeg|ogg|wav|webm|mp4` [default: the previous version's, else
+    /// `application/octet-stream`].
+    #[serde(default)]
+    pub media_type: Option<String>,
 }
 
 impl IngestMeta {
@@ -111,7 +117,28 @@ pub struct PresentationChange<'a> {
     pub genres: Option<&'a str>,
     pub poster: Option<&'a str>,
     pub trailer: Option<&'a str>,
+    /// A public object's media type, one of [`MEDIA_TYPES`].
+    pub media_type: Option<&'a str>,
 }
+
+/// The media types a public object may have: images, video and audio a browser shows inline.
+/// Anything else (HTML, scripts) is refused, so that an edge never serves a page of its own.
+pub const MEDIA_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "image/avif",
+    "image/svg+xml",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "audio/mp4",
+];
 
 /// `base` with the parts `change` gives, each checked. A poster or trailer must be a public
 /// object already ingested.
@@ -165,6 +192,16 @@ pub async fn presentation(
             )));
         }
         *slot = Some(id.to_owned());
+    }
+    if let Some(m) = change.media_type {
+        let m = m.trim().to_ascii_lowercase();
+        if !MEDIA_TYPES.contains(&m.as_str()) {
+            return Err(IngestError::Presentation(format!(
+                "media_type {m:?} is not one of {}",
+                MEDIA_TYPES.join(", ")
+            )));
+        }
+        p.media_type = Some(m);
     }
     Ok(p)
 }
@@ -227,6 +264,7 @@ pub async fn edit(
         genres: genres.as_deref(),
         poster: edit.poster.as_deref(),
         trailer: edit.trailer.as_deref(),
+        media_type: None,
     };
     for _ in 0..5 {
         let Some(item) = state.store.item(id).await? else {
@@ -335,12 +373,18 @@ where
     if meta.rating.is_some_and(|r| r > MAX_RATING) {
         return Err(IngestError::Rating);
     }
+    if meta.media_type.is_some() && meta.public != Some(true) {
+        return Err(IngestError::Presentation(
+            "media_type is for public objects (public=true)".to_owned(),
+        ));
+    }
     let previous = state.store.item(meta.id.as_str()).await?;
     let change = PresentationChange {
         description: meta.description.as_deref(),
         genres: meta.genres.as_deref(),
         poster: meta.poster.as_deref(),
         trailer: meta.trailer.as_deref(),
+        media_type: meta.media_type.as_deref(),
     };
     let base = previous
         .as_ref()

@@ -23,16 +23,18 @@ pub struct Keys {
     pub signer: Signer,
     kek: Kek,
     previous: Option<Kek>,
-    guest: GuestSecret,
+    guest: DerivedSecret,
+    site: DerivedSecret,
 }
 
-/// The secret guest checkouts derive their account ids and claim codes from (from the
-/// key-encryption key, so every main derives the same).
-struct GuestSecret([u8; 32]);
+/// A secret derived from the key-encryption key, so every main derives the same: guest
+/// checkouts derive their account ids and claim codes from one, the web site its tags from
+/// another.
+struct DerivedSecret([u8; 32]);
 
-impl std::fmt::Debug for GuestSecret {
+impl std::fmt::Debug for DerivedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GuestSecret(..)")
+        f.write_str("DerivedSecret(..)")
     }
 }
 
@@ -65,6 +67,8 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>
 
 /// The BLAKE3 context guest checkouts' secret is derived under.
 const GUEST_CONTEXT: &str = "cdn main guest checkout 2026-11";
+/// The context the web site's secret is derived under (form tokens, console sessions).
+const SITE_CONTEXT: &str = "cdn main web site 2026-11";
 
 /// A key-encryption key from its hex form.
 fn kek_bytes(hex_key: Option<&str>) -> Result<[u8; 32], KeyError> {
@@ -102,7 +106,8 @@ impl Keys {
         self.previous = Some(Kek(Aes256GcmSiv::new(&bytes.into())));
         // Guest checkouts keep deriving from the key they derived from before the rotation
         // began, so that a checkout retried across the switch finds its own account.
-        self.guest = GuestSecret(blake3::derive_key(GUEST_CONTEXT, &bytes));
+        self.guest = DerivedSecret(blake3::derive_key(GUEST_CONTEXT, &bytes));
+        self.site = DerivedSecret(blake3::derive_key(SITE_CONTEXT, &bytes));
         Ok(self)
     }
 
@@ -142,7 +147,8 @@ impl Keys {
             signer,
             kek: Kek(Aes256GcmSiv::new(&kek.into())),
             previous: None,
-            guest: GuestSecret(blake3::derive_key(GUEST_CONTEXT, &kek)),
+            guest: DerivedSecret(blake3::derive_key(GUEST_CONTEXT, &kek)),
+            site: DerivedSecret(blake3::derive_key(SITE_CONTEXT, &kek)),
         })
     }
 
@@ -154,6 +160,18 @@ impl Keys {
         hasher.update(&[0]);
         hasher.update(key.as_bytes());
         *hasher.finalize().as_bytes()
+    }
+
+    /// A tag only a main can make over `parts` (the web site's form tokens and console
+    /// sessions): 128 bits of a keyed BLAKE3, hex; the parts are length-prefixed so that no two
+    /// lists of parts share a tag.
+    pub fn site_tag(&self, parts: &[&str]) -> String {
+        let mut hasher = blake3::Hasher::new_keyed(&self.site.0);
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hex::encode(&hasher.finalize().as_bytes()[..16])
     }
 
     /// Seals a content key for storage; the item id is bound as associated data.

@@ -13,6 +13,7 @@
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
 //! - [`geo`], [`edges`]: client location and edge selection.
 //! - [`http`]: routes, extractors and the one error type.
+//! - [`site`]: the web site and the operator's console (server-rendered HTML).
 //! - [`passwords`]: password hashing under a concurrency bound.
 //! - [`limits`]: rate limits (logins, registrations, rentals, authorize) and login lockout.
 //! - [`metrics`], [`clock`], [`faults`]: Prometheus counters, the injectable clock, and the
@@ -40,6 +41,7 @@ pub mod rentals;
 pub mod rewrap;
 pub mod secrets;
 pub mod signing;
+pub mod site;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -83,6 +83,10 @@ pub struct Presentation {
     /// The id of its trailer or clip, a public object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailer: Option<String>,
+    /// A public object's media type (`image/png`, `video/mp4`, …), which the edges send as its
+    /// `Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
 }
 
 impl Presentation {

@@ -140,6 +140,10 @@ pub struct PublicGrant {
     pub content_key: String,
     /// Unix second until which the presigned sources are valid; the edge asks again after.
     pub expires_at: u64,
+    /// The object's media type (`image/svg+xml`, `video/mp4`, …), which the edge sends as its
+    /// `Content-Type`; absent: `application/octet-stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
 }
 
 /// Presigned sources for prefill.

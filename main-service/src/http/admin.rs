@@ -192,11 +192,20 @@ async fn set_promotions(
     _admin: Admin,
     super::JsonBody(body): super::JsonBody<PromotionsBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    set_promoted(&state, body.items).await.map(Json)
+}
+
+/// Sets the promotions (at most 24 items for rent, each once) and answers them as customers see
+/// them (the API's and the console's).
+pub(crate) async fn set_promoted(
+    state: &AppState,
+    items: Vec<String>,
+) -> Result<serde_json::Value, ApiError> {
     let mut seen = std::collections::HashSet::new();
-    if body.items.len() > 24 || !body.items.iter().all(|i| seen.insert(i)) {
+    if items.len() > 24 || !items.iter().all(|i| seen.insert(i)) {
         return Err(ApiError::bad_request("promote at most 24 items, each once"));
     }
-    for id in &body.items {
+    for id in &items {
         let for_rent = state.store.item(id).await?.is_some_and(|i| !i.public);
         if !for_rent {
             return Err(ApiError::bad_request(format!(
@@ -204,8 +213,8 @@ async fn set_promotions(
             )));
         }
     }
-    state.store.set_promotions(body.items).await?;
-    super::promoted(&state).await.map(Json)
+    state.store.set_promotions(items).await?;
+    super::promoted(state).await
 }
 
 /// `GET /v1/admin/network`: every configured edge as main knows it from its heartbeats, and the
@@ -214,32 +223,66 @@ async fn set_promotions(
 async fn network(
     State(state): State<AppState>,
     _admin: Admin,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<NetworkView>, ApiError> {
+    Ok(Json(network_view(&state).await?))
+}
+
+/// The network as main knows it (the API's and the console's).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct NetworkView {
+    pub edges: Vec<EdgeView>,
+    pub parents: Vec<ParentView>,
+}
+
+/// A configured edge, with its last heartbeat.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct EdgeView {
+    pub id: String,
+    pub region: String,
+    pub url: String,
+    pub tier: crate::edges::Tier,
+    pub seen_at: Option<u64>,
+    pub heartbeat: Option<protocol::Heartbeat>,
+}
+
+/// A parent store.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ParentView {
+    pub name: String,
+    pub region: String,
+    pub primary: bool,
+}
+
+pub(crate) async fn network_view(state: &AppState) -> Result<NetworkView, ApiError> {
     let now = (state.clock)();
     let statuses = state.store.edge_statuses().await?;
     let health = crate::edges::Health::new(&statuses, now, state.config.edge_heartbeat_secs);
-    let edges: Vec<_> = state
+    let edges = state
         .config
         .edges
         .iter()
         .map(|e| {
             let last = statuses.iter().find(|s| s.edge_id == e.id);
-            json!({
-                "id": e.id,
-                "region": e.region,
-                "url": e.url,
-                "tier": health.tier(&e.id),
-                "seen_at": last.map(|s| s.seen_at),
-                "heartbeat": last.map(|s| &s.heartbeat),
-            })
+            EdgeView {
+                id: e.id.clone(),
+                region: e.region.clone(),
+                url: e.url.clone(),
+                tier: health.tier(&e.id),
+                seen_at: last.map(|s| s.seen_at),
+                heartbeat: last.map(|s| s.heartbeat.clone()),
+            }
         })
         .collect();
-    let parents: Vec<_> = state
+    let parents = state
         .parents
         .iter()
-        .map(|p| json!({"name": p.config.name, "region": p.config.region, "primary": p.config.primary}))
+        .map(|p| ParentView {
+            name: p.config.name.clone(),
+            region: p.config.region.clone(),
+            primary: p.config.primary,
+        })
         .collect();
-    Ok(Json(json!({ "edges": edges, "parents": parents })))
+    Ok(NetworkView { edges, parents })
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -256,8 +299,44 @@ async fn account(
     State(state): State<AppState>,
     _admin: Admin,
     Query(q): Query<AccountQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let email = q.email.trim().to_lowercase();
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(account_view(&state, &q.email).await?))
+}
+
+/// An account as support sees it (the API's and the console's).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct AccountView {
+    pub account_id: String,
+    pub email: String,
+    pub guest: bool,
+    pub created_at: u64,
+    pub rentals: Vec<RentalView>,
+}
+
+/// A rental with the state of its licence and token.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct RentalView {
+    pub rental_id: String,
+    pub item: protocol::ItemId,
+    pub created_at: u64,
+    pub amount_cents: u64,
+    pub group_id: Option<String>,
+    pub licence: Option<crate::records::LicenceRecord>,
+    pub token: Option<TokenView>,
+}
+
+/// A download token's state.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct TokenView {
+    pub token_id: String,
+    pub uses: u32,
+    pub max_uses: u32,
+    pub expires_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+pub(crate) async fn account_view(state: &AppState, email: &str) -> Result<AccountView, ApiError> {
+    let email = email.trim().to_lowercase();
     let account = state.store.account_by_email(&email).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -269,27 +348,27 @@ async fn account(
     for r in state.store.rentals_of(&account.account_id).await? {
         let licence = state.store.licence(&r.licence_id).await?;
         let token = state.store.token(&r.token_id).await?;
-        rentals.push(json!({
-            "rental_id": r.rental_id,
-            "item": r.item,
-            "created_at": r.created_at,
-            "amount_cents": r.amount_cents,
-            "group_id": r.group_id,
-            "licence": licence,
-            "token": token.map(|t| json!({
-                "token_id": t.token_id,
-                "uses": t.uses,
-                "max_uses": t.max_uses,
-                "expires_at": r.token_expires_at,
-                "revoked_at": t.revoked_at,
-            })),
-        }));
+        rentals.push(RentalView {
+            rental_id: r.rental_id,
+            item: r.item,
+            created_at: r.created_at,
+            amount_cents: r.amount_cents,
+            group_id: r.group_id,
+            licence,
+            token: token.map(|t| TokenView {
+                token_id: t.token_id,
+                uses: t.uses,
+                max_uses: t.max_uses,
+                expires_at: r.token_expires_at,
+                revoked_at: t.revoked_at,
+            }),
+        });
     }
-    Ok(Json(json!({
-        "account_id": account.account_id,
-        "email": account.email,
-        "guest": account.guest_claim.is_some(),
-        "created_at": account.created_at,
-        "rentals": rentals,
-    })))
+    Ok(AccountView {
+        account_id: account.account_id,
+        guest: account.guest_claim.is_some(),
+        email: account.email,
+        created_at: account.created_at,
+        rentals,
+    })
 }

@@ -141,6 +141,7 @@ async fn public_grant(
         sources,
         content_key: hex::encode(key.0),
         expires_at,
+        media_type: item.presentation.media_type.clone(),
     }))
 }
 

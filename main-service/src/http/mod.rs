@@ -10,6 +10,10 @@ mod observe;
 mod openapi;
 
 pub use error::ApiError;
+
+pub(crate) use admin::{
+    account_view as admin_account_view, network_view as admin_network_view, set_promoted,
+};
 pub use extract::{Admin, ClientIp, Customer, Edge};
 pub use input::{JsonBody, Path, Query};
 
@@ -38,7 +42,8 @@ pub(crate) const MANIFEST_VALID_SECS: u64 = 3600;
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().split_for_parts();
-    api.fallback(not_found)
+    api.merge(crate::site::router(state.clone()))
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -79,8 +84,17 @@ fn api() -> OpenApiRouter<AppState> {
     json.merge(admin::ingest_routes())
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+/// An unknown path: the site's 404 page for a browser, JSON for everyone else.
+async fn not_found(headers: HeaderMap) -> axum::response::Response {
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser {
+        crate::site::Failure::not_found().into_response()
+    } else {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response()
+    }
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -140,20 +154,32 @@ async fn register(
     ClientIp(ip): ClientIp,
     JsonBody(c): JsonBody<Registration>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.register(ip).map_err(|r| limited(&state, r))?;
-    let account = crate::accounts::register(
-        state.store.as_ref(),
-        &state.passwords,
-        &c.email,
-        &c.password,
-        c.claim_code.as_deref(),
-        (state.clock)(),
-    )
-    .await?;
+    let account =
+        register_account(&state, ip, &c.email, &c.password, c.claim_code.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"account_id": account.account_id})),
     ))
+}
+
+/// A registration from `ip`, rate-limited per address (the API's and the site's).
+pub(crate) async fn register_account(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    email: &str,
+    password: &str,
+    claim_code: Option<&str>,
+) -> Result<crate::records::Account, ApiError> {
+    state.limits.register(ip).map_err(|r| limited(state, r))?;
+    Ok(crate::accounts::register(
+        state.store.as_ref(),
+        &state.passwords,
+        email,
+        password,
+        claim_code,
+        (state.clock)(),
+    )
+    .await?)
 }
 
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = Credentials, responses((status = 200, description = "`{session, account_id, expires_at}`: send the session as `Authorization: Bearer`", body = serde_json::Value), (status = 401, description = "`bad_credentials`", body = ErrorBody), (status = 429, description = "`rate_limited` or `account_locked`, with `Retry-After`", body = ErrorBody), (status = 400, description = "`invalid_json`, `bad_request`, …", body = ErrorBody), (status = 413, description = "`body_too_large`", body = ErrorBody), (status = 415, description = "`unsupported_media_type`", body = ErrorBody), (status = 422, description = "`invalid_body`", body = ErrorBody)))]
@@ -162,29 +188,34 @@ async fn login(
     ClientIp(ip): ClientIp,
     JsonBody(c): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = (state.clock)();
-    state
-        .limits
-        .login(ip, &c.email, now)
-        .map_err(|r| limited(&state, r))?;
-    let result = crate::accounts::login(
-        state.store.as_ref(),
-        &state.passwords,
-        &c.email,
-        &c.password,
-        now,
-    )
-    .await;
-    let wrong = matches!(result, Err(crate::accounts::AccountError::BadCredentials));
-    if (wrong || result.is_ok())
-        && let Some(lock) = state.limits.login_outcome(&c.email, !wrong, now)
-    {
-        tracing::warn!(limit = lock.limit(), "an account's logins are locked");
-    }
-    let s = result?;
+    let s = log_in(&state, ip, &c.email, &c.password).await?;
     Ok(Json(
         json!({"session": s.session_id, "account_id": s.account_id, "expires_at": s.expires_at}),
     ))
+}
+
+/// A login from `ip`: rate-limited per address and account, counted towards the account's
+/// lockout (the API's and the site's).
+pub(crate) async fn log_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    email: &str,
+    password: &str,
+) -> Result<crate::records::Session, ApiError> {
+    let now = (state.clock)();
+    state
+        .limits
+        .login(ip, email, now)
+        .map_err(|r| limited(state, r))?;
+    let result =
+        crate::accounts::login(state.store.as_ref(), &state.passwords, email, password, now).await;
+    let wrong = matches!(result, Err(crate::accounts::AccountError::BadCredentials));
+    if (wrong || result.is_ok())
+        && let Some(lock) = state.limits.login_outcome(email, !wrong, now)
+    {
+        tracing::warn!(limit = lock.limit(), "an account's logins are locked");
+    }
+    Ok(result?)
 }
 
 #[utoipa::path(get, path = "/v1/catalog", tag = "catalog", params(crate::catalog::CatalogQuery), responses((status = 200, description = "`{items: [Item]}`: the items for rent the query asks for (public objects left out)", body = serde_json::Value)))]
@@ -254,24 +285,24 @@ struct RentBody {
 }
 
 #[derive(Deserialize, ToSchema)]
-struct GuestRentBody {
-    email: String,
-    item: String,
-    card: String,
+pub(crate) struct GuestRentBody {
+    pub email: String,
+    pub item: String,
+    pub card: String,
     /// The claim code of the email's guest account, for a checkout after its first.
     #[serde(default)]
-    claim_code: Option<String>,
+    pub claim_code: Option<String>,
     #[serde(default)]
-    another_copy: bool,
+    pub another_copy: bool,
 }
 
 #[derive(Serialize, ToSchema)]
-struct RentAnswer {
-    rental_id: String,
+pub(crate) struct RentAnswer {
+    pub rental_id: String,
     licence_id: String,
     item: String,
     token: String,
-    download_url: String,
+    pub download_url: String,
     /// The same download from the next best edge, for when the first cannot be reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     fallback_url: Option<String>,
@@ -316,14 +347,14 @@ async fn rent(
 
 /// Who pays for a rental.
 #[derive(Clone, Copy)]
-enum Payer<'a> {
+pub(crate) enum Payer<'a> {
     Card(&'a str),
     /// A group the renter belongs to, with the group's payment method.
     Group(&'a str),
 }
 
-/// A rental for `account`, counted; the answer both rent routes give.
-async fn rent_for(
+/// A rental for `account`, counted; the answer both rent routes (and the site) give.
+pub(crate) async fn rent_for(
     state: &AppState,
     account: &str,
     ip: std::net::IpAddr,
@@ -390,10 +421,36 @@ async fn guest_rent(
     headers: HeaderMap,
     JsonBody(body): JsonBody<GuestRentBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    // A guest checkout may create an account: counted as a registration of its address.
-    state.limits.register(ip).map_err(|r| limited(&state, r))?;
     let key =
         crate::rentals::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
+    let done = guest_checkout(&state, ip, key, &body).await?;
+    let mut answer = serde_json::to_value(done.answer).map_err(ApiError::internal)?;
+    answer["account_id"] = json!(done.account_id);
+    answer["session"] = json!(done.session.session_id);
+    if let Some(code) = done.claim_code {
+        answer["claim_code"] = json!(code);
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// A guest checkout done: the rental, the guest account and a session for it, and the claim
+/// code from the email's first checkout.
+pub(crate) struct GuestCheckout {
+    pub answer: RentAnswer,
+    pub account_id: String,
+    pub session: crate::records::Session,
+    pub claim_code: Option<String>,
+}
+
+/// A rental without an account from `ip` under idempotency `key` (the API's and the site's).
+pub(crate) async fn guest_checkout(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    key: &str,
+    body: &GuestRentBody,
+) -> Result<GuestCheckout, ApiError> {
+    // A guest checkout may create an account: counted as a registration of its address.
+    state.limits.register(ip).map_err(|r| limited(state, r))?;
     let now = (state.clock)();
     let guest = crate::accounts::guest_account(
         state.store.as_ref(),
@@ -405,7 +462,7 @@ async fn guest_rent(
     )
     .await?;
     let answer = rent_for(
-        &state,
+        state,
         &guest.account.account_id,
         ip,
         key,
@@ -415,13 +472,12 @@ async fn guest_rent(
     )
     .await?;
     let session = crate::accounts::guest_session(state.store.as_ref(), &guest, now).await?;
-    let mut answer = serde_json::to_value(answer).map_err(ApiError::internal)?;
-    answer["account_id"] = json!(guest.account.account_id);
-    answer["session"] = json!(session.session_id);
-    if let Some(code) = guest.claim_code {
-        answer["claim_code"] = json!(code);
-    }
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok(GuestCheckout {
+        answer,
+        account_id: guest.account.account_id,
+        session,
+        claim_code: guest.claim_code,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/rentals", tag = "rentals", security(("session" = [])), responses((status = 200, description = "`{rentals: [{rental_id, item, licence_id, charge_id, amount_cents, created_at}]}`", body = serde_json::Value), (status = 401, description = "`unauthorized`", body = ErrorBody)))]

@@ -18,5 +18,6 @@ mod openapi;
 mod rate_limits;
 mod rejections;
 mod secrets;
+mod site;
 mod store_behaviour;
 mod terraform;

@@ -1,0 +1,356 @@
+//! The catalog pages: home (promotions and new releases), browse by genre, search, and an
+//! item's page with its poster, trailer and rent form. Posters and trailers are public objects:
+//! the pages point at an edge near the visitor (`/v1/public/{id}`), never at main.
+
+use axum::extract::{Query, State};
+use maud::{Markup, html};
+
+use super::forms::Visitor;
+use super::layout::{Failure, alert, page, price, size, token_field};
+use crate::AppState;
+use crate::catalog::CatalogQuery;
+use crate::http::Path;
+use crate::records::ItemRecord;
+
+/// How many items a shelf of the home page shows.
+const SHELF: usize = 12;
+
+/// Where this visitor's browser fetches public objects: the edge main would send a download of
+/// the same object to (the visitor's region, the edges' health, the object's affinity).
+pub struct Showcase<'a> {
+    state: &'a AppState,
+    region: Option<String>,
+    statuses: Vec<crate::records::EdgeStatus>,
+}
+
+impl<'a> Showcase<'a> {
+    pub async fn new(state: &'a AppState, visitor: &Visitor) -> Self {
+        let region = state
+            .geo
+            .country_of(visitor.ip)
+            .and_then(|c| state.geo.region_of(&c).map(str::to_owned));
+        // Health is advice: without it, edges are chosen by region and affinity alone.
+        let statuses = state.store.edge_statuses().await.unwrap_or_default();
+        Self {
+            state,
+            region,
+            statuses,
+        }
+    }
+
+    /// The URL of public object `id` at the chosen edge.
+    pub fn url(&self, id: &str) -> Option<String> {
+        let now = (self.state.clock)();
+        let health =
+            crate::edges::Health::new(&self.statuses, now, self.state.config.edge_heartbeat_secs);
+        let choice = self
+            .state
+            .edges
+            .choose(self.region.as_deref(), id, &health)?;
+        Some(format!(
+            "{}/v1/public/{id}",
+            choice.primary.url.trim_end_matches('/')
+        ))
+    }
+}
+
+/// The items for rent, as the catalog lists them.
+async fn for_rent(state: &AppState) -> Result<Vec<ItemRecord>, Failure> {
+    let mut items = state.store.items().await?;
+    items.retain(|i| !i.public);
+    Ok(items)
+}
+
+/// A row of item cards.
+fn shelf(items: &[&ItemRecord], show: &Showcase<'_>) -> Markup {
+    html! {
+        ul.cards {
+            @for item in items {
+                li.card {
+                    a href={ "/items/" (item.id) } {
+                        (poster(item, show, "thumb"))
+                        span.title { (item.title) }
+                    }
+                    p.meta {
+                        (price(item.price_cents))
+                        @if let Some(r) = item.rating { " · " (rating(r)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rating(r: u8) -> String {
+    if r == 0 {
+        "all ages".to_owned()
+    } else {
+        format!("{r}+")
+    }
+}
+
+fn poster(item: &ItemRecord, show: &Showcase<'_>, class: &str) -> Markup {
+    let url = item
+        .presentation
+        .poster
+        .as_deref()
+        .and_then(|p| show.url(p));
+    html! {
+        @match url {
+            Some(url) => img class=(class) src=(url) alt={ "Poster of " (item.title) } loading="lazy";
+            None => div class={ (class) " placeholder" } aria-hidden="true" { (item.title.chars().next().unwrap_or('?')) },
+        }
+    }
+}
+
+fn genres_nav(items: &[ItemRecord], current: Option<&str>) -> Markup {
+    let mut genres: Vec<&str> = items
+        .iter()
+        .flat_map(|i| i.presentation.genres.iter().map(String::as_str))
+        .collect();
+    genres.sort_unstable();
+    genres.dedup();
+    html! {
+        @if !genres.is_empty() {
+            nav.genres aria-label="Genres" {
+                ul {
+                    @for g in genres {
+                        li {
+                            @if Some(g) == current {
+                                a href={ "/browse?genre=" (g) } aria-current="page" { (g) }
+                            } @else {
+                                a href={ "/browse?genre=" (g) } { (g) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /`: promotions, new releases, genres.
+pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Markup, Failure> {
+    let items = for_rent(&state).await?;
+    let show = Showcase::new(&state, &visitor).await;
+    let promoted: Vec<&ItemRecord> = state
+        .store
+        .promotions()
+        .await?
+        .iter()
+        .filter_map(|id| items.iter().find(|i| i.id.as_str() == id))
+        .collect();
+    let newest = crate::catalog::search(
+        &items,
+        &CatalogQuery {
+            sort: Some("new".into()),
+            ..CatalogQuery::default()
+        },
+    );
+    let newest = &newest[..newest.len().min(SHELF)];
+    Ok(page(
+        Some(&visitor),
+        "Home",
+        html! {
+            h1 { "Films, games and software to rent" }
+            @if !promoted.is_empty() {
+                section aria-labelledby="promoted" {
+                    h2 #promoted { "Featured" }
+                    (shelf(&promoted, &show))
+                }
+            }
+            section aria-labelledby="new" {
+                h2 #new { "New releases" }
+                @if newest.is_empty() {
+                    p { "Nothing to rent yet." }
+                } @else {
+                    (shelf(newest, &show))
+                }
+            }
+            section aria-labelledby="genres-title" {
+                h2 #genres-title { "Browse by genre" }
+                (genres_nav(&items, None))
+                p { a href="/browse" { "Everything, by title" } }
+            }
+        },
+    ))
+}
+
+/// `GET /browse?genre=`: the catalog by title, or one genre of it.
+pub async fn browse(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<CatalogQuery>,
+) -> Result<Markup, Failure> {
+    let items = for_rent(&state).await?;
+    let show = Showcase::new(&state, &visitor).await;
+    let genre = query.genre.clone().filter(|g| !g.is_empty());
+    let found = crate::catalog::search(
+        &items,
+        &CatalogQuery {
+            genre: genre.clone(),
+            ..CatalogQuery::default()
+        },
+    );
+    let title = match &genre {
+        Some(g) => format!("Genre: {g}"),
+        None => "Everything".to_owned(),
+    };
+    Ok(page(
+        Some(&visitor),
+        &title,
+        html! {
+            h1 { (title) }
+            (genres_nav(&items, genre.as_deref()))
+            @if found.is_empty() { p { "Nothing here yet." } } @else { (shelf(&found, &show)) }
+        },
+    ))
+}
+
+/// `GET /search?q=`: titles whose words start with the words asked.
+pub async fn search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<CatalogQuery>,
+) -> Result<Markup, Failure> {
+    let items = for_rent(&state).await?;
+    let show = Showcase::new(&state, &visitor).await;
+    let asked = query.q.clone().unwrap_or_default();
+    let found = if asked.trim().is_empty() {
+        Vec::new()
+    } else {
+        crate::catalog::search(
+            &items,
+            &CatalogQuery {
+                q: Some(asked.clone()),
+                ..CatalogQuery::default()
+            },
+        )
+    };
+    Ok(page(
+        Some(&visitor),
+        "Search",
+        html! {
+            h1 { "Search" }
+            form.stack role="search" action="/search" method="get" {
+                label for="q" { "Title" }
+                input #q type="search" name="q" value=(asked);
+                button type="submit" { "Search" }
+            }
+            @if !asked.trim().is_empty() {
+                h2 { (found.len()) " found for “" (asked) "”" }
+                @if !found.is_empty() { (shelf(&found, &show)) }
+            }
+        },
+    ))
+}
+
+/// `GET /items/{id}`: the item's page.
+pub async fn item(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+) -> Result<Markup, Failure> {
+    let item = rentable(&state, &id).await?;
+    Ok(item_page(&state, &visitor, &item, None).await)
+}
+
+/// The item `id` for rent, or the 404 page.
+pub async fn rentable(state: &AppState, id: &str) -> Result<ItemRecord, Failure> {
+    let id = protocol::ItemId::parse(id).map_err(|_| Failure::not_found())?;
+    state
+        .store
+        .item(id.as_str())
+        .await?
+        .filter(|i| !i.public)
+        .ok_or_else(Failure::not_found)
+}
+
+/// What went wrong with a rent form, shown above it.
+pub struct RentProblem {
+    pub message: String,
+    /// The rental the visitor already holds, when that is the problem.
+    pub rental: Option<String>,
+}
+
+/// An item's page; `problem` is what went wrong with the rent form just sent.
+pub async fn item_page(
+    state: &AppState,
+    visitor: &Visitor,
+    item: &ItemRecord,
+    problem: Option<&RentProblem>,
+) -> Markup {
+    let show = Showcase::new(state, visitor).await;
+    let p = &item.presentation;
+    let regions = if item.regions.is_empty() {
+        "everywhere".to_owned()
+    } else {
+        item.regions.join(", ")
+    };
+    let trailer = p.trailer.as_deref().and_then(|t| show.url(t));
+    page(
+        Some(visitor),
+        &item.title,
+        html! {
+            article.item {
+                (poster(item, &show, "poster"))
+                div.about {
+                    h1 { (item.title) }
+                    dl.facts {
+                        dt { "Price" } dd { (price(item.price_cents)) }
+                        dt { "Rating" } dd { (item.rating.map_or("unrated".to_owned(), rating)) }
+                        dt { "Available in" } dd { (regions) }
+                        dt { "Download size" } dd { (size(item.object_len)) }
+                        @if !p.genres.is_empty() {
+                            dt { "Genres" } dd { (p.genres.join(", ")) }
+                        }
+                    }
+                    @if !p.description.is_empty() { p.description { (p.description) } }
+                }
+            }
+            @if let Some(url) = trailer {
+                section aria-labelledby="trailer-title" {
+                    h2 #trailer-title { "Trailer" }
+                    video #trailer controls preload="metadata" src=(url) {
+                        a href=(url) { "Open the trailer" }
+                    }
+                }
+            }
+            section aria-labelledby="rent-title" {
+                h2 #rent-title { "Rent " (item.title) " for " (price(item.price_cents)) }
+                (rent_form(visitor, item, problem))
+            }
+        },
+    )
+}
+
+fn rent_form(visitor: &Visitor, item: &ItemRecord, problem: Option<&RentProblem>) -> Markup {
+    // One key per form shown: sending the form twice charges once.
+    let key = protocol::random_id();
+    html! {
+        @if let Some(p) = problem {
+            (alert(&p.message))
+            @if let Some(r) = &p.rental {
+                p { a href={ "/rentals/" (r) } { "Go to your rental" } }
+            }
+        }
+        form.stack.rent method="post" action={ "/items/" (item.id) "/rent" } {
+            (token_field(visitor))
+            input type="hidden" name="key" value=(key);
+            @if visitor.account.is_none() {
+                p { "Renting as a guest: we keep the rental under your email. "
+                    a href="/login" { "Log in" } " or " a href="/register" { "register" }
+                    " to keep your rentals together." }
+                label for="email" { "Email" }
+                input #email type="email" name="email" autocomplete="email" required;
+                label for="claim" { "Claim code (from your first guest rental, if any)" }
+                input #claim type="text" name="claim_code" autocomplete="off";
+            }
+            label for="card" { "Card number" }
+            input #card type="text" name="card" inputmode="numeric" autocomplete="cc-number"
+                required pattern="[0-9 ]{12,23}" aria-describedby="card-help";
+            p #card-help.help { "Sandbox payments: 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined." }
+            button type="submit" { "Rent for " (price(item.price_cents)) }
+        }
+    }
+}

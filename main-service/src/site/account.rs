@@ -331,7 +331,7 @@ pub async fn rentals(State(state): State<AppState>, visitor: Visitor) -> Result<
             @if rows.is_empty() {
                 p { "No rentals yet. " a href="/" { "Find something to watch" } }
             } @else {
-                div.table {
+                div.table tabindex="0" role="region" aria-label="Your rentals" {
                     table {
                         caption.hidden { "Your rentals, newest first" }
                         thead { tr { th scope="col" { "Title" } th scope="col" { "Rented" }
@@ -419,13 +419,13 @@ async fn rental_page(
                     a href=(fallback) rel="noreferrer" { "fallback link" } }
             }
             h2 { "Download with curl (resumable)" }
-            pre { code { "curl -C - -o " (file) " \"" (rental.download_url) "\"" } }
+            pre tabindex="0" { code { "curl -C - -o " (file) " \"" (rental.download_url) "\"" } }
             p { "If the download stops, run the same command again: " code { "-C -" }
                 " resumes where it stopped." }
             h2 { "Play it" }
             p { "The player downloads, checks every chunk, binds the licence to your device, \
                  and opens a 24-hour viewing window when you enable it:" }
-            pre { code {
+            pre tabindex="0" { code {
                 "player login --email " (visitor.account.as_ref().map_or("you@example.com", |a| a.email.as_str())) "\n"
                 "player download " (rental.item) "\n"
                 "player licence " (rental.item) " && player enable " (rental.item) "\n"
@@ -492,7 +492,7 @@ pub async fn group(
         html! {
             h1 { (group.name) }
             h2 { "Members" }
-            div.table { table {
+            div.table tabindex="0" role="region" aria-label="Members" { table {
                 thead { tr { th scope="col" { "Member" } th scope="col" { "May rent" }
                     th scope="col" { "Monthly cap" } th scope="col" { "Rating cap" } th scope="col" { "Since" } } }
                 tbody {
@@ -510,7 +510,7 @@ pub async fn group(
             @if owner {
                 h2 { "Rentals charged to the group" }
                 @if audit.is_empty() { p { "None yet." } } @else {
-                    div.table { table {
+                    div.table tabindex="0" role="region" aria-label="Rentals charged to the group" { table {
                         thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Item" }
                             th scope="col" { "Amount" } th scope="col" { "From" } } }
                         tbody {

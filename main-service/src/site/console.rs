@@ -180,7 +180,7 @@ pub async fn network(
         html! {
             h1 { "Network" }
             h2 { "Edges" }
-            div.table { table #edges {
+            div.table tabindex="0" role="region" aria-label="Edges" { table #edges {
                 thead { tr { th scope="col" { "Edge" } th scope="col" { "Region" } th scope="col" { "Health" }
                     th scope="col" { "Last heartbeat" } th scope="col" { "Load" } th scope="col" { "Hit ratio" }
                     th scope="col" { "Budget use" } th scope="col" { "Version" } } }
@@ -243,7 +243,7 @@ pub async fn catalog(
         "Catalog",
         html! {
             h1 { "Catalog" }
-            div.table { table #items {
+            div.table tabindex="0" role="region" aria-label="Items" { table #items {
                 thead { tr { th scope="col" { "Item" } th scope="col" { "Kind" } th scope="col" { "Hot level" }
                     th scope="col" { "Regions" } th scope="col" { "Price" } th scope="col" { "Size" }
                     th scope="col" { "Version" } } }
@@ -563,7 +563,7 @@ pub async fn licences(
                 h2 { (v.email) @if v.guest { " (guest)" } }
                 p { "Account " code { (v.account_id) } ", since " (when(v.created_at)) "." }
                 @if v.rentals.is_empty() { p { "No rentals." } } @else {
-                    div.table { table #rentals {
+                    div.table tabindex="0" role="region" aria-label="Rentals" { table #rentals {
                         thead { tr { th scope="col" { "Item" } th scope="col" { "Rented" } th scope="col" { "Licence" }
                             th scope="col" { "Token" } } }
                         tbody {

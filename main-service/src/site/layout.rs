@@ -88,11 +88,12 @@ pub fn price(cents: u64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
-/// A span of seconds as people read it: `13 h 02 min`, `5 min`, `2 d 4 h`.
+/// A span of seconds as people read it: `13 h 02 min`, `5 min`, `40 s`, `2 d 4 h`.
 pub fn span(secs: u64) -> String {
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
     match (d, h) {
-        (0, 0) => format!("{} min", m.max(1)),
+        (0, 0) if m == 0 => format!("{secs} s"),
+        (0, 0) => format!("{m} min"),
         (0, h) => format!("{h} h {m:02} min"),
         (d, h) => format!("{d} d {h} h"),
     }
@@ -207,7 +208,7 @@ mod tests {
     fn spans_read_like_a_clock() {
         assert_eq!(span(13 * 3600 + 2 * 60 + 30), "13 h 02 min");
         assert_eq!(span(5 * 60), "5 min");
-        assert_eq!(span(10), "1 min");
+        assert_eq!(span(10), "10 s");
         assert_eq!(span(2 * 86_400 + 4 * 3600), "2 d 4 h");
     }
 

@@ -288,6 +288,18 @@ pub async fn item_page(
         item.regions.join(", ")
     };
     let trailer = p.trailer.as_deref().and_then(|t| show.url(t));
+    // A sound clip plays in an audio player; anything else in a video player.
+    let sound = match p.trailer.as_deref() {
+        Some(t) => state
+            .store
+            .item(t)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|i| i.presentation.media_type)
+            .is_some_and(|m| m.starts_with("audio/")),
+        None => false,
+    };
     page(
         Some(visitor),
         &item.title,
@@ -310,9 +322,16 @@ pub async fn item_page(
             }
             @if let Some(url) = trailer {
                 section aria-labelledby="trailer-title" {
-                    h2 #trailer-title { "Trailer" }
-                    video #trailer controls preload="metadata" src=(url) {
-                        a href=(url) { "Open the trailer" }
+                    @if sound {
+                        h2 #trailer-title { "Sound clip" }
+                        audio #trailer controls preload="metadata" src=(url) {
+                            a href=(url) { "Open the clip" }
+                        }
+                    } @else {
+                        h2 #trailer-title { "Trailer" }
+                        video #trailer controls preload="metadata" src=(url) {
+                            a href=(url) { "Open the trailer" }
+                        }
                     }
                 }
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use e2e::network::{Network, Options, command, write_content};
+use e2e::network::{Network, Options, command};
 
 /// Run the delivery network locally, with no cloud account.
 #[derive(Debug, Parser)]
@@ -42,15 +42,6 @@ enum Store {
     Embedded,
     Dynamodb,
 }
-
-/// A demo item: id, title, size, level, regions.
-struct DemoItem(
-    &'static str,
-    &'static str,
-    u64,
-    Option<u8>,
-    &'static [&'static str],
-);
 
 struct Watcher(Child);
 
@@ -89,46 +80,18 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
 
-    let mib = 1u64 << 20;
-    let demo = [
-        DemoItem(
-            "big-buck-bunny",
-            "Big Buck Bunny",
-            args.demo_mib * mib,
-            Some(1),
-            &[],
-        ),
-        DemoItem(
-            "sintel",
-            "Sintel",
-            args.demo_mib / 2 * mib + 12_345,
-            None,
-            &["eu", "us"],
-        ),
-        DemoItem(
-            "tears-of-steel",
-            "Tears of Steel",
-            args.demo_mib / 4 * mib + 999,
-            None,
-            &["eu"],
-        ),
-        DemoItem(
-            "cosmos-laundromat",
-            "Cosmos Laundromat",
-            3 * mib + 1,
-            None,
-            &[],
-        ),
-    ];
-    for (i, DemoItem(id, title, len, level, regions)) in demo.iter().enumerate() {
-        let path = dir.join("catalog").join(format!("{id}.bin"));
-        write_content(&path, *len, i as u64)?;
-        net.ingest(id, title, *level, regions, &path)?;
+    let catalog = e2e::demo::catalog(args.demo_mib);
+    for (i, item) in catalog.iter().enumerate() {
+        e2e::demo::ingest(&net, &dir.join("catalog"), item, i as u64)?;
         eprintln!(
-            "ingested {id} ({len} bytes{})",
-            if *level == Some(1) { ", hot" } else { "" }
+            "ingested {} ({} bytes{}), with its poster{}",
+            item.id,
+            item.len,
+            if item.level == Some(1) { ", hot" } else { "" },
+            if item.clip { " and clip" } else { "" }
         );
     }
+    e2e::demo::promote(&net, &["big-buck-bunny", "sintel"])?;
     net.sync_parents().context("first replication")?;
     let mut watch = command("parent-sync");
     watch.arg("--config").arg(dir.join("parents.toml")).args([
@@ -178,7 +141,15 @@ fn main() -> anyhow::Result<()> {
         "  restart   {}/commands/NAME.sh (stop one first; it comes back at its address)",
         dir.display()
     );
-    println!("  admin     token {}", net.admin_token);
+    println!(
+        "  site      {}/ (customers; the console at {}/admin)",
+        net.main.url(),
+        net.main.url()
+    );
+    println!(
+        "  admin     token {} (the console's login, and the API's Bearer)",
+        net.admin_token
+    );
     println!(
         "  API       {}/openapi.json (OpenAPI 3.1, main's and the edges')",
         net.main.url()

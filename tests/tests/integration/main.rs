@@ -17,6 +17,7 @@ mod network;
 mod public_objects;
 mod restart;
 mod revocation;
+mod site_browser;
 mod stalled_readers;
 mod stuck_parent;
 mod two_mains;

@@ -25,6 +25,7 @@ pub fn target(vars: &crate::variables::Variables) -> Result<EdgeConfig, edge_fn:
 pub fn heartbeat(runtime: &EdgeRuntime, max_connections: usize) -> protocol::Heartbeat {
     let report = runtime.health().report(protocol::unix_now());
     let (hit_ratio, zones) = runtime.metrics().heartbeat_figures();
+    let (lookups, hits, served_bytes) = runtime.metrics().heartbeat_counts();
     protocol::Heartbeat {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         status: report.status.to_owned(),
@@ -33,6 +34,9 @@ pub fn heartbeat(runtime: &EdgeRuntime, max_connections: usize) -> protocol::Hea
         max_connections: max_connections as u64,
         hit_ratio,
         zones,
+        lookups,
+        hits,
+        served_bytes,
     }
 }
 

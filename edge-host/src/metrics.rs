@@ -346,6 +346,22 @@ impl Metrics {
         (ratio, zones)
     }
 
+    /// Cache lookups, hits and bytes served to clients since start, over both zones.
+    pub fn heartbeat_counts(&self) -> (u64, u64, u64) {
+        let (mut lookups, mut hits, mut served) = (0, 0, 0);
+        for zone in ["licensed", "other"] {
+            for result in ["hit", "miss"] {
+                let n = self.lookups.get_or_create(&Lookup { zone, result }).get();
+                lookups += n;
+                if result == "hit" {
+                    hits += n;
+                }
+            }
+            served += self.served_bytes.get_or_create(&Zone { zone }).get();
+        }
+        (lookups, hits, served)
+    }
+
     /// Counts one request the host answered alone on a session pass.
     pub fn session_answer(&self) {
         self.session_answers.inc();

@@ -173,7 +173,11 @@ mod tests {
                 max_connections: 100,
                 hit_ratio: None,
                 zones: vec![],
+                lookups: 0,
+                hits: 0,
+                served_bytes: 0,
             },
+            history: vec![],
         }
     }
 

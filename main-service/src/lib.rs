@@ -11,7 +11,8 @@
 //! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
 //! - [`accounts`], [`groups`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
-//! - [`geo`], [`edges`]: client location and edge selection.
+//! - [`geo`], [`edges`]: client location and edge selection; [`edge_history`]: each edge's day
+//!   of lookups, hits and bytes served, from its heartbeats.
 //! - [`http`]: routes, extractors and the one error type.
 //! - [`site`]: the web site and the operator's console (server-rendered HTML).
 //! - [`passwords`]: password hashing under a concurrency bound.
@@ -24,6 +25,7 @@ pub mod authorize;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod edge_history;
 pub mod edges;
 pub mod faults;
 pub mod geo;

@@ -268,6 +268,9 @@ pub struct EdgeStatus {
     /// Unix second main received it.
     pub seen_at: u64,
     pub heartbeat: protocol::Heartbeat,
+    /// What the edge did over the last day, per five minutes (`crate::edge_history`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<crate::edge_history::EdgeSample>,
 }
 
 /// A group account (a family, a company): an owner, members with privileges, and the payment

@@ -186,6 +186,14 @@ pub struct Heartbeat {
     /// Each zone's budget and use, as its last maintenance call counted them.
     #[serde(default)]
     pub zones: Vec<ZoneUse>,
+    /// Cache lookups (hits and misses), hits, and bytes served to clients since the edge
+    /// started: main keeps what grew between heartbeats as the edge's day of history.
+    #[serde(default)]
+    pub lookups: u64,
+    #[serde(default)]
+    pub hits: u64,
+    #[serde(default)]
+    pub served_bytes: u64,
 }
 
 /// One cache zone's use, in a [`Heartbeat`].

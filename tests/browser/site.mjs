@@ -212,6 +212,13 @@ try {
   await op.getByRole("button", { name: "Open the console" }).click();
   await op.waitForURL(MAIN + "/admin");
   check(await op.locator("#edges").getByText("edge-eu-1").isVisible(), "the edges are listed");
+  // The customer's traffic reaches the charts with the edge's next heartbeat (every second here).
+  for (let i = 0; i < 20 && (await op.locator("#throughput polyline").count()) === 0; i++) {
+    await op.waitForTimeout(500);
+    await op.reload();
+  }
+  check((await op.locator("#throughput polyline").count()) === 1, "the throughput chart shows the traffic");
+  check((await op.locator("#hit-ratio polyline").count()) === 1, "the hit-ratio chart shows the traffic");
   await accessible(op, "console network");
   await shot(op, "console-network");
 

@@ -219,7 +219,7 @@ pub(crate) async fn set_promoted(
 
 /// `GET /v1/admin/network`: every configured edge as main knows it from its heartbeats, and the
 /// parents.
-#[utoipa::path(get, path = "/v1/admin/network", tag = "admin", security(("admin" = [])), responses((status = 200, description = "`{edges: [{id, region, url, tier: healthy|strained|unknown|silent, seen_at, heartbeat}], parents: [{name, region, primary}]}`", body = serde_json::Value)))]
+#[utoipa::path(get, path = "/v1/admin/network", tag = "admin", security(("admin" = [])), responses((status = 200, description = "`{edges: [{id, region, url, tier: healthy|strained|unknown|silent, seen_at, heartbeat, history: [{at, lookups, hits, served_bytes}]}], parents: [{name, region, primary}]}`", body = serde_json::Value)))]
 async fn network(
     State(state): State<AppState>,
     _admin: Admin,
@@ -243,6 +243,8 @@ pub(crate) struct EdgeView {
     pub tier: crate::edges::Tier,
     pub seen_at: Option<u64>,
     pub heartbeat: Option<protocol::Heartbeat>,
+    /// The last day, per five minutes: lookups, hits, bytes served.
+    pub history: Vec<crate::edge_history::EdgeSample>,
 }
 
 /// A parent store.
@@ -270,6 +272,7 @@ pub(crate) async fn network_view(state: &AppState) -> Result<NetworkView, ApiErr
                 tier: health.tier(&e.id),
                 seen_at: last.map(|s| s.seen_at),
                 heartbeat: last.map(|s| s.heartbeat.clone()),
+                history: last.map(|s| s.history.clone()).unwrap_or_default(),
             }
         })
         .collect();

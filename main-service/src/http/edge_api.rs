@@ -85,10 +85,27 @@ async fn heartbeat(
     if beat.status != "ok" {
         tracing::info!(edge = %edge.id, status = %beat.status, reasons = ?beat.reasons, "edge reports");
     }
+    // The edge's day of history grows by what its counters grew since its last heartbeat.
+    // History is advice: if the last status cannot be read, it starts again.
+    let now = (state.clock)();
+    let last = match state.store.edge_statuses().await {
+        Ok(all) => all.into_iter().find(|s| s.edge_id == edge.id),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the edge's last heartbeat; its history restarts");
+            None
+        }
+    };
+    let history = crate::edge_history::fold(
+        last.as_ref().map_or(&[][..], |s| &s.history),
+        last.as_ref().map(|s| &s.heartbeat),
+        &beat,
+        now,
+    );
     let status = crate::records::EdgeStatus {
         edge_id: edge.id.clone(),
-        seen_at: (state.clock)(),
+        seen_at: now,
         heartbeat: beat,
+        history,
     };
     state.store.put_edge_status(status).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::forms::{Visitor, see_other};
 use super::layout::{Failure, alert, answer, page, price, size, token_field, when};
 use crate::AppState;
+use crate::edge_history::{KEEP_SECS, hit_ratios, throughput};
 use crate::http::{ApiError, Path};
 
 /// The console session's cookie.
@@ -174,6 +175,7 @@ pub async fn network(
 ) -> Result<Markup, Failure> {
     let now = (state.clock)();
     let view = crate::http::admin_network_view(&state).await?;
+    let net = crate::edge_history::network(view.edges.iter().map(|e| e.history.as_slice()));
     Ok(console_page(
         &visitor,
         "Network",
@@ -197,7 +199,7 @@ pub async fn network(
                                     td { (h.hit_ratio.map_or("—".to_owned(), |r| format!("{:.1} %", r * 100.0))) }
                                     td { @for z in &h.zones {
                                         (z.zone) ": " (size(z.used)) " of " (size(z.budget)) br;
-                                    } }
+                                    } @if h.zones.is_empty() { "—" } }
                                     td { (h.version) }
                                 }
                                 None => { td { "—" } td { "—" } td { "—" } td { "—" } }
@@ -206,6 +208,11 @@ pub async fn network(
                     }
                 }
             } }
+            h2 { "The last 24 hours, all edges" }
+            (super::chart::line_chart("hit-ratio", "Hit ratio", &hit_ratios(&net), now, KEEP_SECS, Some(1.0),
+                |v| format!("{:.0} %", v * 100.0)))
+            (super::chart::line_chart("throughput", "Bytes served per second", &throughput(&net), now, KEEP_SECS, None,
+                |v| format!("{}/s", size(v as u64))))
             h2 { "Parent stores" }
             ul {
                 @for p in &view.parents {

@@ -16,6 +16,7 @@
 //! API's, shown as pages.
 
 mod account;
+mod chart;
 mod console;
 mod forms;
 mod layout;

@@ -474,6 +474,9 @@ fn heartbeat(status: &str, open: u64) -> protocol::Heartbeat {
             budget: 1 << 30,
             used: 1 << 20,
         }],
+        lookups: 40,
+        hits: 30,
+        served_bytes: 1 << 24,
     }
 }
 
@@ -484,6 +487,12 @@ async fn edge_statuses_keep_the_last_heartbeat(store: Arc<dyn Store>) {
             edge_id: edge.into(),
             seen_at: at,
             heartbeat: heartbeat(if open == 7 { "degraded" } else { "ok" }, open),
+            history: vec![main_service::edge_history::EdgeSample {
+                at: at - at % 300,
+                lookups: open,
+                hits: 1,
+                served_bytes: 4096,
+            }],
         };
         store.put_edge_status(status).await.unwrap();
     }
@@ -492,6 +501,10 @@ async fn edge_statuses_keep_the_last_heartbeat(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 2, "one status per edge: {all:?}");
     assert_eq!((all[0].edge_id.as_str(), all[0].seen_at), ("edge-a", 130));
     assert_eq!(all[0].heartbeat, heartbeat("degraded", 7));
+    assert_eq!(
+        all[0].history[0].lookups, 7,
+        "the history is kept with the status"
+    );
     assert_eq!((all[1].edge_id.as_str(), all[1].seen_at), ("edge-b", 101));
     // Heartbeats are not catalog items.
     assert!(store.items().await.unwrap().is_empty());

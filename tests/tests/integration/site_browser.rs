@@ -35,6 +35,9 @@ fn customers_and_the_operator_use_the_site_in_chromium() {
     let opts = Options {
         edges: vec![("edge-eu-1".into(), "eu".into())],
         prefill_interval_secs: 0,
+        // Heartbeats every second, so that the console's charts show the customer's traffic.
+        edge_settings: "heartbeat_interval_secs = 1".into(),
+        main_settings: "edge_heartbeat_secs = 1".into(),
         ..Options::default()
     };
     Network::start(dir, &opts).unwrap().walk(|net| {

@@ -11,6 +11,7 @@
 //! - [`secrets`]: keys and tokens read from AWS Secrets Manager at cold start.
 //! - [`accounts`], [`groups`], [`payment`], [`rentals`], [`licences`], [`authorize`], [`ingest`],
 //!   [`catalog`]: the domain, as plain async functions over [`AppState`].
+//! - [`replication`]: how far each parent is behind the newest objects (for the console).
 //! - [`geo`], [`edges`]: client location and edge selection; [`edge_history`]: each edge's day
 //!   of lookups, hits and bytes served, from its heartbeats.
 //! - [`http`]: routes, extractors and the one error type.
@@ -40,6 +41,7 @@ pub mod passwords;
 pub mod payment;
 pub mod records;
 pub mod rentals;
+pub mod replication;
 pub mod rewrap;
 pub mod secrets;
 pub mod signing;

@@ -219,6 +219,8 @@ try {
   }
   check((await op.locator("#throughput polyline").count()) === 1, "the throughput chart shows the traffic");
   check((await op.locator("#hit-ratio polyline").count()) === 1, "the hit-ratio chart shows the traffic");
+  const replication = async () => (await op.locator("#parents td.replication").allInnerTexts()).join(" | ");
+  check((await replication()).split("in sync").length === 4, `every parent in sync: ${await replication()}`);
   await accessible(op, "console network");
   await shot(op, "console-network");
 
@@ -294,6 +296,12 @@ try {
     { name: "film.bin", mimeType: "application/octet-stream", buffer: film },
   );
   await shot(op, "console-ingest");
+
+  step = "replicas behind the primary";
+  await op.goto(MAIN + "/admin");
+  const behind = await replication();
+  check(behind.split("behind by").length === 3 && /2 of the \d+ newest missing/.test(behind), `the replicas lack the two new objects: ${behind}`);
+  await shot(op, "console-network");
 
   step = "the console's item appears on the home page";
   await page.goto(MAIN + "/");

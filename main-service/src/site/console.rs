@@ -175,6 +175,7 @@ pub async fn network(
 ) -> Result<Markup, Failure> {
     let now = (state.clock)();
     let view = crate::http::admin_network_view(&state).await?;
+    let parents = crate::replication::lag(&state).await?;
     let net = crate::edge_history::network(view.edges.iter().map(|e| e.history.as_slice()));
     Ok(console_page(
         &visitor,
@@ -214,11 +215,31 @@ pub async fn network(
             (super::chart::line_chart("throughput", "Bytes served per second", &throughput(&net), now, KEEP_SECS, None,
                 |v| format!("{}/s", size(v as u64))))
             h2 { "Parent stores" }
-            ul {
-                @for p in &view.parents {
-                    li { (p.name) " (" (p.region) ")" @if p.primary { " — primary, receives ingests" } }
+            p { "Each parent is asked for the " (crate::replication::NEWEST) " newest objects; its lag is \
+                 the age of the oldest one it does not hold yet." }
+            div.table tabindex="0" role="region" aria-label="Parent stores" { table #parents {
+                thead { tr { th scope="col" { "Parent" } th scope="col" { "Region" } th scope="col" { "Role" }
+                    th scope="col" { "Replication" } } }
+                tbody {
+                    @for p in &parents {
+                        tr {
+                            th scope="row" { (p.name) }
+                            td { (p.region) }
+                            td { @if p.primary { "primary (receives ingests)" } @else { "replica" } }
+                            td.replication {
+                                @match (&p.error, p.lag_secs) {
+                                    (Some(e), _) => { span.tier.silent { "unreachable" } " " (e) }
+                                    (None, None) => { span.tier.healthy { "in sync" } " (" (p.checked) " newest held)" }
+                                    (None, Some(lag)) => {
+                                        span.tier.strained { "behind by " (super::layout::span(lag)) }
+                                        " (" (p.missing) " of the " (p.checked) " newest missing)"
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-            }
+            } }
         },
     ))
 }

@@ -73,6 +73,67 @@ impl ItemView {
     }
 }
 
+/// The catalog list in memory: read from the store at most once per `ttl` (concurrent requests
+/// that find it stale wait for one read), and dropped by this main's own changes ([`forget`]),
+/// so that an ingest or edit shows at once here and within `ttl` on other mains.
+///
+/// [`forget`]: Cache::forget
+#[derive(Debug)]
+pub struct Cache {
+    ttl: std::time::Duration,
+    held: std::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<Snapshot>)>>,
+    refresh: tokio::sync::Mutex<()>,
+    /// Bumped by [`forget`](Cache::forget): a read that began before it is not kept.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Cache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            held: Default::default(),
+            refresh: Default::default(),
+            generation: Default::default(),
+        }
+    }
+
+    fn fresh(&self) -> Option<std::sync::Arc<Snapshot>> {
+        let held = self.held.read().expect("not poisoned");
+        held.as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, items)| items.clone())
+    }
+
+    /// The catalog (public objects included), at most `ttl` old.
+    pub async fn snapshot(
+        &self,
+        store: &dyn crate::store::Store,
+    ) -> Result<std::sync::Arc<Snapshot>, crate::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if let Some(items) = self.fresh() {
+            return Ok(items);
+        }
+        let _one_read = self.refresh.lock().await;
+        if let Some(items) = self.fresh() {
+            return Ok(items);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let items = std::sync::Arc::new(Snapshot::new(store.items().await?));
+        if self.generation.load(Ordering::SeqCst) == generation {
+            *self.held.write().expect("not poisoned") =
+                Some((std::time::Instant::now(), items.clone()));
+        }
+        Ok(items)
+    }
+
+    /// Drops the list: the next request reads the store.
+    pub fn forget(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *self.held.write().expect("not poisoned") = None;
+    }
+}
+
 /// What the catalog is asked for: words of a title, a genre, an order.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,42 +158,101 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether each of `asked` starts a word of `title`, a different word each (the longest asked
-/// words placed first).
+/// Whether each of `asked` (longest first) starts a word of `title`, a different word each.
 fn each_starts_a_word(asked: &[String], title: &[String]) -> bool {
-    let mut asked: Vec<&String> = asked.iter().collect();
-    asked.sort_by_key(|a| std::cmp::Reverse(a.len()));
-    let mut used = vec![false; title.len()];
-    asked.iter().all(|a| {
-        let free = (0..title.len()).find(|&i| !used[i] && title[i].starts_with(a.as_str()));
-        free.inspect(|&i| used[i] = true).is_some()
-    })
+    if title.len() <= 128 {
+        let mut used = 0u128;
+        asked.iter().all(|a| {
+            let free = (0..title.len())
+                .find(|&i| used & (1 << i) == 0 && title[i].starts_with(a.as_str()));
+            free.inspect(|&i| used |= 1 << i).is_some()
+        })
+    } else {
+        let mut used = vec![false; title.len()];
+        asked.iter().all(|a| {
+            let free = (0..title.len()).find(|&i| !used[i] && title[i].starts_with(a.as_str()));
+            free.inspect(|&i| used[i] = true).is_some()
+        })
+    }
 }
 
-/// The items for rent that `query` asks for, in its order. A linear pass over the catalog: a
-/// few microseconds per thousand items.
+/// An item's title as search reads it: its lower-case words, and those joined by spaces.
+#[derive(Debug, Clone)]
+pub struct TitleWords {
+    words: Vec<String>,
+    joined: String,
+}
+
+impl TitleWords {
+    pub fn of(title: &str) -> Self {
+        let words = words(title);
+        let joined = words.join(" ");
+        Self { words, joined }
+    }
+}
+
+/// The catalog as searches read it: every item, its title's words, and the genres of the items
+/// for rent — built once per read of the store ([`Cache`]), so that a search allocates nothing
+/// per item.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub items: Vec<ItemRecord>,
+    titles: Vec<TitleWords>,
+    /// Every genre of an item for rent, sorted, once each.
+    pub genres: Vec<String>,
+}
+
+impl Snapshot {
+    pub fn new(items: Vec<ItemRecord>) -> Self {
+        let titles = items.iter().map(|i| TitleWords::of(&i.title)).collect();
+        let mut genres: Vec<String> = items
+            .iter()
+            .filter(|i| !i.public)
+            .flat_map(|i| i.presentation.genres.iter().cloned())
+            .collect();
+        genres.sort_unstable();
+        genres.dedup();
+        Self {
+            items,
+            titles,
+            genres,
+        }
+    }
+
+    /// [`search`] over this snapshot.
+    pub fn search(&self, query: &CatalogQuery) -> Vec<&ItemRecord> {
+        search_indexed(&self.items, &self.titles, query)
+    }
+}
+
+/// The items for rent that `query` asks for, in its order. A linear pass over the catalog.
 pub fn search<'a>(items: &'a [ItemRecord], query: &CatalogQuery) -> Vec<&'a ItemRecord> {
-    let asked = query.q.as_deref().map(words).unwrap_or_default();
+    let titles: Vec<TitleWords> = items.iter().map(|i| TitleWords::of(&i.title)).collect();
+    search_indexed(items, &titles, query)
+}
+
+/// [`search`] with each item's title words (`titles[i]` of `items[i]`) already made.
+fn search_indexed<'a>(
+    items: &'a [ItemRecord],
+    titles: &[TitleWords],
+    query: &CatalogQuery,
+) -> Vec<&'a ItemRecord> {
+    let mut asked = query.q.as_deref().map(words).unwrap_or_default();
     let phrase = asked.join(" ");
+    // The longest asked words are placed first.
+    asked.sort_by_key(|a| std::cmp::Reverse(a.len()));
     let genre = query.genre.as_deref().map(str::to_lowercase);
     let mut found: Vec<(bool, &ItemRecord)> = items
         .iter()
-        .filter(|i| !i.public)
-        .filter(|i| {
+        .zip(titles)
+        .filter(|(i, _)| !i.public)
+        .filter(|(i, _)| {
             genre
                 .as_ref()
                 .is_none_or(|g| i.presentation.genres.iter().any(|h| h == g))
         })
-        .filter_map(|i| {
-            let title = words(&i.title);
-            let all = each_starts_a_word(&asked, &title);
-            all.then(|| {
-                (
-                    !phrase.is_empty() && title.join(" ").starts_with(&phrase),
-                    i,
-                )
-            })
-        })
+        .filter(|(_, title)| each_starts_a_word(&asked, &title.words))
+        .map(|(i, title)| (!phrase.is_empty() && title.joined.starts_with(&phrase), i))
         .collect();
     match query.sort.as_deref() {
         Some("new") => found.sort_by(|a, b| {
@@ -216,6 +336,32 @@ mod tests {
 
     fn ids(found: Vec<&ItemRecord>) -> Vec<&str> {
         found.into_iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_cached_list_is_read_once_per_ttl_and_dropped_by_a_change() {
+        use crate::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+        store.put_item(item("a", "A", &[], 1)).await.unwrap();
+        let held = Cache::new(std::time::Duration::from_secs(3600));
+        assert_eq!(held.snapshot(&store).await.unwrap().items.len(), 1);
+        store.put_item(item("b", "B", &[], 2)).await.unwrap();
+        assert_eq!(
+            held.snapshot(&store).await.unwrap().items.len(),
+            1,
+            "served from memory"
+        );
+        held.forget();
+        assert_eq!(
+            held.snapshot(&store).await.unwrap().items.len(),
+            2,
+            "read again"
+        );
+        let uncached = Cache::new(std::time::Duration::ZERO);
+        assert_eq!(uncached.snapshot(&store).await.unwrap().items.len(), 2);
+        store.put_item(item("c", "C", &[], 3)).await.unwrap();
+        assert_eq!(uncached.snapshot(&store).await.unwrap().items.len(), 3);
     }
 
     #[test]

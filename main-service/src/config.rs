@@ -57,6 +57,10 @@ pub struct Config {
     /// How often edges send heartbeats; one silent for three intervals is not chosen.
     #[serde(default = "default_heartbeat_secs")]
     pub edge_heartbeat_secs: u64,
+    /// How long the catalog list (site pages, `GET /v1/catalog`) is served from memory before it
+    /// is read again; 0 reads it for every request. A main's own ingests and edits show at once.
+    #[serde(default = "default_catalog_cache_secs")]
+    pub catalog_cache_secs: u64,
     /// Connection limits of the plain server: header, body and idle timeouts, connection cap.
     #[serde(default)]
     pub server: parent_sync::ServerLimits,
@@ -284,6 +288,9 @@ fn default_listen() -> SocketAddr {
 }
 fn one() -> u32 {
     1
+}
+fn default_catalog_cache_secs() -> u64 {
+    5
 }
 fn default_heartbeat_secs() -> u64 {
     30
@@ -562,6 +569,9 @@ impl Config {
         }
         if let Err(m) = self.server.validate() {
             return bad(format!("server: {m}"));
+        }
+        if self.catalog_cache_secs > 3600 {
+            return bad("catalog_cache_secs must be at most 3600".into());
         }
         if self.edge_heartbeat_secs == 0 {
             return bad("edge_heartbeat_secs must be positive".into());

@@ -288,6 +288,7 @@ pub async fn edit(
         }
         next.presentation = presentation(state, &change, item.presentation.clone()).await?;
         if state.store.replace_item(&item, next.clone()).await? {
+            state.catalog.forget();
             tracing::info!(item = id, "catalog entry edited");
             return Ok(Some(next));
         }
@@ -463,6 +464,7 @@ where
             .unwrap_or_default(),
     };
     state.store.put_item(record.clone()).await?;
+    state.catalog.forget();
     tracing::info!(item = %record.id, version, bytes = record.plaintext_len, object_key, "ingested");
     Ok(record)
 }

@@ -86,6 +86,8 @@ pub struct AppState {
     pub presigned: Arc<authorize::Presigned>,
     /// Faults a test injects (inert without the `fault-injection` feature).
     pub faults: Arc<faults::Faults>,
+    /// The catalog list, kept in memory for `catalog_cache_secs`.
+    pub catalog: Arc<catalog::Cache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -149,6 +151,9 @@ impl AppState {
             limits: Arc::new(limits::Limits::new(&config.limits)),
             presigned: Arc::default(),
             faults: Arc::default(),
+            catalog: Arc::new(catalog::Cache::new(std::time::Duration::from_secs(
+                config.catalog_cache_secs,
+            ))),
             signing: Arc::new(signing::SigningKeys::new(
                 signing::Settings::from_config(&config),
                 keys.clone(),

@@ -223,8 +223,9 @@ async fn catalog(
     State(state): State<AppState>,
     Query(query): Query<crate::catalog::CatalogQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let all = state.store.items().await?;
-    let items: Vec<ItemView> = crate::catalog::search(&all, &query)
+    let catalog = state.catalog.snapshot(state.store.as_ref()).await?;
+    let items: Vec<ItemView> = catalog
+        .search(&query)
         .into_iter()
         .map(ItemView::from)
         .collect();

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use super::forms::Visitor;
 use super::layout::{Failure, alert, page, price, size, token_field};
 use crate::AppState;
-use crate::catalog::CatalogQuery;
+use crate::catalog::{CatalogQuery, Snapshot};
 use crate::http::Path;
 use crate::records::ItemRecord;
 
@@ -54,11 +54,9 @@ impl<'a> Showcase<'a> {
     }
 }
 
-/// The items for rent, as the catalog lists them.
-async fn for_rent(state: &AppState) -> Result<Vec<ItemRecord>, Failure> {
-    let mut items = state.store.items().await?;
-    items.retain(|i| !i.public);
-    Ok(items)
+/// The catalog as searches read it (they leave public objects out themselves).
+async fn catalog(state: &AppState) -> Result<std::sync::Arc<Snapshot>, Failure> {
+    Ok(state.catalog.snapshot(state.store.as_ref()).await?)
 }
 
 /// A row of item cards.
@@ -103,20 +101,14 @@ fn poster(item: &ItemRecord, show: &Showcase<'_>, class: &str) -> Markup {
     }
 }
 
-fn genres_nav(items: &[ItemRecord], current: Option<&str>) -> Markup {
-    let mut genres: Vec<&str> = items
-        .iter()
-        .flat_map(|i| i.presentation.genres.iter().map(String::as_str))
-        .collect();
-    genres.sort_unstable();
-    genres.dedup();
+fn genres_nav(genres: &[String], current: Option<&str>) -> Markup {
     html! {
         @if !genres.is_empty() {
             nav.genres aria-label="Genres" {
                 ul {
                     @for g in genres {
                         li {
-                            @if Some(g) == current {
+                            @if Some(g.as_str()) == current {
                                 a href={ "/browse?genre=" (g) } aria-current="page" { (g) }
                             } @else {
                                 a href={ "/browse?genre=" (g) } { (g) }
@@ -131,22 +123,24 @@ fn genres_nav(items: &[ItemRecord], current: Option<&str>) -> Markup {
 
 /// `GET /`: promotions, new releases, genres.
 pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Markup, Failure> {
-    let items = for_rent(&state).await?;
+    let items = catalog(&state).await?;
     let show = Showcase::new(&state, &visitor).await;
     let promoted: Vec<&ItemRecord> = state
         .store
         .promotions()
         .await?
         .iter()
-        .filter_map(|id| items.iter().find(|i| i.id.as_str() == id))
+        .filter_map(|id| {
+            items
+                .items
+                .iter()
+                .find(|i| i.id.as_str() == id && !i.public)
+        })
         .collect();
-    let newest = crate::catalog::search(
-        &items,
-        &CatalogQuery {
-            sort: Some("new".into()),
-            ..CatalogQuery::default()
-        },
-    );
+    let newest = items.search(&CatalogQuery {
+        sort: Some("new".into()),
+        ..CatalogQuery::default()
+    });
     let newest = &newest[..newest.len().min(SHELF)];
     Ok(page(
         Some(&visitor),
@@ -169,7 +163,7 @@ pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Mar
             }
             section aria-labelledby="genres-title" {
                 h2 #genres-title { "Browse by genre" }
-                (genres_nav(&items, None))
+                (genres_nav(&items.genres, None))
                 p { a href="/browse" { "Everything, by title" } }
             }
         },
@@ -182,16 +176,13 @@ pub async fn browse(
     visitor: Visitor,
     Query(query): Query<CatalogQuery>,
 ) -> Result<Markup, Failure> {
-    let items = for_rent(&state).await?;
+    let items = catalog(&state).await?;
     let show = Showcase::new(&state, &visitor).await;
     let genre = query.genre.clone().filter(|g| !g.is_empty());
-    let found = crate::catalog::search(
-        &items,
-        &CatalogQuery {
-            genre: genre.clone(),
-            ..CatalogQuery::default()
-        },
-    );
+    let found = items.search(&CatalogQuery {
+        genre: genre.clone(),
+        ..CatalogQuery::default()
+    });
     let title = match &genre {
         Some(g) => format!("Genre: {g}"),
         None => "Everything".to_owned(),
@@ -201,7 +192,7 @@ pub async fn browse(
         &title,
         html! {
             h1 { (title) }
-            (genres_nav(&items, genre.as_deref()))
+            (genres_nav(&items.genres, genre.as_deref()))
             @if found.is_empty() { p { "Nothing here yet." } } @else { (shelf(&found, &show)) }
         },
     ))
@@ -213,19 +204,16 @@ pub async fn search(
     visitor: Visitor,
     Query(query): Query<CatalogQuery>,
 ) -> Result<Markup, Failure> {
-    let items = for_rent(&state).await?;
+    let items = catalog(&state).await?;
     let show = Showcase::new(&state, &visitor).await;
     let asked = query.q.clone().unwrap_or_default();
     let found = if asked.trim().is_empty() {
         Vec::new()
     } else {
-        crate::catalog::search(
-            &items,
-            &CatalogQuery {
-                q: Some(asked.clone()),
-                ..CatalogQuery::default()
-            },
-        )
+        items.search(&CatalogQuery {
+            q: Some(asked.clone()),
+            ..CatalogQuery::default()
+        })
     };
     Ok(page(
         Some(&visitor),

@@ -29,6 +29,8 @@ struct Request<'a> {
     headers: Vec<(&'a str, String)>,
     body: Option<Vec<u8>>,
     source_ip: &'a str,
+    /// Cookies the browser sends (a function URL event carries them apart from the headers).
+    cookies: Vec<String>,
 }
 
 impl<'a> Request<'a> {
@@ -40,6 +42,7 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
             body: None,
             source_ip: "127.0.0.1",
+            cookies: Vec::new(),
         }
     }
 
@@ -72,6 +75,9 @@ impl<'a> Request<'a> {
                 .map(|(k, v)| (k.to_owned(), v.into()))
                 .collect();
             event["queryStringParameters"] = params.into();
+        }
+        if !self.cookies.is_empty() {
+            event["cookies"] = self.cookies.clone().into();
         }
         let ctx = &mut event["requestContext"]["http"];
         ctx["method"] = self.method.into();
@@ -111,6 +117,10 @@ struct Answer {
     status: u16,
     headers: Value,
     body: Value,
+    /// The body as text (pages are not JSON).
+    raw: String,
+    /// The cookies set (API Gateway v2 carries them apart from the headers).
+    cookies: Vec<String>,
 }
 
 fn call(api: &RuntimeApi, req: Request<'_>) -> Answer {
@@ -132,6 +142,11 @@ fn call(api: &RuntimeApi, req: Request<'_>) -> Answer {
         status: payload["statusCode"].as_u64().expect("statusCode") as u16,
         headers: payload["headers"].clone(),
         body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        raw: body,
+        cookies: payload["cookies"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -247,6 +262,40 @@ fn walk_the_flows(
     let login = call(api, Request::new("POST", "/v1/sessions").json(creds));
     assert_eq!(login.status, 200, "{login:?}");
     let session = login.body["session"].as_str().unwrap().to_owned();
+
+    // The web site through the function URL: a page sets the browser's seed (Secure: the
+    // request came over https), and its form posted back logs in with a Secure session cookie.
+    let page = call(
+        api,
+        Request::new("GET", "/login").header("accept", "text/html"),
+    );
+    assert_eq!(page.status, 200, "{page:?}\n{}", log());
+    assert!(page.headers["content-type"].as_str().unwrap_or("").starts_with("text/html"));
+    let seed = page
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("seed="))
+        .unwrap_or_else(|| panic!("no seed cookie: {page:?}"));
+    assert!(seed.contains("Secure") && seed.contains("HttpOnly"), "{seed}");
+    let field = "name=\"form_token\" value=\"";
+    let at = page.raw.find(field).expect("a form token") + field.len();
+    let token = &page.raw[at..at + 32];
+    let mut form = Request::new("POST", "/login")
+        .header("content-type", "application/x-www-form-urlencoded");
+    form.cookies = vec![seed.split(';').next().unwrap().to_owned()];
+    form.body = Some(
+        format!("form_token={token}&email=lambda%40example.com&password=correct+horse")
+            .into_bytes(),
+    );
+    let posted = call(api, form);
+    assert_eq!(posted.status, 303, "{posted:?}\n{}", log());
+    assert_eq!(posted.headers["location"], "/rentals");
+    let sid = posted
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("sid="))
+        .unwrap_or_else(|| panic!("no session cookie: {posted:?}"));
+    assert!(sid.contains("Secure") && sid.contains("SameSite=Lax"), "{sid}");
 
     let rent = |ip: &'static str, key: &'static str| {
         let mut r = Request::new("POST", "/v1/rentals")

@@ -1,7 +1,7 @@
-//! A customer's pages: register, log in and out, rent (with an account or as a guest), "My
-//! rentals" with each licence's state, a rental's download page, and group pages. Every form
+//! A customer's pages: register, log in and out, rent (with an account, its group, or as a
+//! guest), "My rentals" with each licence's state, and a rental's download page. Every form
 //! carries the visitor's form token; every rental form carries its own idempotency key, so a
-//! form sent twice charges once.
+//! form sent twice charges once. Group pages are in [`super::groups`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -175,7 +175,11 @@ pub struct RentForm {
     form_token: String,
     /// The form's idempotency key.
     key: String,
+    #[serde(default)]
     card: String,
+    /// `card`, or the id of a group to charge.
+    #[serde(default)]
+    pay: String,
     /// A guest's email (no account).
     #[serde(default)]
     email: String,
@@ -202,7 +206,10 @@ pub async fn rent(
             visitor.ip,
             key,
             &id,
-            crate::http::Payer::Card(&form.card),
+            match form.pay.as_str() {
+                "" | "card" => crate::http::Payer::Card(&form.card),
+                group => crate::http::Payer::Group(group),
+            },
             false,
         )
         .await
@@ -257,7 +264,7 @@ pub async fn rent(
 }
 
 /// The logged-in account, or the login page's redirect.
-fn account_of(visitor: &Visitor) -> Result<&crate::records::Account, Box<Response>> {
+pub(super) fn account_of(visitor: &Visitor) -> Result<&crate::records::Account, Box<Response>> {
     visitor
         .account
         .as_ref()
@@ -434,98 +441,6 @@ async fn rental_page(
             p { a href="/rentals" { "All my rentals" } }
         },
     ))
-}
-
-/// `GET /groups`: the groups the account belongs to.
-pub async fn groups(State(state): State<AppState>, visitor: Visitor) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
-    let groups = state.store.groups_of(&account.account_id).await?;
-    Ok(page(
-        Some(&visitor),
-        "Groups",
-        html! {
-            h1 { "Groups" }
-            @if groups.is_empty() {
-                p { "You belong to no group. A group (a family, a company) pays for its members' \
-                     rentals within the limits its owner sets; create one with "
-                    code { "player group create NAME" } "." }
-            } @else {
-                ul {
-                    @for g in &groups {
-                        li { a href={ "/groups/" (g.group_id) } { (g.name) }
-                            @if g.owner_id == account.account_id { " (owner)" } }
-                    }
-                }
-            }
-        },
-    )
-    .into_response())
-}
-
-/// `GET /groups/{id}`: members and their privileges; for the owner, the audit of rentals.
-pub async fn group(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Path(id): Path<String>,
-) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
-    let group = crate::groups::visible(&state, &account.account_id, &id)
-        .await
-        .map_err(|e| Failure::from(ApiError::from(e)))?;
-    let owner = group.owner_id == account.account_id;
-    let audit = if owner {
-        crate::groups::audit(&state, &account.account_id, &id)
-            .await
-            .map_err(|e| Failure::from(ApiError::from(e)))?
-    } else {
-        Vec::new()
-    };
-    Ok(page(
-        Some(&visitor),
-        &group.name,
-        html! {
-            h1 { (group.name) }
-            h2 { "Members" }
-            div.table tabindex="0" role="region" aria-label="Members" { table {
-                thead { tr { th scope="col" { "Member" } th scope="col" { "May rent" }
-                    th scope="col" { "Monthly cap" } th scope="col" { "Rating cap" } th scope="col" { "Since" } } }
-                tbody {
-                    @for m in group.members.iter().filter(|m| m.removed_at.is_none()) {
-                        tr {
-                            th scope="row" { (m.email) @if m.account_id == group.owner_id { " (owner)" } }
-                            td { @if m.privileges.may_rent { "yes" } @else { "no" } }
-                            td { (m.privileges.monthly_cap_cents.map_or("none".to_owned(), price)) }
-                            td { (m.privileges.max_rating.map_or("none".to_owned(), |r| format!("{r}"))) }
-                            td { (when(m.joined_at)) }
-                        }
-                    }
-                }
-            } }
-            @if owner {
-                h2 { "Rentals charged to the group" }
-                @if audit.is_empty() { p { "None yet." } } @else {
-                    div.table tabindex="0" role="region" aria-label="Rentals charged to the group" { table {
-                        thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Item" }
-                            th scope="col" { "Amount" } th scope="col" { "From" } } }
-                        tbody {
-                            @for e in &audit {
-                                tr { td { (when(e.created_at)) } td { (e.email) } td { (e.item) }
-                                     td { (price(e.amount_cents)) } td { (e.client_ip.as_deref().unwrap_or("—")) } }
-                            }
-                        }
-                    } }
-                }
-            }
-            p { a href="/groups" { "All my groups" } }
-        },
-    )
-    .into_response())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! - [`shop`]: home (promotions, new releases), browse by genre, search, an item's page with its
 //!   poster and trailer (public objects, fetched from an edge, never from main) and rent form.
 //! - [`account`]: register, log in and out, rent (account or guest; a form sent twice charges
-//!   once), "My rentals" with each licence's state, a rental's download page, group pages.
+//!   once), "My rentals" with each licence's state, a rental's download page.
+//! - [`groups`]: group accounts: create, join, invite, privileges, remove, the audit.
 //! - [`console`]: the operator's console under `/admin` (network, catalog, promotions, ingest
 //!   with a progress bar, licence and token lookup and revocation), behind its own login.
 //! - [`forms`]: sessions in cookies, form tokens (CSRF), and the headers every page carries.
@@ -19,6 +20,7 @@ mod account;
 mod chart;
 mod console;
 mod forms;
+mod groups;
 mod layout;
 mod shop;
 
@@ -54,8 +56,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(account::logout))
         .route("/rentals", get(account::rentals))
         .route("/rentals/{id}", get(account::rental))
-        .route("/groups", get(account::groups))
-        .route("/groups/{id}", get(account::group))
+        .route("/groups", get(groups::groups).post(groups::create))
+        .route("/groups/join", post(groups::join))
+        .route("/groups/{id}", get(groups::group))
+        .route("/groups/{id}/invitations", post(groups::invite))
+        .route(
+            "/groups/{id}/members/{account}",
+            post(groups::set_privileges),
+        )
+        .route(
+            "/groups/{id}/members/{account}/remove",
+            post(groups::remove),
+        )
         .route("/admin", get(console::network))
         .route(
             "/admin/login",

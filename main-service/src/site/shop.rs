@@ -276,6 +276,25 @@ pub async fn item_page(
         item.regions.join(", ")
     };
     let trailer = p.trailer.as_deref().and_then(|t| show.url(t));
+    // The groups the visitor may rent on, offered beside their own card.
+    let mut groups = Vec::new();
+    if let Some(account) = &visitor.account {
+        for g in state
+            .store
+            .groups_of(&account.account_id)
+            .await
+            .unwrap_or_default()
+        {
+            let may = g.members.iter().any(|m| {
+                m.account_id == account.account_id
+                    && m.removed_at.is_none()
+                    && m.privileges.may_rent
+            });
+            if may {
+                groups.push((g.group_id, g.name));
+            }
+        }
+    }
     // A sound clip plays in an audio player; anything else in a video player.
     let sound = match p.trailer.as_deref() {
         Some(t) => state
@@ -325,13 +344,18 @@ pub async fn item_page(
             }
             section aria-labelledby="rent-title" {
                 h2 #rent-title { "Rent " (item.title) " for " (price(item.price_cents)) }
-                (rent_form(visitor, item, problem))
+                (rent_form(visitor, item, &groups, problem))
             }
         },
     )
 }
 
-fn rent_form(visitor: &Visitor, item: &ItemRecord, problem: Option<&RentProblem>) -> Markup {
+fn rent_form(
+    visitor: &Visitor,
+    item: &ItemRecord,
+    groups: &[(String, String)],
+    problem: Option<&RentProblem>,
+) -> Markup {
     // One key per form shown: sending the form twice charges once.
     let key = protocol::random_id();
     html! {
@@ -353,9 +377,24 @@ fn rent_form(visitor: &Visitor, item: &ItemRecord, problem: Option<&RentProblem>
                 label for="claim" { "Claim code (from your first guest rental, if any)" }
                 input #claim type="text" name="claim_code" autocomplete="off";
             }
-            label for="card" { "Card number" }
+            @if !groups.is_empty() {
+                fieldset {
+                    legend { "Pay with" }
+                    div.check {
+                        input #pay-card type="radio" name="pay" value="card" checked;
+                        label for="pay-card" { "My card" }
+                    }
+                    @for (id, name) in groups {
+                        div.check {
+                            input id={ "pay-" (id) } type="radio" name="pay" value=(id);
+                            label for={ "pay-" (id) } { "The group " (name) "'s account" }
+                        }
+                    }
+                }
+            }
+            label for="card" { "Card number" @if !groups.is_empty() { " (when paying with your card)" } }
             input #card type="text" name="card" inputmode="numeric" autocomplete="cc-number"
-                required pattern="[0-9 ]{12,23}" aria-describedby="card-help";
+                required[groups.is_empty()] pattern="[0-9 ]{12,23}" aria-describedby="card-help";
             p #card-help.help { "Sandbox payments: 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined." }
             button type="submit" { "Rent for " (price(item.price_cents)) }
         }

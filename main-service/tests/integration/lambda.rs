@@ -145,7 +145,11 @@ fn call(api: &RuntimeApi, req: Request<'_>) -> Answer {
         raw: body,
         cookies: payload["cookies"]
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -270,18 +274,26 @@ fn walk_the_flows(
         Request::new("GET", "/login").header("accept", "text/html"),
     );
     assert_eq!(page.status, 200, "{page:?}\n{}", log());
-    assert!(page.headers["content-type"].as_str().unwrap_or("").starts_with("text/html"));
+    assert!(
+        page.headers["content-type"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
     let seed = page
         .cookies
         .iter()
         .find(|c| c.starts_with("seed="))
         .unwrap_or_else(|| panic!("no seed cookie: {page:?}"));
-    assert!(seed.contains("Secure") && seed.contains("HttpOnly"), "{seed}");
+    assert!(
+        seed.contains("Secure") && seed.contains("HttpOnly"),
+        "{seed}"
+    );
     let field = "name=\"form_token\" value=\"";
     let at = page.raw.find(field).expect("a form token") + field.len();
     let token = &page.raw[at..at + 32];
-    let mut form = Request::new("POST", "/login")
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut form =
+        Request::new("POST", "/login").header("content-type", "application/x-www-form-urlencoded");
     form.cookies = vec![seed.split(';').next().unwrap().to_owned()];
     form.body = Some(
         format!("form_token={token}&email=lambda%40example.com&password=correct+horse")
@@ -295,7 +307,10 @@ fn walk_the_flows(
         .iter()
         .find(|c| c.starts_with("sid="))
         .unwrap_or_else(|| panic!("no session cookie: {posted:?}"));
-    assert!(sid.contains("Secure") && sid.contains("SameSite=Lax"), "{sid}");
+    assert!(
+        sid.contains("Secure") && sid.contains("SameSite=Lax"),
+        "{sid}"
+    );
 
     let rent = |ip: &'static str, key: &'static str| {
         let mut r = Request::new("POST", "/v1/rentals")

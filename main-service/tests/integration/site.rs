@@ -531,3 +531,182 @@ async fn the_console_is_the_operators_alone() {
     );
     assert_eq!(op.get("/admin").await.location(), "/admin/login");
 }
+
+/// Registers `email` in `b` and leaves it logged in.
+async fn register(b: &mut Browser, email: &str) {
+    let token = b.get("/register").await.field("form_token");
+    let done = b
+        .post(
+            "/register",
+            &[
+                ("form_token", &token),
+                ("email", email),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+}
+
+/// The text of the element with `id` (its first text run).
+fn text_of(page: &Page, id: &str) -> String {
+    let at = page
+        .body
+        .find(&format!("id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no #{id} in:\n{}", page.body));
+    let rest = &page.body[at + id.len() + 6..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_family_shares_a_group_from_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = common::state(dir.path(), &["a-film", "b-film"]).await;
+    let addr = serve(state.clone()).await;
+    let mut owner = Browser::new(addr);
+    register(&mut owner, "parent@example.com").await;
+    let groups = owner.get("/groups").await;
+    let token = groups.field("form_token");
+    let created = owner
+        .post(
+            "/groups",
+            &[
+                ("form_token", &token),
+                ("name", "Family"),
+                ("card", OK_CARD),
+            ],
+        )
+        .await;
+    let group_url = created.location().to_owned();
+    let group_id = group_url.trim_start_matches("/groups/").to_owned();
+
+    // Invite with a cap that is not an amount: named; then a good one.
+    let bad = owner
+        .post(
+            &format!("{group_url}/invitations"),
+            &[
+                ("form_token", &token),
+                ("email", "kid@example.com"),
+                ("may_rent", "yes"),
+                ("monthly_cap", "ten"),
+                ("max_rating", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("not an amount in dollars"),
+        "{}",
+        bad.body
+    );
+    let invited = owner
+        .post(
+            &format!("{group_url}/invitations"),
+            &[
+                ("form_token", &token),
+                ("email", "kid@example.com"),
+                ("may_rent", "yes"),
+                ("monthly_cap", "10"),
+                ("max_rating", ""),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let code = text_of(&invited, "invitation-code");
+
+    // The member registers with the invited email, joins, and rents on the group's account.
+    let mut kid = Browser::new(addr);
+    register(&mut kid, "kid@example.com").await;
+    let token_kid = kid.get("/groups").await.field("form_token");
+    let wrong = kid
+        .post(
+            "/groups/join",
+            &[
+                ("form_token", &token_kid),
+                ("group", &group_id),
+                ("code", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    let joined = kid
+        .post(
+            "/groups/join",
+            &[
+                ("form_token", &token_kid),
+                ("group", &group_id),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(joined.location(), group_url);
+    let item = kid.get("/items/a-film").await;
+    assert!(item.body.contains("The group Family"), "{}", item.body);
+    let rented = kid
+        .post(
+            "/items/a-film/rent",
+            &[
+                ("form_token", &item.field("form_token")),
+                ("key", &item.field("key")),
+                ("pay", &group_id),
+                ("card", ""),
+            ],
+        )
+        .await;
+    assert_eq!(rented.status, StatusCode::SEE_OTHER, "{}", rented.body);
+
+    // The owner sees the rental in the audit, then stops the member renting.
+    let page = owner.get(&group_url).await;
+    assert!(page.body.contains("id=\"audit\""), "{}", page.body);
+    assert!(page.body.contains("kid@example.com"), "{}", page.body);
+    let kid_id = state
+        .store
+        .account_by_email("kid@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id;
+    let saved = owner
+        .post(
+            &format!("{group_url}/members/{kid_id}"),
+            &[
+                ("form_token", &token),
+                ("monthly_cap", "10"),
+                ("max_rating", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location(), group_url);
+    let item = kid.get("/items/b-film").await;
+    assert!(
+        !item.body.contains("The group Family"),
+        "no longer offered: {}",
+        item.body
+    );
+    let refused = kid
+        .post(
+            "/items/b-film/rent",
+            &[
+                ("form_token", &item.field("form_token")),
+                ("key", &item.field("key")),
+                ("pay", &group_id),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("has not allowed you to rent"),
+        "{}",
+        refused.body
+    );
+
+    // The member leaves; the group's page is no longer theirs.
+    let left = kid
+        .post(
+            &format!("{group_url}/members/{kid_id}/remove"),
+            &[("form_token", &token_kid)],
+        )
+        .await;
+    assert_eq!(left.location(), "/groups");
+    assert_eq!(kid.get(&group_url).await.status, StatusCode::NOT_FOUND);
+}

@@ -178,18 +178,6 @@ pub fn catalog(mib: u64) -> Vec<DemoItem> {
     ]
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn query_value(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Ingests `item` into `net` (content from `seed`, written under `dir`), its poster and clip
 /// first, as public objects with their media types.
 pub fn ingest(net: &crate::Network, dir: &Path, item: &DemoItem, seed: u64) -> anyhow::Result<()> {
@@ -205,10 +193,13 @@ pub fn ingest(net: &crate::Network, dir: &Path, item: &DemoItem, seed: u64) -> a
         &poster,
     )?;
     let mut extra = format!(
-        "&poster={poster_id}&genres={}&rating={}&description={}",
-        query_value(item.genres),
-        item.rating,
-        query_value(item.description)
+        "&{}",
+        serde_urlencoded::to_string([
+            ("poster", poster_id.as_str()),
+            ("genres", item.genres),
+            ("rating", &item.rating.to_string()),
+            ("description", item.description),
+        ])?
     );
     if item.clip {
         let clip_id = format!("{}-clip", item.id);

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::forms::{SESSION_COOKIE, Visitor, cookie, see_other};
+use super::forms::{SESSION_COOKIE, SignedIn, TokenOnly, Visitor, cookie, see_other};
 use super::layout::{Failure, alert, answer, page, price, span, token_field, when};
 use super::shop::{RentProblem, item_page, rentable};
 use crate::AppState;
@@ -140,14 +140,6 @@ pub async fn login(
     }
 }
 
-/// A form with only its token.
-#[derive(Debug, Deserialize)]
-pub struct TokenOnly {
-    /// Missing: refused as a forged form by the handler, not as a malformed body.
-    #[serde(default)]
-    form_token: String,
-}
-
 /// `POST /logout`: the session ends in the store, and its cookie goes.
 pub async fn logout(
     State(state): State<AppState>,
@@ -263,14 +255,6 @@ pub async fn rent(
     }
 }
 
-/// The logged-in account, or the login page's redirect.
-pub(super) fn account_of(visitor: &Visitor) -> Result<&crate::records::Account, Box<Response>> {
-    visitor
-        .account
-        .as_ref()
-        .ok_or_else(|| Box::new(see_other("/login")))
-}
-
 /// The rental `rental_id` of `account_id`.
 async fn own_rental(
     state: &AppState,
@@ -311,11 +295,10 @@ fn uses_left(token: &TokenRecord) -> String {
 }
 
 /// `GET /rentals`: every rental of the account, newest first.
-pub async fn rentals(State(state): State<AppState>, visitor: Visitor) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
+pub async fn rentals(
+    State(state): State<AppState>,
+    SignedIn { visitor, account }: SignedIn,
+) -> Result<Response, Failure> {
     let now = (state.clock)();
     let mut list = state.store.rentals_of(&account.account_id).await?;
     list.sort_by_key(|r| std::cmp::Reverse(r.created_at));
@@ -366,13 +349,9 @@ pub async fn rentals(State(state): State<AppState>, visitor: Visitor) -> Result<
 /// `GET /rentals/{id}`: the download link with instructions, and the licence's state.
 pub async fn rental(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let rental = own_rental(&state, &account.account_id, &id)
         .await?
         .ok_or_else(Failure::not_found)?;

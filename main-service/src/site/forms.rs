@@ -207,6 +207,34 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// A logged-in visitor and their account; anyone else is sent to the login page.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub visitor: Visitor,
+    pub account: Account,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let visitor = Visitor::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match visitor.account.clone() {
+            Some(account) => Ok(Self { visitor, account }),
+            None => Err(see_other("/login")),
+        }
+    }
+}
+
+/// A form that carries nothing but its token (log out, revoke, remove).
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenOnly {
+    /// Missing: refused as a forged form by the handler, not as a malformed body.
+    #[serde(default)]
+    pub form_token: String,
+}
+
 /// A 303 to `to` (after a form's POST).
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()

@@ -9,8 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::account::account_of;
-use super::forms::{Visitor, see_other};
+use super::forms::{SignedIn, TokenOnly, Visitor, see_other};
 use super::layout::{Failure, alert, answer, page, price, token_field, when};
 use crate::AppState;
 use crate::http::{ApiError, Path};
@@ -72,11 +71,10 @@ fn list_page(visitor: &Visitor, groups: &[Group], problem: Option<&str>) -> Mark
 }
 
 /// `GET /groups`.
-pub async fn groups(State(state): State<AppState>, visitor: Visitor) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
+pub async fn groups(
+    State(state): State<AppState>,
+    SignedIn { visitor, account }: SignedIn,
+) -> Result<Response, Failure> {
     let groups = state.store.groups_of(&account.account_id).await?;
     Ok(list_page(&visitor, &groups, None).into_response())
 }
@@ -92,14 +90,10 @@ pub struct CreateForm {
 /// `POST /groups`: creates a group owned by the visitor.
 pub async fn create(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     axum::Form(form): axum::Form<CreateForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let card: String = form.card.chars().filter(|c| !c.is_whitespace()).collect();
     match crate::groups::create(
         &state,
@@ -130,14 +124,10 @@ pub struct JoinForm {
 /// `POST /groups/join`: joins with an invitation code sent to the visitor's email.
 pub async fn join(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     axum::Form(form): axum::Form<JoinForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let group = form.group.trim();
     match crate::groups::join(
         &state,
@@ -334,13 +324,9 @@ impl PrivilegeInputs {
 /// `GET /groups/{id}`.
 pub async fn group(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let group = crate::groups::visible(&state, &account.account_id, &id)
         .await
         .map_err(|e| Failure::from(failed(e)))?;
@@ -361,15 +347,11 @@ pub struct InviteForm {
 /// `POST /groups/{id}/invitations`: the owner invites an email; the code is on the answer.
 pub async fn invite(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     Path(id): Path<String>,
     axum::Form(form): axum::Form<InviteForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let me = account.account_id.clone();
     let outcome = match form.privileges.privileges() {
         Err(m) => Err((StatusCode::BAD_REQUEST, m)),
@@ -404,15 +386,11 @@ pub struct MemberForm {
 /// `POST /groups/{id}/members/{account}`: the owner changes a member's privileges.
 pub async fn set_privileges(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     Path((id, member)): Path<(String, String)>,
     axum::Form(form): axum::Form<MemberForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     let me = account.account_id.clone();
     let problem = match form.privileges.privileges() {
         Err(m) => Some((StatusCode::BAD_REQUEST, m)),
@@ -431,24 +409,14 @@ pub async fn set_privileges(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TokenOnly {
-    #[serde(default)]
-    form_token: String,
-}
-
 /// `POST /groups/{id}/members/{account}/remove`: the owner removes a member, or a member leaves.
 pub async fn remove(
     State(state): State<AppState>,
-    visitor: Visitor,
+    SignedIn { visitor, account }: SignedIn,
     Path((id, member)): Path<(String, String)>,
     axum::Form(form): axum::Form<TokenOnly>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    let account = match account_of(&visitor) {
-        Ok(a) => a,
-        Err(to_login) => return Ok(*to_login),
-    };
     crate::groups::remove(&state, &account.account_id, &id, &member, (state.clock)())
         .await
         .map_err(|e| Failure::from(failed(e)))?;

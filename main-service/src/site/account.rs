@@ -334,7 +334,11 @@ pub async fn rentals(
                                     td { (when(r.created_at)) }
                                     td.uses { (token.as_ref().map_or("—".to_owned(), uses_left)) }
                                     td.licence { (licence.as_ref().map_or("—".to_owned(), |l| licence_state(l, now))) }
-                                    td { a href={ "/rentals/" (r.rental_id) } { "Download page" } }
+                                    td {
+                                        a href=(r.download_url) rel="noreferrer" download { "Download again" }
+                                        " · "
+                                        a href={ "/rentals/" (r.rental_id) } { "Link and instructions" }
+                                    }
                                 }
                             }
                         }

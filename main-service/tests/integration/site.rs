@@ -264,6 +264,11 @@ async fn a_customer_registers_rents_once_for_a_double_submit_and_sees_the_rental
     assert!(rental.body.contains("not bound"), "{}", rental.body);
     let list = b.get("/rentals").await;
     assert!(list.body.contains("3 of 3"), "{}", list.body);
+    assert!(
+        list.body.contains("href=\"http://edge-eu-1.test/"),
+        "the list links the download again: {}",
+        list.body
+    );
 
     // Another customer cannot open this rental's page.
     let mut other = Browser::new(addr);

@@ -31,17 +31,20 @@ if ! python3 -c "import openapi_spec_validator" >/dev/null 2>&1; then
 fi
 # The site's browser test (tests/tests/integration/site_browser.rs): Debian's Chromium, driven
 # by playwright-core with axe-core from npm (versions pinned in tests/browser/package-lock.json;
-# playwright's own browser download is not used).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing chromium ..." >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
-fi
-if ! command -v npm >/dev/null 2>&1; then
-  echo "installing nodejs and npm ..." >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >&2
-fi
-if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-lock 2>/dev/null; then
-  echo "installing the browser tests' npm packages ..." >&2
-  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error &&
-    cp package-lock.json node_modules/.installed-lock) >&2
-fi
+# playwright's own browser download is not used). Only the tests need it: infra/test.sh calls it.
+setup_browser_tests() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium ..." >&2
+    (apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "installing nodejs and npm ..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >&2
+  fi
+  if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-lock 2>/dev/null; then
+    echo "installing the browser tests' npm packages ..." >&2
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.installed-lock) >&2
+  fi
+}

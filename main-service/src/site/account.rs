@@ -76,9 +76,8 @@ pub async fn login_form(visitor: Visitor) -> Markup {
     account_form(&visitor, false, "", None)
 }
 
-/// The answer that logs `visitor` in to `session` and sends them to `to`.
-fn logged_in(visitor: &Visitor, session: &crate::records::Session, to: &str) -> Response {
-    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+/// The answer that logs `visitor` in to `session` (at `now`) and sends them to `to`.
+fn logged_in(visitor: &Visitor, session: &crate::records::Session, now: u64, to: &str) -> Response {
     let jar = CookieJar::new().add(cookie(
         SESSION_COOKIE,
         session.session_id.clone(),
@@ -106,7 +105,7 @@ pub async fn register(
                 (state.clock)(),
             )
             .await?;
-            Ok(logged_in(&visitor, &session, "/rentals"))
+            Ok(logged_in(&visitor, &session, (state.clock)(), "/rentals"))
         }
         Err(e) => Ok(answer(
             form_status(&e),
@@ -132,7 +131,7 @@ pub async fn login(
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     match crate::http::log_in(&state, visitor.ip, &form.email, &form.password).await {
-        Ok(session) => Ok(logged_in(&visitor, &session, "/rentals")),
+        Ok(session) => Ok(logged_in(&visitor, &session, (state.clock)(), "/rentals")),
         Err(e) => Ok(answer(
             form_status(&e),
             account_form(&visitor, false, &form.email, Some(&e.message)),

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::forms::{SESSION_COOKIE, SignedIn, TokenOnly, Visitor, cookie, see_other};
+use super::forms::{SESSION_COOKIE, SignedIn, SiteForm, TokenOnly, Visitor, cookie, see_other};
 use super::layout::{Failure, alert, answer, page, price, span, token_field, when};
 use super::shop::{RentProblem, item_page, rentable};
 use crate::AppState;
@@ -91,7 +91,7 @@ fn logged_in(visitor: &Visitor, session: &crate::records::Session, now: u64, to:
 pub async fn register(
     State(state): State<AppState>,
     visitor: Visitor,
-    axum::Form(form): axum::Form<AccountForm>,
+    SiteForm(form): SiteForm<AccountForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let claim = Some(form.claim_code.trim()).filter(|c| !c.is_empty());
@@ -127,7 +127,7 @@ fn form_status(e: &ApiError) -> StatusCode {
 pub async fn login(
     State(state): State<AppState>,
     visitor: Visitor,
-    axum::Form(form): axum::Form<AccountForm>,
+    SiteForm(form): SiteForm<AccountForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     match crate::http::log_in(&state, visitor.ip, &form.email, &form.password).await {
@@ -143,7 +143,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     visitor: Visitor,
-    axum::Form(form): axum::Form<TokenOnly>,
+    SiteForm(form): SiteForm<TokenOnly>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     if let Some(sid) = &visitor.session {
@@ -184,7 +184,7 @@ pub async fn rent(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<RentForm>,
+    SiteForm(form): SiteForm<RentForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let item = rentable(&state, &id).await?;

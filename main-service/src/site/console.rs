@@ -17,7 +17,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::forms::{TokenOnly, Visitor, see_other};
+use super::forms::{SiteForm, TokenOnly, Visitor, see_other};
 use super::layout::{Failure, alert, answer, page, price, size, token_field, when};
 use crate::AppState;
 use crate::edge_history::{KEEP_SECS, hit_ratios, throughput};
@@ -117,7 +117,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     visitor: Visitor,
-    axum::Form(form): axum::Form<LoginForm>,
+    SiteForm(form): SiteForm<LoginForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let now = (state.clock)();
@@ -150,7 +150,7 @@ pub async fn login(
 /// `POST /admin/logout`.
 pub async fn logout(
     visitor: Visitor,
-    axum::Form(form): axum::Form<TokenOnly>,
+    SiteForm(form): SiteForm<TokenOnly>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let gone = Cookie::build((CONSOLE_COOKIE, ""))
@@ -306,7 +306,7 @@ pub async fn promotions(
     State(state): State<AppState>,
     _: Operator,
     visitor: Visitor,
-    axum::Form(form): axum::Form<PromotionsForm>,
+    SiteForm(form): SiteForm<PromotionsForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let items: Vec<String> = form
@@ -437,7 +437,7 @@ pub async fn edit_item(
     _: Operator,
     visitor: Visitor,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ItemForm>,
+    SiteForm(form): SiteForm<ItemForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let item = state
@@ -673,7 +673,7 @@ pub async fn revoke_licence(
     _: Operator,
     visitor: Visitor,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<RevokeForm>,
+    SiteForm(form): SiteForm<RevokeForm>,
 ) -> Result<Response, Failure> {
     revoke(&state, &visitor, &form, true, &id).await
 }
@@ -684,7 +684,7 @@ pub async fn revoke_token(
     _: Operator,
     visitor: Visitor,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<RevokeForm>,
+    SiteForm(form): SiteForm<RevokeForm>,
 ) -> Result<Response, Failure> {
     revoke(&state, &visitor, &form, false, &id).await
 }

@@ -235,6 +235,29 @@ pub struct TokenOnly {
     pub form_token: String,
 }
 
+/// A form's fields (`application/x-www-form-urlencoded`); a body that cannot be read (a field
+/// missing or malformed, too large, another content type) is the site's error page with
+/// axum's reason and status, not a bare text answer.
+#[derive(Debug)]
+pub struct SiteForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for SiteForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = super::layout::Failure;
+    async fn from_request(req: Request, state: &S) -> Result<Self, super::layout::Failure> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(fields)) => Ok(Self(fields)),
+            Err(rejection) => Err(super::layout::Failure::new(
+                rejection.status(),
+                format!("This form could not be read: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
 /// A 303 to `to` (after a form's POST).
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()

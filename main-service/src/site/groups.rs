@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::forms::{SignedIn, TokenOnly, Visitor, see_other};
+use super::forms::{SignedIn, SiteForm, TokenOnly, Visitor, see_other};
 use super::layout::{Failure, alert, answer, page, price, token_field, when};
 use crate::AppState;
 use crate::http::{ApiError, Path};
@@ -91,7 +91,7 @@ pub struct CreateForm {
 pub async fn create(
     State(state): State<AppState>,
     SignedIn { visitor, account }: SignedIn,
-    axum::Form(form): axum::Form<CreateForm>,
+    SiteForm(form): SiteForm<CreateForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let card: String = form.card.chars().filter(|c| !c.is_whitespace()).collect();
@@ -125,7 +125,7 @@ pub struct JoinForm {
 pub async fn join(
     State(state): State<AppState>,
     SignedIn { visitor, account }: SignedIn,
-    axum::Form(form): axum::Form<JoinForm>,
+    SiteForm(form): SiteForm<JoinForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let group = form.group.trim();
@@ -349,7 +349,7 @@ pub async fn invite(
     State(state): State<AppState>,
     SignedIn { visitor, account }: SignedIn,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<InviteForm>,
+    SiteForm(form): SiteForm<InviteForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let me = account.account_id.clone();
@@ -388,7 +388,7 @@ pub async fn set_privileges(
     State(state): State<AppState>,
     SignedIn { visitor, account }: SignedIn,
     Path((id, member)): Path<(String, String)>,
-    axum::Form(form): axum::Form<MemberForm>,
+    SiteForm(form): SiteForm<MemberForm>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let me = account.account_id.clone();
@@ -414,7 +414,7 @@ pub async fn remove(
     State(state): State<AppState>,
     SignedIn { visitor, account }: SignedIn,
     Path((id, member)): Path<(String, String)>,
-    axum::Form(form): axum::Form<TokenOnly>,
+    SiteForm(form): SiteForm<TokenOnly>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     crate::groups::remove(&state, &account.account_id, &id, &member, (state.clock)())

@@ -338,6 +338,17 @@ async fn forms_without_their_token_or_from_another_site_are_refused() {
             .is_none(),
         "no refused form created anything"
     );
+    // A form missing a field is the site's page with the reason, not a bare text answer.
+    let partial = b
+        .post("/register", &[("form_token", &token), form[0]])
+        .await;
+    assert_eq!(partial.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        partial.body.contains("This form could not be read"),
+        "{}",
+        partial.body
+    );
+    assert!(partial.body.contains("password"), "{}", partial.body);
     // With its token the same form goes through.
     let ok = b
         .post("/register", &[("form_token", &token), form[0], form[1]])

@@ -597,9 +597,12 @@ impl Config {
                     e.id
                 ));
             }
-            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://"))
+                || e.url.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
                 return bad(format!(
-                    "edge {:?}: url must start with http:// or https://",
+                    "edge {:?}: url must start with http:// or https:// and hold no spaces or \
+                     control characters",
                     e.id
                 ));
             }

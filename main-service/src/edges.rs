@@ -113,8 +113,7 @@ impl<'a> Health<'a> {
 }
 
 /// How an edge stands, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
     /// Heard from within three intervals, `ok`, load under [`BUSY_LOAD`].
     Healthy,
@@ -124,6 +123,24 @@ pub enum Tier {
     Unknown,
     /// Silent for more than three intervals: chosen only when nothing else is left.
     Silent,
+}
+
+impl Tier {
+    /// The tier's name (`healthy`, …), as the admin API and the console show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Healthy => "healthy",
+            Tier::Strained => "strained",
+            Tier::Unknown => "unknown",
+            Tier::Silent => "silent",
+        }
+    }
+}
+
+impl serde::Serialize for Tier {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// `pool` best first: by [`Tier`], then by rendezvous hashing of `item` over the edge ids, so

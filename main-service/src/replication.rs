@@ -3,7 +3,8 @@
 //! parallel, each parent within [`CHECK_SECS`]). A parent is in sync when it holds all of them
 //! at their full length; otherwise its lag is the age of the oldest one it lacks — how long
 //! replication has kept a new object from it. Main does not replicate (parent-sync does), so
-//! this is what an operator can see from main's side.
+//! this is what an operator can see from main's side. The newest objects come from the catalog
+//! main keeps in memory (`catalog::Cache`), not from a read of the whole store per look.
 
 use std::time::Duration;
 
@@ -45,7 +46,8 @@ pub fn summarize(objects: &[(u64, bool)], now: u64) -> (usize, Option<u64>) {
 /// Every parent's standing against the newest objects.
 pub async fn lag(state: &AppState) -> Result<Vec<ParentLag>, crate::store::StoreError> {
     let now = (state.clock)();
-    let mut items = state.store.items().await?;
+    let catalog = state.catalog.snapshot(state.store.as_ref()).await?;
+    let mut items: Vec<&crate::records::ItemRecord> = catalog.items.iter().collect();
     items.sort_by_key(|i| std::cmp::Reverse(i.published_at));
     items.truncate(NEWEST);
     let objects: Vec<(String, u64, u64)> = items

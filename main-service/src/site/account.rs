@@ -214,24 +214,7 @@ pub async fn rent(
                 another_copy: false,
             };
             match crate::http::guest_checkout(&state, visitor.ip, key, &body).await {
-                Ok(done) => {
-                    // The guest is logged in to their rental; the claim code is shown once.
-                    let mut guest = visitor.clone();
-                    guest.session = Some(done.session.session_id.clone());
-                    guest.account = state.store.account(&done.account_id).await?;
-                    let rental = own_rental(&state, &done.account_id, &done.answer.rental_id)
-                        .await?
-                        .ok_or_else(Failure::not_found)?;
-                    let shown =
-                        rental_page(&state, &guest, &rental, done.claim_code.as_deref()).await?;
-                    let jar = CookieJar::new().add(cookie(
-                        SESSION_COOKIE,
-                        done.session.session_id,
-                        visitor.secure,
-                        Some(crate::accounts::SESSION_SECS),
-                    ));
-                    Ok((jar, answer(StatusCode::CREATED, shown)).into_response())
-                }
+                Ok(done) => return guest_rented(&state, &visitor, done).await,
                 Err(e) => Err(e),
             }
         }
@@ -252,6 +235,32 @@ pub async fn rent(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A guest checkout done: the guest is logged in to their rental, whose page shows the claim
+/// code once.
+async fn guest_rented(
+    state: &AppState,
+    visitor: &Visitor,
+    done: crate::http::GuestCheckout,
+) -> Result<Response, Failure> {
+    let account = state
+        .store
+        .account(&done.account_id)
+        .await?
+        .ok_or_else(Failure::not_found)?;
+    let guest = visitor.signed_in(state, &done.session.session_id, account);
+    let rental = own_rental(state, &done.account_id, &done.answer.rental_id)
+        .await?
+        .ok_or_else(Failure::not_found)?;
+    let shown = rental_page(state, &guest, &rental, done.claim_code.as_deref()).await?;
+    let jar = CookieJar::new().add(cookie(
+        SESSION_COOKIE,
+        done.session.session_id,
+        visitor.secure,
+        Some(crate::accounts::SESSION_SECS),
+    ));
+    Ok((jar, answer(StatusCode::CREATED, shown)).into_response())
 }
 
 /// The rental `rental_id` of `account_id`.

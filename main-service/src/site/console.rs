@@ -185,7 +185,7 @@ pub async fn network(
                         tr {
                             th scope="row" { a href=(e.url) { (e.id) } }
                             td { (e.region) }
-                            td { span class={ "tier " (tier_name(e.tier)) } { (tier_name(e.tier)) } }
+                            td { span class={ "tier " (e.tier.as_str()) } { (e.tier.as_str()) } }
                             td { (e.seen_at.map_or("never".to_owned(), |s| format!("{} ago", super::layout::span(now.saturating_sub(s))))) }
                             @match &e.heartbeat {
                                 Some(h) => {
@@ -237,26 +237,14 @@ pub async fn network(
     ))
 }
 
-fn tier_name(t: crate::edges::Tier) -> &'static str {
-    match serde_json::to_value(t)
-        .ok()
-        .as_ref()
-        .and_then(|v| v.as_str())
-    {
-        Some("healthy") => "healthy",
-        Some("strained") => "strained",
-        Some("silent") => "silent",
-        _ => "unknown",
-    }
-}
-
 /// `GET /admin/catalog`: every item, and the promotions.
 pub async fn catalog(
     State(state): State<AppState>,
     _: Operator,
     visitor: Visitor,
 ) -> Result<Markup, Failure> {
-    let mut items = state.store.items().await?;
+    let catalog = state.catalog.snapshot(state.store.as_ref()).await?;
+    let mut items: Vec<&crate::records::ItemRecord> = catalog.items.iter().collect();
     items.sort_by(|a, b| a.title.cmp(&b.title));
     let promoted = state.store.promotions().await?;
     Ok(console_page(

@@ -44,8 +44,8 @@ struct Seen {
 }
 
 /// The site's middleware: refuses cross-site POSTs, gives a new browser its seed, and adds the
-/// site's headers to every answer.
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// site's headers to every answer; `csp` is [`content_security_policy`], made once.
+pub async fn guard(State(csp): State<HeaderValue>, mut req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD);
     let cross_site = req
         .headers()
@@ -78,10 +78,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     }
     let headers = response.headers_mut();
-    let csp = content_security_policy(&state);
-    if let Ok(v) = HeaderValue::try_from(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -98,14 +95,9 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 /// Scripts, styles, forms and fetches from main only; images and media (posters, trailers)
-/// from main and the edges.
-fn content_security_policy(state: &AppState) -> String {
-    let mut edges: Vec<String> = state
-        .config
-        .edges
-        .iter()
-        .filter_map(|e| origin(&e.url))
-        .collect();
+/// from main and the configured edges.
+pub fn content_security_policy(config: &crate::Config) -> String {
+    let mut edges: Vec<String> = config.edges.iter().filter_map(|e| origin(&e.url)).collect();
     edges.sort();
     edges.dedup();
     let edges = edges.join(" ");
@@ -153,6 +145,7 @@ pub struct Visitor {
     pub form_token: String,
     pub secure: bool,
     pub ip: IpAddr,
+    seed: String,
 }
 
 impl Visitor {
@@ -167,10 +160,21 @@ impl Visitor {
         }
     }
 
-    /// The form token for a visitor of `seed` in `session`.
-    pub fn token_for(state: &AppState, seed: &str, session: Option<&str>) -> String {
-        state.keys.site_tag(&["form", seed, session.unwrap_or("")])
+    /// This visitor once logged in to `session` as `account` (a page rendered in the same
+    /// answer that logs them in carries the session's form token).
+    pub fn signed_in(&self, state: &AppState, session: &str, account: Account) -> Self {
+        Self {
+            account: Some(account),
+            session: Some(session.to_owned()),
+            form_token: form_token(state, &self.seed, Some(session)),
+            ..self.clone()
+        }
     }
+}
+
+/// The token the forms of a browser with `seed` carry, in `session` if logged in.
+fn form_token(state: &AppState, seed: &str, session: Option<&str>) -> String {
+    state.keys.site_tag(&["form", seed, session.unwrap_or("")])
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -198,11 +202,12 @@ impl FromRequestParts<AppState> for Visitor {
             session = account.as_ref().map(|_| sid.to_owned());
         }
         Ok(Self {
-            form_token: Self::token_for(state, &seen.seed, session.as_deref()),
+            form_token: form_token(state, &seen.seed, session.as_deref()),
             account,
             session,
             secure: seen.secure,
             ip,
+            seed: seen.seed,
         })
     }
 }

@@ -15,10 +15,6 @@ use crate::AppState;
 use crate::http::{ApiError, Path};
 use crate::records::{Group, Privileges};
 
-fn failed(e: crate::groups::GroupError) -> ApiError {
-    ApiError::from(e)
-}
-
 /// A refusal shown on the page it came from (4xx), or the error page.
 fn shown(e: ApiError) -> Result<(StatusCode, String), Failure> {
     if e.status.is_client_error() {
@@ -106,7 +102,7 @@ pub async fn create(
     {
         Ok(g) => Ok(see_other(&format!("/groups/{}", g.group_id))),
         Err(e) => {
-            let (status, message) = shown(failed(e))?;
+            let (status, message) = shown(e.into())?;
             let groups = state.store.groups_of(&account.account_id).await?;
             Ok(answer(status, list_page(&visitor, &groups, Some(&message))))
         }
@@ -140,7 +136,7 @@ pub async fn join(
     {
         Ok(g) => Ok(see_other(&format!("/groups/{}", g.group_id))),
         Err(e) => {
-            let (status, message) = shown(failed(e))?;
+            let (status, message) = shown(e.into())?;
             let groups = state.store.groups_of(&account.account_id).await?;
             Ok(answer(status, list_page(&visitor, &groups, Some(&message))))
         }
@@ -165,9 +161,7 @@ async fn group_page(
         .map_or("", |a| a.account_id.as_str());
     let owner = group.owner_id == me;
     let audit = if owner {
-        crate::groups::audit(state, me, &group.group_id)
-            .await
-            .map_err(|e| Failure::from(failed(e)))?
+        crate::groups::audit(state, me, &group.group_id).await?
     } else {
         Vec::new()
     };
@@ -327,9 +321,7 @@ pub async fn group(
     SignedIn { visitor, account }: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
-    let group = crate::groups::visible(&state, &account.account_id, &id)
-        .await
-        .map_err(|e| Failure::from(failed(e)))?;
+    let group = crate::groups::visible(&state, &account.account_id, &id).await?;
     Ok(group_page(&state, &visitor, &group, None)
         .await?
         .into_response())
@@ -358,13 +350,11 @@ pub async fn invite(
         Ok(p) => {
             match crate::groups::invite(&state, &me, &id, &form.email, p, (state.clock)()).await {
                 Ok((invitation, code)) => Ok((invitation.email, code)),
-                Err(e) => Err(shown(failed(e))?),
+                Err(e) => Err(shown(e.into())?),
             }
         }
     };
-    let group = crate::groups::visible(&state, &me, &id)
-        .await
-        .map_err(|e| Failure::from(failed(e)))?;
+    let group = crate::groups::visible(&state, &me, &id).await?;
     let (status, note) = match outcome {
         Ok((email, code)) => (StatusCode::CREATED, Note::Invited { email, code }),
         Err((status, message)) => (status, Note::Problem(message)),
@@ -392,17 +382,14 @@ pub async fn set_privileges(
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let me = account.account_id.clone();
-    let problem = match form.privileges.privileges() {
-        Err(m) => Some((StatusCode::BAD_REQUEST, m)),
+    let (status, message) = match form.privileges.privileges() {
+        Err(m) => (StatusCode::BAD_REQUEST, m),
         Ok(p) => match crate::groups::set_privileges(&state, &me, &id, &member, p).await {
             Ok(_) => return Ok(see_other(&format!("/groups/{id}"))),
-            Err(e) => Some(shown(failed(e))?),
+            Err(e) => shown(e.into())?,
         },
     };
-    let group = crate::groups::visible(&state, &me, &id)
-        .await
-        .map_err(|e| Failure::from(failed(e)))?;
-    let (status, message) = problem.expect("set above");
+    let group = crate::groups::visible(&state, &me, &id).await?;
     Ok(answer(
         status,
         group_page(&state, &visitor, &group, Some(&Note::Problem(message))).await?,
@@ -417,9 +404,7 @@ pub async fn remove(
     SiteForm(form): SiteForm<TokenOnly>,
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
-    crate::groups::remove(&state, &account.account_id, &id, &member, (state.clock)())
-        .await
-        .map_err(|e| Failure::from(failed(e)))?;
+    crate::groups::remove(&state, &account.account_id, &id, &member, (state.clock)()).await?;
     Ok(if member == account.account_id {
         see_other("/groups")
     } else {

@@ -176,6 +176,12 @@ impl From<crate::store::StoreError> for Failure {
     }
 }
 
+impl From<crate::groups::GroupError> for Failure {
+    fn from(e: crate::groups::GroupError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let title = match self.status {

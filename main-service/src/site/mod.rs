@@ -90,9 +90,12 @@ pub fn router(state: AppState) -> Router<AppState> {
     let upload = Router::new()
         .route("/admin/ingest", post(console::ingest))
         .layer(DefaultBodyLimit::disable());
+    // The policy names the configured edges, which do not change while main runs.
+    let csp = axum::http::HeaderValue::try_from(forms::content_security_policy(&state.config))
+        .expect("edge URLs are validated at start: no control characters");
     pages
         .merge(upload)
-        .layer(axum::middleware::from_fn_with_state(state, forms::guard))
+        .layer(axum::middleware::from_fn_with_state(csp, forms::guard))
 }
 
 /// Static files may be kept a day by browsers.

@@ -20,33 +20,40 @@ const SHELF: usize = 12;
 pub struct Showcase<'a> {
     state: &'a AppState,
     region: Option<String>,
-    statuses: Vec<crate::records::EdgeStatus>,
+    health: crate::edges::Health<'a>,
+}
+
+/// The edges' last heartbeats, for a [`Showcase`]. Health is advice: without it, edges are
+/// chosen by region and affinity alone.
+pub async fn edge_statuses(state: &AppState) -> Vec<crate::records::EdgeStatus> {
+    state.store.edge_statuses().await.unwrap_or_default()
 }
 
 impl<'a> Showcase<'a> {
-    pub async fn new(state: &'a AppState, visitor: &Visitor) -> Self {
+    pub fn new(
+        state: &'a AppState,
+        visitor: &Visitor,
+        statuses: &'a [crate::records::EdgeStatus],
+    ) -> Self {
         let region = state
             .geo
             .country_of(visitor.ip)
             .and_then(|c| state.geo.region_of(&c).map(str::to_owned));
-        // Health is advice: without it, edges are chosen by region and affinity alone.
-        let statuses = state.store.edge_statuses().await.unwrap_or_default();
+        let health =
+            crate::edges::Health::new(statuses, (state.clock)(), state.config.edge_heartbeat_secs);
         Self {
             state,
             region,
-            statuses,
+            health,
         }
     }
 
     /// The URL of public object `id` at the chosen edge.
     pub fn url(&self, id: &str) -> Option<String> {
-        let now = (self.state.clock)();
-        let health =
-            crate::edges::Health::new(&self.statuses, now, self.state.config.edge_heartbeat_secs);
         let choice = self
             .state
             .edges
-            .choose(self.region.as_deref(), id, &health)?;
+            .choose(self.region.as_deref(), id, &self.health)?;
         Some(format!(
             "{}/v1/public/{id}",
             choice.primary.url.trim_end_matches('/')
@@ -124,7 +131,8 @@ fn genres_nav(genres: &[String], current: Option<&str>) -> Markup {
 /// `GET /`: promotions, new releases, genres.
 pub async fn home(State(state): State<AppState>, visitor: Visitor) -> Result<Markup, Failure> {
     let items = catalog(&state).await?;
-    let show = Showcase::new(&state, &visitor).await;
+    let statuses = edge_statuses(&state).await;
+    let show = Showcase::new(&state, &visitor, &statuses);
     let promoted: Vec<&ItemRecord> = state
         .store
         .promotions()
@@ -177,7 +185,8 @@ pub async fn browse(
     Query(query): Query<CatalogQuery>,
 ) -> Result<Markup, Failure> {
     let items = catalog(&state).await?;
-    let show = Showcase::new(&state, &visitor).await;
+    let statuses = edge_statuses(&state).await;
+    let show = Showcase::new(&state, &visitor, &statuses);
     let genre = query.genre.clone().filter(|g| !g.is_empty());
     let found = items.search(&CatalogQuery {
         genre: genre.clone(),
@@ -205,7 +214,8 @@ pub async fn search(
     Query(query): Query<CatalogQuery>,
 ) -> Result<Markup, Failure> {
     let items = catalog(&state).await?;
-    let show = Showcase::new(&state, &visitor).await;
+    let statuses = edge_statuses(&state).await;
+    let show = Showcase::new(&state, &visitor, &statuses);
     let asked = query.q.clone().unwrap_or_default();
     let found = if asked.trim().is_empty() {
         Vec::new()
@@ -268,7 +278,8 @@ pub async fn item_page(
     item: &ItemRecord,
     problem: Option<&RentProblem>,
 ) -> Markup {
-    let show = Showcase::new(state, visitor).await;
+    let statuses = edge_statuses(state).await;
+    let show = Showcase::new(state, visitor, &statuses);
     let p = &item.presentation;
     let regions = if item.regions.is_empty() {
         "everywhere".to_owned()

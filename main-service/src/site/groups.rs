@@ -75,6 +75,23 @@ pub async fn groups(
     Ok(list_page(&visitor, &groups, None).into_response())
 }
 
+/// After creating or joining: the group's page, or the list again with the refusal.
+async fn to_group(
+    state: &AppState,
+    visitor: &Visitor,
+    account: &crate::records::Account,
+    outcome: Result<Group, crate::groups::GroupError>,
+) -> Result<Response, Failure> {
+    match outcome {
+        Ok(g) => Ok(see_other(&format!("/groups/{}", g.group_id))),
+        Err(e) => {
+            let (status, message) = shown(e.into())?;
+            let groups = state.store.groups_of(&account.account_id).await?;
+            Ok(answer(status, list_page(visitor, &groups, Some(&message))))
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
@@ -91,22 +108,15 @@ pub async fn create(
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let card: String = form.card.chars().filter(|c| !c.is_whitespace()).collect();
-    match crate::groups::create(
+    let outcome = crate::groups::create(
         &state,
         &account.account_id,
         &form.name,
         &card,
         (state.clock)(),
     )
-    .await
-    {
-        Ok(g) => Ok(see_other(&format!("/groups/{}", g.group_id))),
-        Err(e) => {
-            let (status, message) = shown(e.into())?;
-            let groups = state.store.groups_of(&account.account_id).await?;
-            Ok(answer(status, list_page(&visitor, &groups, Some(&message))))
-        }
-    }
+    .await;
+    to_group(&state, &visitor, &account, outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,22 +135,15 @@ pub async fn join(
 ) -> Result<Response, Failure> {
     visitor.check(&form.form_token)?;
     let group = form.group.trim();
-    match crate::groups::join(
+    let outcome = crate::groups::join(
         &state,
         &account.account_id,
         group,
         form.code.trim(),
         (state.clock)(),
     )
-    .await
-    {
-        Ok(g) => Ok(see_other(&format!("/groups/{}", g.group_id))),
-        Err(e) => {
-            let (status, message) = shown(e.into())?;
-            let groups = state.store.groups_of(&account.account_id).await?;
-            Ok(answer(status, list_page(&visitor, &groups, Some(&message))))
-        }
-    }
+    .await;
+    to_group(&state, &visitor, &account, outcome).await
 }
 
 /// What the owner was just told (a new invitation's code), or what went wrong.

@@ -249,6 +249,11 @@ pub struct TokenRecord {
     /// Unix second an operator revoked the token; absent while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// BLAKE3 (hex) of the token main issued ([`protocol::sign::digest`]): authorize recognises
+    /// the token by comparison instead of checking main's own signature again. Absent in
+    /// records written before it was kept; those tokens are verified by signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One download session of a token: the Range requests of one download.

@@ -407,6 +407,7 @@ async fn record(
         max_uses: settings.max_uses,
         uses: 0,
         revoked_at: None,
+        digest: Some(protocol::sign::digest(&rental.token).to_hex().to_string()),
     };
     state.faults.check(FaultPoint::RecordPurchase)?;
     state

@@ -10,8 +10,8 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_simple::prelude::{
-    Clock, Duration, Ed25519KeyPair, Ed25519PublicKey, EdDSAKeyPairLike, EdDSAPublicKeyLike,
-    JWTClaims, Token, VerificationOptions,
+    Audiences, Clock, Duration, Ed25519KeyPair, Ed25519PublicKey, EdDSAKeyPairLike,
+    EdDSAPublicKeyLike, JWTClaims, Token, VerificationOptions,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -263,6 +263,79 @@ impl Verifier {
             expires_at: expires_at.as_secs(),
         })
     }
+}
+
+/// Reads a document's claims **without checking its signature**, then checks its audience and
+/// times as [`Verifier::verify`] does. Only for a holder that knows the document is authentic by
+/// other means — main, which finds the [`digest`] of a download token it issued in the token's
+/// record — never for a document that came from anyone else.
+pub fn read_authenticated<C: DeserializeOwned>(
+    audience: Audience,
+    token: &str,
+    now: u64,
+) -> Result<Verified<C>, SignError> {
+    let claims: JWTClaims<C> = unverified_claims(token)?;
+    let audience_ok = match &claims.audiences {
+        Some(Audiences::AsString(a)) => a == audience.as_str(),
+        Some(Audiences::AsSet(set)) => set.contains(audience.as_str()),
+        None => false,
+    };
+    if !audience_ok {
+        return Err(SignError::Invalid("wrong audience".into()));
+    }
+    let (Some(issued_at), Some(expires_at)) = (claims.issued_at, claims.expires_at) else {
+        return Err(SignError::Invalid("iat or exp is missing".into()));
+    };
+    let (issued_at, expires_at) = (issued_at.as_secs(), expires_at.as_secs());
+    if issued_at > now + TIME_TOLERANCE_SECS
+        || claims
+            .invalid_before
+            .is_some_and(|nbf| nbf.as_secs() > now + TIME_TOLERANCE_SECS)
+    {
+        return Err(SignError::Invalid("not valid yet".into()));
+    }
+    if now.saturating_sub(TIME_TOLERANCE_SECS) > expires_at {
+        return Err(SignError::Expired);
+    }
+    Ok(Verified {
+        claims: claims.custom,
+        subject: claims.subject,
+        id: claims.jwt_id,
+        issued_at,
+        expires_at,
+    })
+}
+
+/// The `jti` a document claims (unverified): which record to look up before comparing digests.
+pub fn claimed_id(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        jti: Option<String>,
+    }
+    unverified_claims::<Id>(token).ok().and_then(|c| c.jti)
+}
+
+/// A compact JWS's payload, parsed, nothing checked.
+fn unverified_claims<C: DeserializeOwned>(token: &str) -> Result<C, SignError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(SignError::Invalid("too long".into()));
+    }
+    let mut parts = token.split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SignError::Invalid("not a compact JWS".into()));
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|e| SignError::Invalid(format!("payload: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| SignError::Invalid(format!("claims: {e}")))
+}
+
+/// The digest a holder keeps of a document it issued, to recognise it later by comparison
+/// ([`read_authenticated`]): BLAKE3 of the compact text.
+pub fn digest(token: &str) -> blake3::Hash {
+    blake3::hash(token.as_bytes())
 }
 
 /// The current unix time in seconds.

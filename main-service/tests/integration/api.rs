@@ -461,6 +461,61 @@ async fn authorize_counts_sessions_and_refuses_clearly() {
     assert_eq!(api.call("127.0.0.1", req).await.0, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn authorize_takes_only_the_exact_token_main_issued() {
+    let api = Api::new().await;
+    let s = api.session("a@example.com").await;
+    let (_, r) = api.rent(&s, "film", "4242424242424242", "k1").await;
+    let token = r["token"].as_str().unwrap();
+    let now = protocol::unix_now();
+    let issued = protocol::DownloadToken::verify(
+        api.state.signing.ring(now).await.verifier(),
+        token,
+        None,
+        now,
+    )
+    .unwrap();
+    let record = api
+        .state
+        .store
+        .token(&issued.token_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.digest.as_deref(),
+        Some(protocol::sign::digest(token).to_hex().as_str()),
+        "the record keeps the digest of the token handed out"
+    );
+    // The same id and claims under a key main never had, and under main's own key with more
+    // uses: neither is the token main issued, whatever its signature.
+    let kid = protocol::Verifier::token_kid(token).unwrap();
+    let stranger = issued.sign(&protocol::Signer::generate(&kid)).unwrap();
+    let more = protocol::DownloadToken {
+        max_uses: 1000,
+        ..issued.clone()
+    };
+    let resigned = more
+        .sign(api.state.signing.ring(now).await.signer(now))
+        .unwrap();
+    for forged in [&stranger, &resigned] {
+        assert_ne!(forged, token);
+        let (st, v) = api.authorize(forged, "film", "127.0.0.1", "s1").await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad_token")),
+            "{v}"
+        );
+    }
+    // Nothing was spent by them; the real token still opens a session.
+    let (st, v) = api.authorize(token, "film", "127.0.0.1", "s1").await;
+    assert_eq!(
+        (st, v["uses_left"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sessions_spend_exactly_the_uses() {
     let api = Arc::new(Api::new().await);

@@ -48,6 +48,8 @@ fn token(id: &str, max_uses: u32) -> TokenRecord {
         max_uses,
         uses: 0,
         revoked_at: None,
+        // Kept as written by both backends (authorize compares tokens with it).
+        digest: Some(format!("digest-of-{id}")),
     }
 }
 

@@ -1,18 +1,21 @@
 //! The embedded backend: one redb file under the data directory, no server. redb runs one write
 //! transaction at a time, so every read-check-write below is atomic.
 //!
-//! Writes run on a blocking thread, and are **group-committed**: each write transaction commits
-//! without syncing the file (redb's `Durability::None`), then waits until one sync covers it —
-//! the first waiter commits an empty transaction with `Durability::Immediate`, which makes every
-//! commit before it durable, and wakes everyone it covered. A write is answered only once it is
-//! durable, as before, but concurrent writers share one `fsync` instead of queueing for one each
-//! (fresh download sessions: `docs/benchmarks.md`). A transaction committed but not yet synced is
-//! visible to readers for that moment; a crash inside it loses the write, as it would have lost
-//! a write whose commit had not returned. Reads run on the calling task:
-//! redb answers them from its cache in microseconds, and a hop to the blocking pool cost more than
-//! the read — on the resumed authorize path, half of main's throughput (`docs/benchmarks.md`). A
-//! read that misses the cache waits for the file on the async worker; this backend is for one
-//! node and its local disk (DynamoDB is the one for fleets).
+//! Writes run on one thread of their own (`store-writer`), one transaction after another, and
+//! are **group-committed**: each write transaction commits without syncing the file (redb's
+//! `Durability::None`); when the thread finds no more jobs queued (or has run [`MAX_BATCH`]), it
+//! commits an empty transaction with `Durability::Immediate`, which makes every commit before it
+//! durable, and only then answers the batch's callers. A write is answered only once it is
+//! durable, but concurrent writers share one `fsync`, and no two writers ever wait on each other
+//! for redb's write lock (fresh download sessions: `docs/benchmarks.md`). A transaction committed
+//! but not yet synced is visible to readers for that moment; a crash inside it loses the write,
+//! as it would have lost a write whose commit had not returned.
+//!
+//! Reads run on the calling task: redb answers them from its cache in microseconds, and a hop to
+//! the blocking pool cost more than the read — on the resumed authorize path, half of main's
+//! throughput (`docs/benchmarks.md`). A read that misses the cache waits for the file on the
+//! async worker; this backend is for one node and its local disk (DynamoDB is the one for
+//! fleets).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,64 +48,78 @@ enum PurchaseState {
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
-    sync: Arc<GroupSync>,
+    writer: Arc<Writer>,
 }
 
-/// Group commit: how many transactions have committed, how many of them a sync has made
-/// durable, and the lock the syncing writer holds.
+/// A write transaction to run on the writer thread; what it hands back is called once the sync
+/// after it is done (with the sync's error, if any) and answers the caller.
+type Job = Box<dyn FnOnce(&Database) -> Answer + Send>;
+/// Answers a job's caller once its transaction is durable (or could not be made so).
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// Most transactions committed before one sync covers them.
+const MAX_BATCH: usize = 512;
+
+/// The thread that runs every write transaction, one after another, and syncs the file after
+/// each batch of them (module docs).
 #[derive(Debug)]
-struct GroupSync {
-    committed: std::sync::atomic::AtomicU64,
-    synced: std::sync::atomic::AtomicU64,
-    syncing: tokio::sync::Mutex<()>,
+struct Writer {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// Syncs made (for tests: fewer than the writes they covered when writers overlap).
-    syncs: std::sync::atomic::AtomicU64,
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
+    syncs: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl GroupSync {
-    fn new() -> Self {
-        Self {
-            committed: std::sync::atomic::AtomicU64::new(0),
-            synced: std::sync::atomic::AtomicU64::new(0),
-            syncing: tokio::sync::Mutex::new(()),
-            syncs: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// Counts a transaction that has committed (not yet durably); its number.
-    fn committed(&self) -> u64 {
-        self.committed
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1
-    }
-
-    /// Returns once transaction `n` is durable. Writers queue for the sync lock; each that gets
-    /// it finds its transaction covered by the sync before it (and returns), or syncs every
-    /// transaction committed so far itself.
-    async fn durable(&self, db: &Arc<Database>, n: u64) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        if self.synced.load(SeqCst) >= n {
-            return Ok(());
-        }
-        let _syncing = self.syncing.lock().await;
-        if self.synced.load(SeqCst) >= n {
-            return Ok(());
-        }
-        // Every transaction counted so far has committed, so this sync covers them.
-        let target = self.committed.load(SeqCst);
-        let db = db.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut txn = db.begin_write().map_err(backend)?;
-            txn.set_durability(redb::Durability::Immediate)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            txn.commit().map_err(backend)
+impl Writer {
+    fn start(db: Arc<Database>) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = syncs.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut answers = vec![first(&db)];
+                    while answers.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => answers.push(job(&db)),
+                            Err(_) => break,
+                        }
+                    }
+                    // An empty transaction committed durably makes every commit before it
+                    // durable (redb); one sync for the whole batch.
+                    let synced = (|| {
+                        let mut txn = db.begin_write().map_err(backend)?;
+                        txn.set_durability(redb::Durability::Immediate)
+                            .map_err(|e| StoreError::Backend(e.to_string()))?;
+                        txn.commit().map_err(backend)
+                    })();
+                    if synced.is_ok() {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let error = synced.err().map(|e| e.to_string());
+                    for answer in answers {
+                        answer(error.as_deref());
+                    }
+                }
+            })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            syncs,
         })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))??;
-        self.syncs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.synced.fetch_max(target, SeqCst);
-        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    /// Lets the thread finish the jobs sent and waits for it, so that the file is closed when
+    /// the last handle of the store is gone (a new open of it then succeeds).
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -144,13 +161,16 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(DOCS).map_err(backend)?;
         txn.commit().map_err(backend)?;
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone())
+            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
-            db: Arc::new(db),
-            sync: Arc::new(GroupSync::new()),
+            db,
+            writer: Arc::new(writer),
         })
     }
 
-    /// Runs `f` in one write transaction on a blocking thread, commits if it returns `Ok`, and
+    /// Runs `f` in one write transaction on the writer thread, commits if it returns `Ok`, and
     /// returns once the commit is durable (group commit, module docs).
     async fn write<R: Send + 'static>(
         &self,
@@ -158,22 +178,34 @@ impl EmbeddedStore {
         + Send
         + 'static,
     ) -> Result<R, StoreError> {
-        let (db, sync) = (self.db.clone(), self.sync.clone());
-        let (out, n) = tokio::task::spawn_blocking(move || {
-            let mut txn = db.begin_write().map_err(backend)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let out = {
-                let mut t = txn.open_table(DOCS).map_err(backend)?;
-                f(&mut t)?
-            };
-            txn.commit().map_err(backend)?;
-            Ok::<_, StoreError>((out, sync.committed()))
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))??;
-        self.sync.durable(&self.db, n).await?;
-        Ok(out)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |db: &Database| -> Answer {
+            let result = (|| {
+                let mut txn = db.begin_write().map_err(backend)?;
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let out = {
+                    let mut t = txn.open_table(DOCS).map_err(backend)?;
+                    f(&mut t)?
+                };
+                txn.commit().map_err(backend)?;
+                Ok(out)
+            })();
+            Box::new(move |sync_error: Option<&str>| {
+                let _ = answer.send(match (result, sync_error) {
+                    (Ok(_), Some(e)) => Err(StoreError::Backend(format!("sync: {e}"))),
+                    (result, _) => result,
+                });
+            })
+        });
+        let gone = || StoreError::Backend("the store's writer has stopped".into());
+        self.writer
+            .jobs
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
     }
 
     /// Runs `f` in one read transaction, here (module docs).
@@ -713,12 +745,11 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let syncs = store.sync.syncs.load(std::sync::atomic::Ordering::Relaxed);
+        let syncs = store
+            .writer
+            .syncs
+            .load(std::sync::atomic::Ordering::Relaxed);
         assert!((1..64).contains(&syncs), "{syncs} syncs for 64 writes");
-        assert_eq!(
-            store.sync.synced.load(std::sync::atomic::Ordering::SeqCst),
-            64
-        );
         drop(store);
         let again = EmbeddedStore::open(&path).unwrap();
         for i in 0..64 {

@@ -9,6 +9,7 @@
 //! `main-service --config FILE rewrap-keys` seals every stored secret under the current
 //! key-encryption key, opening it with `previous_key_encryption_key` (`main_service::rewrap`).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +18,7 @@ use aws_config::BehaviorVersion;
 use clap::Parser;
 use main_service::secrets::SecretIds;
 use main_service::{AppState, Config};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// The main service of the delivery network.
 #[derive(Debug, Parser)]
@@ -56,16 +58,32 @@ async fn main() -> ExitCode {
         }
         Err(_) => on_lambda,
     };
+    // As a server, log lines (one or two per request) go to stderr from a thread of their own,
+    // in batches: a request never waits on the pipe or the file. Not lossy: a line waits for
+    // room rather than being dropped; `_flush` writes what is left when main returns. On Lambda
+    // each line is written before the invocation answers, as an instance may be frozen or
+    // stopped right after it.
+    let (writer, _flush) = if on_lambda {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    } else {
+        let (lines, flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("main-service-log")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        (BoxMakeWriter::new(lines), Some(flush))
+    };
+    let ansi = !json && std::io::stderr().is_terminal();
     if json {
         tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .init();
     } else {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_writer(writer)
             .init();
     }
     let result = match args.command {

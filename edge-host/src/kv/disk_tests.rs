@@ -165,7 +165,10 @@ fn increment_counts_from_zero_and_rejects_non_counters() {
     assert_eq!(kv.increment("uses/t1", 1).unwrap(), 1);
     assert_eq!(kv.increment("uses/t1", 5).unwrap(), 6);
     assert_eq!(kv.increment("uses/t1", -10).unwrap(), -4);
-    assert_eq!(kv.get("uses/t1").unwrap().as_deref(), Some(&b"-4"[..]));
+    assert_eq!(
+        kv.get("uses/t1").unwrap().as_deref(),
+        Some(&b"-0000000000000000004"[..])
+    );
     kv.set("jwks", b"{}").unwrap();
     assert!(matches!(
         kv.increment("jwks", 1),
@@ -176,6 +179,50 @@ fn increment_counts_from_zero_and_rejects_non_counters() {
         kv.increment("max", 1),
         Err(KvError::NotACounter { .. })
     ));
+}
+
+#[test]
+fn a_counter_is_rewritten_in_place_and_read_whole() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (_dir, kv) = store();
+    // A counter written before counters were padded is read, then rewritten at full width.
+    kv.set("zone/licensed/used", b"4096").unwrap();
+    assert_eq!(kv.increment("zone/licensed/used", 1).unwrap(), 4097);
+    let path = kv
+        .dir()
+        .join(protocol::kv_name::encode_key("zone/licensed/used"));
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    for _ in 0..100 {
+        kv.increment("zone/licensed/used", 1 << 20).unwrap();
+        kv.increment("zone/licensed/used", -(1 << 20)).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "increments rewrite the same file"
+    );
+    assert_eq!(kv.increment("zone/licensed/used", 0).unwrap(), 4097);
+    // Readers racing a writer see whole values only.
+    let kv = Arc::new(kv);
+    let writer = {
+        let kv = kv.clone();
+        std::thread::spawn(move || {
+            for i in 0..2000 {
+                let delta = if i % 2 == 0 {
+                    999_999_999
+                } else {
+                    -999_999_999
+                };
+                kv.increment("zone/licensed/used", delta).unwrap();
+            }
+        })
+    };
+    for _ in 0..2000 {
+        let value = kv.get("zone/licensed/used").unwrap().unwrap();
+        let n: i64 = std::str::from_utf8(&value).unwrap().parse().unwrap();
+        assert!(n == 4097 || n == 4097 + 999_999_999, "{n}");
+    }
+    writer.join().unwrap();
 }
 
 #[test]

@@ -19,9 +19,12 @@ pub const LEASE_MS: u64 = 15_000;
 /// How often a waiting request looks for the chunk.
 pub const POLL_MS: u64 = 2;
 
+/// Where every lease key starts (edge-host keeps these keys in memory only).
+pub const LEASE_PREFIX: &str = "lease/";
+
 /// The lease of one chunk.
 pub fn lease_key(item: &ItemId, version: u32, index: u64) -> String {
-    format!("lease/{item}/v{version}/{index}")
+    format!("{LEASE_PREFIX}{item}/v{version}/{index}")
 }
 
 /// Counter that makes holder names unique.

@@ -80,7 +80,14 @@ pub async fn load(settings: &Settings) -> Result<EdgeRuntime, HostError> {
     let health = Arc::new(health::Health::new(
         settings.variables.get("main_url").ok().as_deref(),
     ));
-    let kv = health::MonitoredKv::new(DiskKv::open(&settings.kv_dir)?, health.clone());
+    // The component's fill leases live in memory (`kv::Volatile`), every other key on disk.
+    let kv = health::MonitoredKv::new(
+        kv::Volatile::new(
+            DiskKv::open(&settings.kv_dir)?,
+            edge_fn::lease::LEASE_PREFIX,
+        ),
+        health.clone(),
+    );
     let body_chunk_bytes = settings.client_limits.body_chunk_bytes();
     let handoff = settings.variables.get("edge_secret").ok().map(|secret| {
         let every_read = settings.verify_cached_chunks == config::VerifyChunks::EveryRead;

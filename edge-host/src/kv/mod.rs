@@ -2,8 +2,10 @@
 //! backend can replace the local disk one later.
 
 mod disk;
+mod volatile;
 
 pub use disk::DiskKv;
+pub use volatile::Volatile;
 
 use std::fmt;
 

@@ -91,6 +91,11 @@ impl Server {
         )
     }
 
+    /// The whole log file: every process started under this name appends to it.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

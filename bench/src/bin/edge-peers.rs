@@ -51,6 +51,10 @@ struct Args {
     /// downloads then meet the cap rather than this machine's cores (none by default).
     #[arg(long)]
     parent_connection_mbps: Option<u64>,
+    /// A Spin variable of the edge as `name = "value"`, e.g. `fill_parallel_gets = "8"`
+    /// (repeatable).
+    #[arg(long)]
+    edge_variable: Vec<String>,
 }
 
 /// GB/s of `clients` concurrent whole downloads of `url` (total bytes over wall time).
@@ -297,6 +301,7 @@ fn main() -> anyhow::Result<()> {
         max_uses: 1000,
         edge_settings: args.edge_setting.join("\n"),
         parent_connection_bytes_per_sec: args.parent_connection_mbps.map(|m| m * 1_000_000),
+        edge_variables: args.edge_variable.join("\n"),
         ..Options::default()
     };
     let net = Network::start(&dir.join("net"), &opts)?;

@@ -254,20 +254,7 @@ impl KvBackend for DiskKv {
         let _guard = self.lock(key);
         let path = self.path_of(key)?;
         let stored = read_value(&path, key)?;
-        let current = match &stored {
-            None => 0,
-            Some(value) => std::str::from_utf8(value)
-                .ok()
-                .and_then(|text| text.parse::<i64>().ok())
-                .ok_or_else(|| KvError::NotACounter {
-                    key: key.to_owned(),
-                })?,
-        };
-        let next = current
-            .checked_add(delta)
-            .ok_or_else(|| KvError::NotACounter {
-                key: key.to_owned(),
-            })?;
+        let next = super::add_to_counter(key, stored.as_deref(), delta)?;
         if delta == 0 && stored.is_some() {
             return Ok(next);
         }

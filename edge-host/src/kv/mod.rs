@@ -9,6 +9,22 @@ pub use volatile::Volatile;
 
 use std::fmt;
 
+/// `stored` (a decimal counter; `None` counts as 0) plus `delta`: the new value of `key`'s
+/// counter, or [`KvError::NotACounter`] when the value is not one or the sum overflows.
+fn add_to_counter(key: &str, stored: Option<&[u8]>, delta: i64) -> Result<i64, KvError> {
+    let not_a_counter = || KvError::NotACounter {
+        key: key.to_owned(),
+    };
+    let current = match stored {
+        None => 0,
+        Some(value) => std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| text.parse::<i64>().ok())
+            .ok_or_else(not_a_counter)?,
+    };
+    current.checked_add(delta).ok_or_else(not_a_counter)
+}
+
 /// One key-value store (Spin's store `default`).
 ///
 /// Methods block (disk I/O); callers on an async runtime run them on a blocking thread.

@@ -107,18 +107,8 @@ impl<K: KvBackend> KvBackend for Volatile<K> {
         if !self.held(key) {
             return self.inner.increment(key, delta);
         }
-        let not_a_counter = || KvError::NotACounter {
-            key: key.to_owned(),
-        };
         let mut memory = self.memory();
-        let current = match memory.get(key) {
-            None => 0,
-            Some(value) => std::str::from_utf8(value)
-                .ok()
-                .and_then(|text| text.parse::<i64>().ok())
-                .ok_or_else(not_a_counter)?,
-        };
-        let next = current.checked_add(delta).ok_or_else(not_a_counter)?;
+        let next = super::add_to_counter(key, memory.get(key).map(Vec::as_slice), delta)?;
         memory.insert(key.to_owned(), next.to_string().into_bytes());
         Ok(next)
     }

@@ -23,7 +23,9 @@
 //! - [`metrics`]: `/metrics` (Prometheus text) for clients in `metrics_allowed_cidrs`.
 //! - [`outbound`]: the `allowed_outbound_hosts` allow-list and the wasi-http hook that
 //!   enforces it.
-//! - [`kv`]: the [`KvBackend`] trait and its local-disk implementation [`DiskKv`].
+//! - [`kv`]: the [`KvBackend`] trait, its local-disk implementation [`DiskKv`] (counters
+//!   rewritten in place), and [`kv::Volatile`], which keeps the component's fill leases in
+//!   memory.
 //! - `spin_kv`, `wasi_kv`, [`variables`]: the host side of `fermyon:spin/key-value@2.0.0`,
 //!   `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2` (same store, plus increment and
 //!   compare-and-swap) and `fermyon:spin/variables@2.0.0`, over bindings generated from

@@ -1,5 +1,9 @@
 //! May this download proceed? The edge asks; main checks the token, the purchase, the client's
 //! region and the token's uses, and answers with a grant for one download session.
+//!
+//! The token is recognised by the digest of the one main issued, kept in its record, not by
+//! main's own signature again (the edge checked that before asking; docs/interfaces.md, "How
+//! main recognises a token").
 
 use std::net::IpAddr;
 use std::time::Duration;

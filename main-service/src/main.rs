@@ -72,7 +72,6 @@ async fn main() -> ExitCode {
             .finish(std::io::BufWriter::new(std::io::stderr()));
         (BoxMakeWriter::new(lines), Some(flush))
     };
-    let ansi = !json && std::io::stderr().is_terminal();
     if json {
         tracing_subscriber::fmt()
             .json()
@@ -82,7 +81,7 @@ async fn main() -> ExitCode {
     } else {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_ansi(ansi)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(writer)
             .init();
     }

@@ -262,7 +262,7 @@ impl KvBackend for DiskKv {
         match stored {
             // Same width: rewritten in place, one write of a few bytes, no new file (module
             // docs). Readers of a value this wide take the key's lock (`get`).
-            Some(old) if old.len() == COUNTER_WIDTH && text.len() == COUNTER_WIDTH => {
+            Some(old) if old.len() == COUNTER_WIDTH => {
                 self.open_files().remove(key);
                 fs::OpenOptions::new()
                     .write(true)

@@ -34,11 +34,6 @@ impl<K: KvBackend> Volatile<K> {
         }
     }
 
-    /// The wrapped store.
-    pub fn inner(&self) -> &K {
-        &self.inner
-    }
-
     fn held(&self, key: &str) -> bool {
         key.starts_with(self.prefix)
     }
